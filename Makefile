@@ -1,0 +1,105 @@
+# Cutout developer entry points. Every target installs what it needs: a fresh clone runs
+# `make test` or `make demo` with nothing but Python, make and the package registries.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Prefer the Lambda runtime's Python (3.13); fall back to python3. pyenv shims answer
+# `command -v python3.13` even when 3.13 is not the active version, so probe by running it.
+PYTHON_BOOT := $(shell for p in python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3; do \
+	"$$p" -c 'import sys' >/dev/null 2>&1 && { command -v "$$p" 2>/dev/null || echo "$$p"; } && break; done)
+PY313_DIR := $(shell for p in python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13); do \
+	"$$p" -c 'import sys,os; print(os.path.dirname(sys.executable))' 2>/dev/null && break; done)
+
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .tools/sam
+CHECKOV_VENV := .tools/checkov
+SAM := $(SAM_VENV)/bin/sam
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) with $(PYTHON_BOOT)"
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# SAM CLI and checkov live in their own environments: their pins clash with the dev
+# dependencies (and with each other). The executable appears last, so an interrupted install
+# is simply redone.
+$(SAM):
+	@echo "==> installing aws-sam-cli into its own environment ($(SAM_VENV))"
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.140,<2'
+
+$(CHECKOV):
+	@echo "==> installing checkov into its own environment ($(CHECKOV_VENV))"
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+
+.PHONY: install
+install: $(STAMP) ## Create the dev environment (.venv)
+
+.PHONY: lint
+lint: $(STAMP) ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: format
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: lint-template
+lint-template: $(STAMP) $(SAM) ## sam validate --lint, cfn-lint with serverless rules
+	$(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+	$(VENV)/bin/cfn-lint --template template.yaml --append-rules cfn_lint_serverless.rules
+
+.PHONY: checkov
+checkov: $(CHECKOV) ## checkov over the template (suppressions are justified in place)
+	$(CHECKOV) --quiet --compact --skip-download -f template.yaml --framework cloudformation
+
+.PHONY: build
+build: $(SAM) ## sam build (no Docker; needs python3.13 on PATH)
+	@test -n "$(PY313_DIR)" || { echo "sam build needs python3.13 (the Lambda runtime) on PATH"; exit 1; }
+	PATH="$(PY313_DIR):$$PATH" $(SAM) build --template template.yaml
+
+.PHONY: test
+test: $(STAMP) lint lint-template checkov ## Everything CI checks: lint, template lint, checkov, the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## The test suite only
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: $(STAMP) ## The whole pipeline on the local stack, offline
+	$(PY) -m cutout_dev.demo
+
+.PHONY: local-up
+local-up: $(STAMP) ## Long-running local stack (Ctrl-C stops it)
+	$(PY) -m cutout_dev.cli local up
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks: cold start, per-record cost, end to end, footprint
+	$(PY) -m cutout_dev.bench
+
+.PHONY: soak
+soak: $(STAMP) ## Fault-injection soak through the local stack
+	$(PY) -m cutout_dev.soak
+
+.PHONY: clean
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -1,0 +1,35 @@
+"""Poll function: one bounded status check per delayed SQS message (the fallback when webhooks are missed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from cutout.completion import Poller, PollMessage
+from cutout.config import get_settings
+from cutout.observability import clear_job, count, logger, metrics
+
+settings = get_settings()
+poller = Poller(settings)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord) -> str:
+    try:
+        try:
+            message = PollMessage.from_json(record.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            count("PollMalformed")
+            logger.error("malformed poll message dropped", extra={"reason": str(exc)[:200]})
+            return "malformed"
+        return poller.handle(message)
+    finally:
+        clear_job()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

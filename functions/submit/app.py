@@ -1,0 +1,61 @@
+"""Submit function: S3 upload events → one Magic Hour job each (domain logic in cutout.submit).
+
+Deployed behind the ingest SQS queue (EventBridge "Object Created"), with partial batch responses: only
+records that really failed go back to the queue. Direct S3 notifications and direct EventBridge events are
+accepted too (other wirings, `sam local invoke -e events/...`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from cutout import s3_events
+from cutout.config import get_settings
+from cutout.observability import clear_job, logger, metrics
+from cutout.submit import Outcome, Submitter
+
+settings = get_settings()  # validated once, at cold start
+submitter = Submitter(settings)
+# Partial batch responses even when every record failed: the failed ones return, nothing else does.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _submit_all(parsed: list[s3_events.Parsed]) -> list[Outcome]:
+    outcomes = []
+    for item in parsed:
+        try:
+            outcomes.append(submitter.submit(item))
+        finally:
+            clear_job()
+    return outcomes
+
+
+def record_handler(record: SQSRecord) -> list[Outcome]:
+    logger.append_keys(message_id=record.message_id)
+    try:
+        return _submit_all(s3_events.parse_text(record.body))
+    finally:
+        logger.remove_keys(["message_id"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if (
+        isinstance(records, list)
+        and records
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+    ):
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    # A direct invocation (S3 notification or EventBridge event): any failure raises, so Lambda's async
+    # retries and on-failure destination keep the upload.
+    outcomes = _submit_all(s3_events.parse(event))
+    summary = [{"kind": o.kind, "reason": o.reason, "job_id": o.job_id} for o in outcomes]
+    logger.info("direct invocation processed", extra={"outcomes": summary})
+    return {"outcomes": summary}

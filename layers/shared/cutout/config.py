@@ -1,0 +1,111 @@
+"""Function configuration, read from the environment once per cold start.
+
+Only non-secret values live in the environment; secrets are referenced by their Secrets Manager id.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed: the function cannot do anything useful."""
+
+
+def _prefix(value: str) -> str:
+    # Prefixes are compared with str.startswith, so normalise to "a/b/" (or "" for the whole bucket).
+    value = value.strip().lstrip("/")
+    return value if not value or value.endswith("/") else value + "/"
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    jobs_table: str
+    input_prefix: str
+    output_prefix: str
+    source_bucket: str
+    output_bucket: str
+    magic_hour_base_url: str
+    api_key_secret_id: str
+    webhook_secret_id: str
+    presign_expires_seconds: int
+    default_background_key: str
+    max_input_bytes: int
+    max_output_bytes: int
+    asset_transfer: str
+    poll_queue_url: str
+    completion_queue_url: str
+    event_bus_name: str
+    poll_first_delay_seconds: int
+    poll_max_delay_seconds: int
+    poll_max_attempts: int
+    poll_max_wait_seconds: int
+    daily_credit_budget: int
+    submit_lease_seconds: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        jobs_table = env.get("JOBS_TABLE", "").strip()
+        if not jobs_table:
+            raise ConfigError("JOBS_TABLE is required")
+        input_prefix = _prefix(env.get("INPUT_PREFIX", "incoming/"))
+        output_prefix = _prefix(env.get("OUTPUT_PREFIX", "cutouts/"))
+        output_bucket = env.get("OUTPUT_BUCKET", "").strip()
+        if not output_bucket and not output_prefix:
+            raise ConfigError("OUTPUT_PREFIX must be set when results go to the source bucket")
+        if not output_bucket and output_prefix == input_prefix:
+            raise ConfigError("INPUT_PREFIX and OUTPUT_PREFIX must differ (recursion)")
+        transfer = env.get("ASSET_TRANSFER", "presign").strip() or "presign"
+        if transfer not in {"presign", "upload"}:
+            raise ConfigError(f"ASSET_TRANSFER must be 'presign' or 'upload', got {transfer!r}")
+        presign = _int(env, "PRESIGN_EXPIRES_SECONDS", 3600, minimum=60)
+        return cls(
+            jobs_table=jobs_table,
+            input_prefix=input_prefix,
+            output_prefix=output_prefix,
+            source_bucket=env.get("SOURCE_BUCKET", "").strip(),
+            output_bucket=output_bucket,
+            magic_hour_base_url=(env.get("MAGIC_HOUR_BASE_URL", "").strip() or "https://api.magichour.ai").rstrip("/"),
+            api_key_secret_id=env.get("MAGIC_HOUR_API_KEY_SECRET", "").strip(),
+            webhook_secret_id=env.get("MAGIC_HOUR_WEBHOOK_SECRET", "").strip(),
+            presign_expires_seconds=min(presign, 7 * 24 * 3600),
+            default_background_key=env.get("DEFAULT_BACKGROUND_KEY", "").strip().lstrip("/"),
+            max_input_bytes=_int(env, "MAX_INPUT_BYTES", 20 * 1024 * 1024, minimum=1),
+            max_output_bytes=_int(env, "MAX_OUTPUT_BYTES", 50 * 1024 * 1024, minimum=1),
+            asset_transfer=transfer,
+            poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
+            completion_queue_url=env.get("COMPLETION_QUEUE_URL", "").strip(),
+            event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
+            poll_first_delay_seconds=_int(env, "POLL_FIRST_DELAY_SECONDS", 5),
+            # SQS caps DelaySeconds at 900.
+            poll_max_delay_seconds=min(_int(env, "POLL_MAX_DELAY_SECONDS", 120, minimum=1), 900),
+            poll_max_attempts=_int(env, "POLL_MAX_ATTEMPTS", 30, minimum=1),
+            poll_max_wait_seconds=_int(env, "POLL_MAX_WAIT_SECONDS", 3600, minimum=1),
+            daily_credit_budget=_int(env, "DAILY_CREDIT_BUDGET", 0),
+            submit_lease_seconds=_int(env, "SUBMIT_LEASE_SECONDS", 120, minimum=1),
+        )
+
+    def output_bucket_for(self, source_bucket: str) -> str:
+        return self.output_bucket or source_bucket
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this execution environment (validated on first use, i.e. at cold start)."""
+    return Settings.from_env()

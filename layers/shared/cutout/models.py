@@ -1,0 +1,75 @@
+"""The job record's vocabulary: statuses, their order, and how the job id is derived."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    COMPLETE = "complete"
+    ERROR = "error"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+
+
+TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.REJECTED, JobStatus.TIMED_OUT})
+IN_FLIGHT = frozenset({JobStatus.SUBMITTING, JobStatus.QUEUED, JobStatus.RENDERING})
+
+# A state only moves forward: an update is applied only when the new rank is higher than the stored one.
+RANK: dict[JobStatus, int] = {
+    JobStatus.SUBMITTING: 0,
+    JobStatus.QUEUED: 1,
+    JobStatus.RENDERING: 2,
+    **{status: 3 for status in TERMINAL},
+}
+
+# Statuses reported by Magic Hour (GET /v1/image-projects/{id}) mapped onto ours.
+MAGIC_HOUR_STATUS: dict[str, JobStatus] = {
+    "draft": JobStatus.QUEUED,
+    "queued": JobStatus.QUEUED,
+    "rendering": JobStatus.RENDERING,
+    "complete": JobStatus.COMPLETE,
+    "error": JobStatus.ERROR,
+    "canceled": JobStatus.CANCELED,
+}
+
+# Error codes Cutout itself records (Magic Hour's own codes are stored as they come).
+CREATE_OUTCOME_UNKNOWN = "create_outcome_unknown"
+
+PROJECT_NAME_PREFIX = "cutout:"
+
+
+def job_id_for(bucket: str, key: str, etag: str) -> str:
+    """Deterministic id of one upload: the same bytes at the same key are one job, however often delivered.
+
+    The ETag (content) is used rather than the version id so that re-uploading identical bytes does not
+    pay twice; a new version with different content is a new job.
+    """
+    digest = hashlib.sha256("\0".join((bucket, key, etag.strip('"'))).encode()).hexdigest()
+    return digest[:32]
+
+
+def project_name(job_id: str) -> str:
+    return f"{PROJECT_NAME_PREFIX}{job_id}"
+
+
+def job_id_from_project_name(name: object) -> str | None:
+    if isinstance(name, str) and name.startswith(PROJECT_NAME_PREFIX):
+        candidate = name[len(PROJECT_NAME_PREFIX) :]
+        if len(candidate) == 32 and all(c in "0123456789abcdef" for c in candidate):
+            return candidate
+    return None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

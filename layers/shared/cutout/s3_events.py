@@ -1,0 +1,122 @@
+"""Every way an upload can reach the submit function, reduced to `ObjectRef`s (or reasons to skip).
+
+Shapes: EventBridge "Object Created" (the deployed path, SQS-wrapped), S3 notifications (direct,
+SQS-wrapped or SNS-wrapped, incl. `s3:TestEvent`) and direct EventBridge events.
+
+Keys: both S3 notifications and EventBridge S3 events carry URL-encoded keys ("red flower.jpg" arrives
+as "red+flower.jpg"), decoded exactly once here with unquote_plus, as Powertools' data classes do. Some
+emulators (moto 5.2's EventBridge path) send keys unencoded, so the raw key is kept: the submit path tries it
+only when the decoded key does not exist, so an emulator never defines production behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    bucket: str
+    key: str
+    raw_key: str
+    etag: str
+    version_id: str | None
+    size: int | None
+    origin: str  # "s3" | "eventbridge"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str  # test_event | not_a_create | malformed_event | unrecognised_event
+    detail: str = ""
+
+
+Parsed = ObjectRef | Skip
+
+
+def parse(doc: object) -> list[Parsed]:
+    """Classify one event document (already JSON-decoded)."""
+    if not isinstance(doc, dict):
+        return [Skip("malformed_event", "event is not a JSON object")]
+    if doc.get("Event") == "s3:TestEvent":
+        return [Skip("test_event", str(doc.get("Bucket", "")))]
+    if doc.get("source") == "aws.s3" and "detail" in doc:
+        return [_from_eventbridge(doc)]
+    records = doc.get("Records")
+    if isinstance(records, list):
+        if not records:
+            return [Skip("malformed_event", "empty Records")]
+        out: list[Parsed] = []
+        for record in records:
+            out.extend(_from_record(record))
+        return out
+    return [Skip("unrecognised_event", f"keys: {sorted(doc)[:8]}")]
+
+
+def parse_text(body: str) -> list[Parsed]:
+    try:
+        doc = json.loads(body)
+    except (TypeError, ValueError):
+        return [Skip("malformed_event", "body is not JSON")]
+    return parse(doc)
+
+
+def _from_record(record: Any) -> list[Parsed]:
+    if not isinstance(record, dict):
+        return [Skip("malformed_event", "record is not an object")]
+    source = record.get("eventSource") or record.get("EventSource")
+    if source == "aws:sns":
+        message = (record.get("Sns") or {}).get("Message")
+        return parse_text(message) if isinstance(message, str) else [Skip("malformed_event", "SNS without Message")]
+    if source != "aws:s3":
+        return [Skip("unrecognised_event", f"eventSource {source!r}")]
+    try:
+        (s3_record,) = S3Event({"Records": [record]}).records
+        name = s3_record.event_name
+        bucket = s3_record.s3.bucket.name
+        obj = s3_record.s3.get_object
+        raw_key = obj.key  # still URL-encoded on per-record access
+        etag = obj.get("eTag") or ""
+        version_id = obj.get("versionId")
+        size = obj.get("size")
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return [Skip("malformed_event", f"S3 record: missing {exc}")]
+    if not isinstance(name, str) or not name.startswith("ObjectCreated:"):
+        return [Skip("not_a_create", str(name))]
+    return [_ref(bucket, raw_key, etag, version_id, size, "s3")]
+
+
+def _from_eventbridge(doc: dict[str, Any]) -> Parsed:
+    if doc.get("detail-type") != "Object Created":
+        return Skip("not_a_create", str(doc.get("detail-type")))
+    try:
+        event = S3EventBridgeNotificationEvent(doc)
+        detail = event.detail
+        bucket = detail.bucket.name
+        obj = detail.object
+        raw_key = obj["key"]
+        etag = obj.etag
+        version_id = obj.get("version-id")
+        size = obj.size
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return Skip("malformed_event", f"EventBridge detail: missing {exc}")
+    return _ref(bucket, raw_key, etag, version_id, size, "eventbridge")
+
+
+def _ref(bucket: Any, raw_key: Any, etag: Any, version_id: Any, size: Any, origin: str) -> Parsed:
+    if not isinstance(bucket, str) or not bucket or not isinstance(raw_key, str) or not raw_key:
+        return Skip("malformed_event", "bucket or key missing")
+    return ObjectRef(
+        bucket=bucket,
+        key=unquote_plus(raw_key),
+        raw_key=raw_key,
+        etag=str(etag or "").strip('"'),
+        version_id=version_id if isinstance(version_id, str) and version_id else None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        origin=origin,
+    )

@@ -1,0 +1,50 @@
+"""Secrets Manager reads through Powertools parameters, cached per execution environment.
+
+The cache keeps Secrets Manager off the per-record path; a 401 from Magic Hour forces a re-read so a
+rotated key is picked up without a redeploy.
+"""
+
+from __future__ import annotations
+
+import json
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+class SecretUnavailable(RuntimeError):
+    """The secret id is unset or the secret cannot be read: a configuration problem, retried via the queue."""
+
+
+def _read(secret_id: str, *, force: bool) -> str:
+    if not secret_id:
+        raise SecretUnavailable("secret id is not configured")
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force)
+    except parameters.exceptions.GetParameterError as exc:
+        raise SecretUnavailable(f"cannot read secret {secret_id!r}: {type(exc).__name__}") from None
+    if isinstance(value, bytes):
+        value = value.decode()
+    text = str(value).strip()
+    # Accept either the bare value or a JSON object with one obvious field, as consoles tend to create.
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            for field in ("api_key", "apiKey", "secret", "webhook_secret", "value"):
+                if isinstance(doc.get(field), str):
+                    return str(doc[field])
+    if not text:
+        raise SecretUnavailable(f"secret {secret_id!r} is empty")
+    return text
+
+
+def api_key(secret_id: str, *, force: bool = False) -> str:
+    return _read(secret_id, force=force)
+
+
+def webhook_secret(secret_id: str, *, force: bool = False) -> str:
+    return _read(secret_id, force=force)

@@ -1,0 +1,30 @@
+"""Magic Hour API emulator (dev only): the background-remover endpoints, uploads, signed
+downloads, signed webhooks, a credit ledger and deterministic fault injection.
+
+In-process: ``with EmulatorServer(EmulatorConfig(...)) as emu: emu.base_url``.
+Out of process: ``python -m cutout_dev.emulator --port 8787`` and the ``/_emulator/*`` control API.
+"""
+
+from .config import IMAGE_EXTENSIONS, WEBHOOK_EVENTS, EmulatorConfig
+from .render import RenderError, remove_background
+from .server import EmulatorServer
+from .state import CreateRecord, EmulatorState, LedgerEntry, Project, WebhookAttempt
+from .webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "WEBHOOK_EVENTS",
+    "CreateRecord",
+    "EmulatorConfig",
+    "EmulatorServer",
+    "EmulatorState",
+    "LedgerEntry",
+    "Project",
+    "RenderError",
+    "WebhookAttempt",
+    "remove_background",
+    "sign",
+    "verify",
+]

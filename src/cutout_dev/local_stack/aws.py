@@ -1,0 +1,94 @@
+"""Embedded AWS: moto's server on a free loopback port, and the process environment that points boto3 at it.
+
+Server mode (rather than ``mock_aws``) is what makes the local stack behave like AWS for everything that talks
+to it: S3 → EventBridge → SQS delivery happens inside moto, presigned URLs are real HTTP URLs the emulator can
+fetch, and the aws CLI works against the same endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+
+# Dummy credentials: moto accepts anything, and setting them stops botocore from searching the instance
+# metadata service or a real profile (a slow, network-touching detour, and a risk of touching a real account).
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+class MotoServer:
+    """A moto server thread bound to 127.0.0.1 on an OS-assigned port."""
+
+    def __init__(self) -> None:
+        self._server: ThreadedMotoServer | None = None
+        self.endpoint_url = ""
+        self._saved_env: dict[str, str | None] = {}
+
+    def start(self) -> str:
+        """Start the server, point this process's boto3 at it, and return the endpoint URL."""
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        self._server = server
+        self.endpoint_url = f"http://{host}:{port}"
+        # moto's state is per process, not per server: a second stack in the same process (tests) must not
+        # see the first one's buckets and queues.
+        self.reset()
+        self._apply_env({**_AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint_url})
+        log.info("moto server on %s", self.endpoint_url)
+        return self.endpoint_url
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            # ThreadedMotoServer.stop() ends serve_forever but leaves the listening socket open; close it so a
+            # stopped stack leaks no port.
+            inner = getattr(self._server, "_server", None)
+            if inner is not None:
+                inner.server_close()
+            self._server = None
+        self._restore_env()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client pinned to this server (independent of the process environment)."""
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        )
+
+    def _apply_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()

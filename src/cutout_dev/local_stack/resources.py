@@ -1,0 +1,285 @@
+"""Create the template's stateful resources in moto, through CloudFormation, and fill moto's known gaps.
+
+What moto runs: buckets, queues (with their redrive policies), the table, EventBridge rules with non-Lambda
+targets, topics. What it does not: Lambda functions/layers/permissions/mappings/URLs (run in-process by the
+local stack instead), IAM (nothing enforces it locally), Secrets Manager (moto's CloudFormation has no model for
+it; created through the API here). References to dropped resources are replaced by the values the local stack
+gives them (e.g. a Function URL → the local webhook endpoint) before the template reaches moto.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cutout_dev.local_stack.aws import REGION, MotoServer
+from cutout_dev.local_stack.intrinsics import (
+    ACCOUNT_ID,
+    IntrinsicResolver,
+    UnresolvableError,
+    replace_references,
+)
+from cutout_dev.local_stack.template import FUNCTION, FUNCTION_URL, SECRET, TranslatedTemplate
+
+log = logging.getLogger(__name__)
+
+# Types handed to moto's CloudFormation. Everything else is either run locally (Lambda), irrelevant without
+# IAM enforcement, or unsupported by moto (a Ref to an unsupported type would break the whole stack).
+MOTO_TYPES = frozenset(
+    {
+        "AWS::S3::Bucket",
+        "AWS::SQS::Queue",
+        "AWS::DynamoDB::Table",
+        "AWS::Events::Rule",
+        "AWS::Events::EventBus",
+        "AWS::SNS::Topic",
+        "AWS::SSM::Parameter",
+        "AWS::KMS::Key",
+    }
+)
+
+
+@dataclass
+class DeployedResources:
+    """Physical names of everything the local stack created, and a resolver for the template's intrinsics."""
+
+    stack_name: str
+    physical_ids: dict[str, str]
+    types: dict[str, str]
+    outputs: dict[str, str]
+    resolver: IntrinsicResolver
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    def ref(self, logical_id: str) -> str:
+        return str(self.resolver.resolve({"Ref": logical_id}))
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        return str(self.resolver.resolve({"Fn::GetAtt": [logical_id, attribute]}))
+
+    def of_type(self, resource_type: str) -> dict[str, str]:
+        """Logical id → physical id of every created resource of ``resource_type``."""
+        return {k: v for k, v in self.physical_ids.items() if self.types.get(k) == resource_type}
+
+
+class _Lookups:
+    """Ref/GetAtt answers for the created resources and the locally simulated ones."""
+
+    def __init__(
+        self,
+        translated: TranslatedTemplate,
+        stack_name: str,
+        function_url: str,
+    ) -> None:
+        self.translated = translated
+        self.stack_name = stack_name
+        self.function_url = function_url
+        self.physical_ids: dict[str, str] = {}
+        self.resolver: IntrinsicResolver | None = None
+
+    def _type(self, logical_id: str) -> str:
+        res = self.translated.resources.get(logical_id)
+        if res is None:
+            raise UnresolvableError(f"unknown resource {logical_id}")
+        return str(res.get("Type"))
+
+    def _function_name(self, logical_id: str) -> str:
+        spec = self.translated.functions.get(logical_id)
+        if spec is not None and spec.function_name is not None and self.resolver is not None:
+            return str(self.resolver.resolve(spec.function_name))
+        return f"{self.stack_name}-{logical_id}"
+
+    def ref(self, logical_id: str) -> Any:
+        kind = self._type(logical_id)
+        if logical_id in self.physical_ids:
+            return self.physical_ids[logical_id]
+        if kind == FUNCTION:
+            return self._function_name(logical_id)
+        raise UnresolvableError(f"{logical_id} ({kind}) has no local physical id")
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        kind = self._type(logical_id)
+        arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT_ID}:"
+        if kind == "AWS::SQS::Queue":
+            name = self.ref(logical_id).rsplit("/", 1)[-1]
+            values = {"Arn": arn.format("sqs") + name, "QueueName": name, "QueueUrl": self.ref(logical_id)}
+        elif kind == "AWS::DynamoDB::Table":
+            values = {"Arn": arn.format("dynamodb") + f"table/{self.ref(logical_id)}"}
+        elif kind == "AWS::S3::Bucket":
+            name = self.ref(logical_id)
+            values = {
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+                "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+            }
+        elif kind == "AWS::Events::Rule":
+            values = {"Arn": arn.format("events") + f"rule/{self.ref(logical_id)}"}
+        elif kind == "AWS::SNS::Topic":
+            values = {"TopicArn": self.ref(logical_id), "TopicName": self.ref(logical_id).rsplit(":", 1)[-1]}
+        elif kind == SECRET:
+            values = {"Id": self.ref(logical_id)}
+        elif kind == FUNCTION:
+            values = {"Arn": arn.format("lambda") + f"function:{self._function_name(logical_id)}"}
+        elif kind == FUNCTION_URL:
+            values = {"FunctionUrl": self.function_url, "FunctionArn": ""}
+        elif kind == "AWS::IAM::Role":
+            values = {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{self.stack_name}-{logical_id}"}
+        else:
+            values = {}
+        if attribute not in values:
+            raise UnresolvableError(f"GetAtt {logical_id}.{attribute} ({kind}) is not modelled locally")
+        return values[attribute]
+
+
+def _moto_template(translated: TranslatedTemplate, lookups: _Lookups) -> tuple[dict[str, Any], dict[str, str]]:
+    """The subset of the translated template moto should create, with references to the rest made literal."""
+    kept: dict[str, Any] = {}
+    dropped: dict[str, str] = {}
+    for logical_id, res in translated.resources.items():
+        kind = str(res.get("Type"))
+        if kind not in MOTO_TYPES:
+            dropped[logical_id] = kind
+            continue
+        if kind == "AWS::Events::Rule":
+            targets = [
+                t for t in (res.get("Properties", {}).get("Targets") or []) if not _targets_function(t, translated)
+            ]
+            if not targets:
+                dropped[logical_id] = kind  # schedule rules: the local scheduler runs those
+                continue
+            kept[logical_id] = {**res, "Properties": {**res["Properties"], "Targets": targets}}
+            continue
+        kept[logical_id] = res
+
+    def literal(logical_id: str, attribute: str | None) -> str | None:
+        if logical_id not in dropped:
+            return None
+        try:
+            value = lookups.get_att(logical_id, attribute) if attribute else lookups.ref(logical_id)
+        except UnresolvableError:
+            value = f"local-{logical_id}"  # only reaches properties moto does not act on (tags, policies)
+        return str(value)
+
+    resources: dict[str, Any] = {}
+    for logical_id, original in kept.items():
+        res = replace_references(original, literal)
+        depends = res.get("DependsOn")
+        if depends is not None:
+            depends = [depends] if isinstance(depends, str) else depends
+            res["DependsOn"] = [d for d in depends if d in kept]
+            if not res["DependsOn"]:
+                del res["DependsOn"]
+        resources[logical_id] = res
+    cfn = {k: v for k, v in translated.cfn.items() if k not in ("Resources", "Outputs", "Transform")}
+    cfn["Resources"] = resources
+    cfn["Outputs"] = replace_references(translated.cfn.get("Outputs") or {}, literal)
+    return cfn, dropped
+
+
+def _targets_function(target: Mapping[str, Any], translated: TranslatedTemplate) -> bool:
+    arn = target.get("Arn")
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        arg = arn["Fn::GetAtt"]
+        logical_id = arg.partition(".")[0] if isinstance(arg, str) else arg[0]
+        return logical_id in translated.functions
+    return isinstance(arn, str) and ":lambda:" in arn
+
+
+def deploy(
+    translated: TranslatedTemplate,
+    moto: MotoServer,
+    parameters: Mapping[str, Any],
+    *,
+    stack_name: str,
+    function_url: str,
+    secret_values: Mapping[str, str],
+) -> DeployedResources:
+    """Create the stack in moto and return where everything is.
+
+    ``secret_values`` maps secret logical ids to their SecretString (others get a random value, as
+    ``GenerateSecretString`` would).
+    """
+    lookups = _Lookups(translated, stack_name, function_url)
+    resolver = IntrinsicResolver(
+        translated.cfn, parameters, region=REGION, stack_name=stack_name, ref=lookups.ref, get_att=lookups.get_att
+    )
+    lookups.resolver = resolver
+
+    # Secrets first: their ARNs are Ref values other resources and the functions' environment may need.
+    sm = moto.client("secretsmanager")
+    for logical_id, res in translated.resources_of_type(SECRET).items():
+        props = res.get("Properties", {})
+        name = str(resolver.resolve(props["Name"])) if "Name" in props else f"{stack_name}-{logical_id}"
+        value = secret_values.get(logical_id) or props.get("SecretString") or secrets.token_urlsafe(32)
+        created = sm.create_secret(Name=name, SecretString=str(resolver.resolve(value)))
+        lookups.physical_ids[logical_id] = created["ARN"]  # Ref of a secret is its ARN
+
+    cfn, dropped = _moto_template(translated, lookups)
+    known = set((cfn.get("Parameters") or {}).keys())
+    cf = moto.client("cloudformation")
+    cf.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cfn),
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items() if k in known],
+    )
+    stack = cf.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+    for item in cf.describe_stack_resources(StackName=stack_name)["StackResources"]:
+        lookups.physical_ids[item["LogicalResourceId"]] = item["PhysicalResourceId"]
+    outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+
+    deployed = DeployedResources(
+        stack_name=stack_name,
+        physical_ids=dict(lookups.physical_ids),
+        types={k: str(v.get("Type")) for k, v in translated.resources.items()},
+        outputs=outputs,
+        resolver=resolver,
+        dropped=dropped,
+    )
+    _fill_gaps(translated, deployed, resolver, moto)
+    return deployed
+
+
+def _fill_gaps(
+    translated: TranslatedTemplate, deployed: DeployedResources, resolver: IntrinsicResolver, moto: MotoServer
+) -> None:
+    """Apply the properties moto's CloudFormation accepts but ignores."""
+    s3 = moto.client("s3")
+    for logical_id, res in translated.resources_of_type("AWS::S3::Bucket").items():
+        props = resolver.resolve(res.get("Properties", {}))
+        bucket = deployed.physical_ids[logical_id]
+        if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        notification = props.get("NotificationConfiguration") or {}
+        config: dict[str, Any] = {}
+        if (notification.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") in (True, "true"):
+            config["EventBridgeConfiguration"] = {}
+        queue_configs = [
+            {
+                "QueueArn": q["Queue"],
+                "Events": [q["Event"]],
+                **({"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if "Filter" in q else {}),
+            }
+            for q in notification.get("QueueConfigurations") or []
+        ]
+        if queue_configs:
+            config["QueueConfigurations"] = queue_configs
+        if notification.get("LambdaConfigurations"):
+            log.warning("%s: S3 → Lambda notifications are not run locally", logical_id)
+        if config:
+            s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+
+    ddb = moto.client("dynamodb")
+    for logical_id, res in translated.resources_of_type("AWS::DynamoDB::Table").items():
+        props = resolver.resolve(res.get("Properties", {}))
+        table = deployed.physical_ids[logical_id]
+        ttl = props.get("TimeToLiveSpecification") or {}
+        if ttl.get("Enabled") in (True, "true"):
+            ddb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )

@@ -1,0 +1,506 @@
+"""LocalStack: the whole Cutout pipeline on 127.0.0.1 — moto, the Magic Hour emulator, the real handlers.
+
+Start order matters and follows the data: the webhook endpoint binds first (its URL goes into the template's
+Function URL references and the emulator's webhook setting), then moto and the resources, then the emulator
+(it needs the webhook secret), then the functions (they need the resolved environment), then the event sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cutout_dev.local_stack.aws import REGION, MotoServer
+from cutout_dev.local_stack.function_url import FunctionUrlServer
+from cutout_dev.local_stack.lambda_runtime import (
+    FreshImports,
+    FunctionOutput,
+    Invocation,
+    LocalFunction,
+    apply_environment,
+    merge_environments,
+    restore_environment,
+)
+from cutout_dev.local_stack.resources import DeployedResources, deploy
+from cutout_dev.local_stack.schedule import ScheduleRunner
+from cutout_dev.local_stack.sqs_poller import SqsPoller
+from cutout_dev.local_stack.template import SECRET, TranslatedTemplate, translate
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+REAL_MAGIC_HOUR_URL = "https://api.magichour.ai"
+TERMINAL = frozenset({"complete", "error", "canceled", "timed_out", "rejected"})
+
+# Template parameters the local stack overrides by default: short poll delays so a job that misses its webhook
+# still finishes in seconds. Callers' ``parameters`` win.
+LOCAL_PARAMETERS: dict[str, str] = {
+    "PollFirstDelaySeconds": "1",
+    "PollMaxDelaySeconds": "2",
+    "PollMaxAttempts": "60",
+}
+
+
+@dataclass
+class LocalStackConfig:
+    """How to run the local stack. Every field has a local default; see ``cutout local up --help``."""
+
+    template: Path = PROJECT_ROOT / "template.yaml"
+    stack_name: str = "cutout-local"
+    # Template parameter overrides (on top of LOCAL_PARAMETERS), e.g. {"InputPrefix": "uploads/"}.
+    parameters: dict[str, str] = field(default_factory=dict)
+    # Emulator: webhooks on/off, and any EmulatorConfig field (render_seconds, fault rates, seed, ...).
+    webhooks: bool = True
+    emulator: dict[str, Any] = field(default_factory=dict)
+    # Real Magic Hour instead of the emulator. None = when MAGIC_HOUR_API_KEY is set. Uses asset transfer
+    # "upload" (Magic Hour cannot fetch a loopback presigned URL) and polling (it cannot reach the webhook).
+    real_magic_hour: bool | None = None
+    # Concurrent invocations per SQS event source without ScalingConfig.MaximumConcurrency.
+    default_concurrency: int = 5
+    # Local period of schedule-triggered functions (the sweeper); 0 disables them.
+    schedule_interval_seconds: float = 60.0
+    # Overrides every source queue's visibility timeout (seconds): failed messages come back sooner than the
+    # template's production value (6x the function timeout). None keeps the template's.
+    visibility_timeout_seconds: int | None = None
+    # Where the functions' stdout (Powertools JSON logs, EMF metrics) goes; None = this process's stdout.
+    function_log: Path | None = None
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where everything is, as a person or a test needs it."""
+
+    aws: str
+    region: str
+    magic_hour: str
+    webhook: str
+    bucket: str
+    input_prefix: str
+    output_bucket: str
+    output_prefix: str
+    table: str
+    queues: dict[str, str]
+    stack_outputs: dict[str, str]
+
+    def aws_cli_upload_line(self, path: str = "image.png") -> str:
+        return f"aws --endpoint-url {self.aws} s3 cp {path} s3://{self.bucket}/{self.input_prefix}"
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    key: str
+    etag: str
+    version_id: str | None
+    job_id: str
+
+
+class LocalStack:
+    """The pipeline in this process. Use as a context manager, or ``start()``/``stop()``."""
+
+    def __init__(self, config: LocalStackConfig | None = None, **overrides: Any) -> None:
+        cfg = config or LocalStackConfig()
+        for name, value in overrides.items():
+            if not hasattr(cfg, name):
+                raise TypeError(f"unknown LocalStack option {name!r}")
+            setattr(cfg, name, value)
+        self.config = cfg
+        self.moto = MotoServer()
+        self.function_url = FunctionUrlServer()
+        self.emulator: Any = None  # cutout_dev.emulator.EmulatorServer when not using real Magic Hour
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[SqsPoller] = []
+        self.schedules: list[ScheduleRunner] = []
+        self.invocations: list[Invocation] = []
+        self._invocations_lock = threading.Lock()
+        self.translated: TranslatedTemplate | None = None
+        self.resources: DeployedResources | None = None
+        self.webhook_secret = secrets.token_urlsafe(32)
+        self._endpoints: Endpoints | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._imports = FreshImports()
+        self._started = False
+        self._log_file: Any = None
+        self._stdout: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def uses_real_magic_hour(self) -> bool:
+        if self.config.real_magic_hour is None:
+            return bool(os.environ.get("MAGIC_HOUR_API_KEY"))
+        return self.config.real_magic_hour
+
+    def start(self) -> LocalStack:
+        if self._started:
+            return self
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        t0 = time.perf_counter()
+        webhook_url = self.function_url.bind()
+        aws_endpoint = self.moto.start()
+
+        # Magic Hour first: its base URL is a template parameter, and the emulator's API key is a secret value.
+        if self.uses_real_magic_hour:
+            base_url = REAL_MAGIC_HOUR_URL
+            api_key = os.environ.get("MAGIC_HOUR_API_KEY", "")
+            extra_params = {"AssetTransfer": "upload"}
+        else:
+            from cutout_dev.emulator import EmulatorConfig, EmulatorServer
+
+            emu_cfg = EmulatorConfig(
+                webhook_url=webhook_url if self.config.webhooks else "",
+                webhook_secret=self.webhook_secret,
+                **self.config.emulator,
+            )
+            self.emulator = EmulatorServer(emu_cfg)
+            base_url = self.emulator.start()
+            api_key = emu_cfg.api_key
+            extra_params = {}
+        parameters = {**LOCAL_PARAMETERS, "MagicHourBaseUrl": base_url, **extra_params, **self.config.parameters}
+
+        translated = translate(self.config.template, parameters)
+        self.translated = translated
+        secret_values = {
+            **{sid: api_key for sid in self._secrets_named_by("MAGIC_HOUR_API_KEY_SECRET")},
+            **{sid: self.webhook_secret for sid in self._secrets_named_by("MAGIC_HOUR_WEBHOOK_SECRET")},
+        }
+        self.resources = deploy(
+            translated,
+            self.moto,
+            parameters,
+            stack_name=self.config.stack_name,
+            function_url=webhook_url,
+            secret_values=secret_values,
+        )
+        self._build_functions()
+        self._endpoints = self._make_endpoints(aws_endpoint, base_url, webhook_url)
+        self._start_event_sources()
+        log.info("local stack up in %.1f s", time.perf_counter() - t0)
+
+    def _secrets_named_by(self, variable: str) -> list[str]:
+        """Logical ids of the secrets a function's ``variable`` refers to (how the template wires them)."""
+        assert self.translated is not None
+        ids: list[str] = []
+        for spec in self.translated.functions.values():
+            value = spec.environment.get(variable)
+            if isinstance(value, dict) and isinstance(value.get("Ref"), str):
+                res = self.translated.resources.get(value["Ref"], {})
+                if res.get("Type") == SECRET:
+                    ids.append(value["Ref"])
+        return ids
+
+    def _build_functions(self) -> None:
+        assert self.translated is not None
+        assert self.resources is not None
+        envs: dict[str, dict[str, str]] = {}
+        for logical_id, spec in self.translated.functions.items():
+            env = {k: self.resources.resolver.resolve_str(v) for k, v in spec.environment.items()}
+            envs[logical_id] = env
+            self.functions[logical_id] = LocalFunction(
+                logical_id=logical_id,
+                function_name=self.resources.ref(logical_id),
+                code_dir=spec.code_dir,
+                handler=spec.handler,
+                timeout_seconds=spec.timeout_seconds,
+                memory_mb=spec.memory_mb,
+                environment=env,
+                on_invocation=self._record,
+            )
+        # One process, one os.environ: every function's variables at once (see lambda_runtime).
+        merged = merge_environments(envs)
+        merged.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        self._saved_env = apply_environment(merged)
+        self._imports.enter()
+        if self.config.function_log is not None:
+            # Installed before the cold starts: Powertools' logger keeps the stream it finds at import.
+            self.config.function_log.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = self.config.function_log.open("a", encoding="utf-8")
+            self._stdout = sys.stdout
+            sys.stdout = FunctionOutput(sys.stdout, self._log_file)
+        for fn in self.functions.values():
+            if fn.code_dir.is_dir() and (fn.code_dir / (fn.handler.rpartition(".")[0] + ".py")).is_file():
+                fn.load()  # cold starts now, so a broken import fails `start()` rather than the first event
+            else:
+                log.warning("%s: no handler at %s; its events will fail", fn.logical_id, fn.code_dir)
+
+    def _start_event_sources(self) -> None:
+        assert self.translated is not None
+        assert self.resources is not None
+        sqs = self.moto.client("sqs")
+        for spec in self.translated.functions.values():
+            fn = self.functions[spec.logical_id]
+            for source in spec.sqs_sources:
+                if not source.enabled:
+                    continue
+                queue_url = self.resources.ref(source.queue_id)
+                if self.config.visibility_timeout_seconds is not None:
+                    sqs.set_queue_attributes(
+                        QueueUrl=queue_url,
+                        Attributes={"VisibilityTimeout": str(self.config.visibility_timeout_seconds)},
+                    )
+                poller = SqsPoller(
+                    source,
+                    fn,
+                    queue_url=queue_url,
+                    queue_arn=self.resources.get_att(source.queue_id, "Arn"),
+                    client_factory=lambda: self.moto.client("sqs"),
+                    default_concurrency=self.config.default_concurrency,
+                )
+                poller.start()
+                self.pollers.append(poller)
+            if spec.url_id is not None:
+                self.function_url.function = fn
+            for schedule in spec.schedules:
+                runner = ScheduleRunner(schedule, fn, self.config.schedule_interval_seconds)
+                self.schedules.append(runner)
+                if schedule.enabled and self.config.schedule_interval_seconds > 0:
+                    runner.start()
+        self.function_url.start()
+
+    def stop(self) -> None:
+        """Stop everything this stack started, in reverse order; safe to call twice."""
+        if not self._started:
+            return
+        self._started = False
+        for runner in self.schedules:
+            runner.stop()
+        for poller in self.pollers:
+            poller.stop()
+        self.function_url.stop()
+        if self.emulator is not None:
+            self.emulator.stop()
+        self.moto.stop()
+        restore_environment(self._saved_env)
+        self._saved_env = {}
+        self._imports.exit(self.functions)
+        if self._stdout is not None:
+            sys.stdout = self._stdout
+            self._stdout = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    # -- what tests and tools use ------------------------------------------------------------------------------
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            raise RuntimeError("the local stack is not started")
+        return self._endpoints
+
+    def _make_endpoints(self, aws: str, magic_hour: str, webhook: str) -> Endpoints:
+        assert self.resources is not None
+        assert self.translated is not None
+        # The input/output settings as the functions see them (one source: the resolved environment).
+        env: dict[str, str] = {}
+        for fn in self.functions.values():
+            env.update(fn.environment)
+        bucket = env.get("SOURCE_BUCKET") or next(iter(self.resources.of_type("AWS::S3::Bucket").values()), "")
+        queues = {logical_id: url for logical_id, url in self.resources.of_type("AWS::SQS::Queue").items()}
+        tables = self.resources.of_type("AWS::DynamoDB::Table")
+        return Endpoints(
+            aws=aws,
+            region=REGION,
+            magic_hour=magic_hour,
+            webhook=webhook,
+            bucket=bucket,
+            input_prefix=env.get("INPUT_PREFIX", ""),
+            output_bucket=env.get("OUTPUT_BUCKET") or bucket,
+            output_prefix=env.get("OUTPUT_PREFIX", ""),
+            table=env.get("JOBS_TABLE") or next(iter(tables.values()), ""),
+            queues=queues,
+            stack_outputs=dict(self.resources.outputs),
+        )
+
+    def client(self, service: str) -> Any:
+        return self.moto.client(service)
+
+    def _record(self, invocation: Invocation) -> None:
+        with self._invocations_lock:
+            self.invocations.append(invocation)
+
+    def upload(self, source: Path | str | bytes, key: str | None = None) -> Uploaded:
+        """Put an object under the input prefix (``key`` is relative to it unless it already starts with it)."""
+        ep = self.endpoints
+        if isinstance(source, bytes):
+            if key is None:
+                raise ValueError("key is required when uploading bytes")
+            body = source
+        else:
+            path = Path(source)
+            body = path.read_bytes()
+            key = key or path.name
+        if not key.startswith(ep.input_prefix):
+            key = ep.input_prefix + key
+        response = self.client("s3").put_object(Bucket=ep.bucket, Key=key, Body=body)
+        etag = str(response["ETag"]).strip('"')
+        return Uploaded(key, etag, response.get("VersionId"), job_id_for(ep.bucket, key, etag))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job record (budget counters excluded), plain Python values."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer = TypeDeserializer()
+        ddb = self.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.endpoints.table}
+        while True:
+            page = ddb.scan(**kwargs)
+            for raw in page.get("Items", []):
+                item = {k: deserializer.deserialize(v) for k, v in raw.items()}
+                if not str(item.get("job_id", "")).startswith("budget#"):
+                    items.append(item)
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        for item in self.jobs():
+            if item.get("job_id") == job_id:
+                return item
+        return None
+
+    def wait_for_terminal(
+        self, jobs: Iterable[str | Uploaded], timeout: float = 30.0, interval: float = 0.2
+    ) -> dict[str, dict[str, Any]]:
+        """Wait until every job (job id, source key or ``Uploaded``) has a terminal record; return them by id.
+
+        Raises TimeoutError listing the ones still open.
+        """
+        wanted_ids: set[str] = set()
+        wanted_keys: set[str] = set()
+        for item in jobs:
+            if isinstance(item, Uploaded):
+                wanted_ids.add(item.job_id)
+            elif len(item) == 32 and all(c in "0123456789abcdef" for c in item):
+                wanted_ids.add(item)
+            else:
+                wanted_keys.add(item)
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.jobs()
+            found: dict[str, dict[str, Any]] = {}
+            for rec in records:
+                if rec.get("job_id") in wanted_ids or rec.get("source_key") in wanted_keys:
+                    found[str(rec["job_id"])] = rec
+            done_ids = {i for i in wanted_ids if found.get(i, {}).get("status") in TERMINAL}
+            done_keys = {
+                k
+                for k in wanted_keys
+                if any(r.get("source_key") == k and r.get("status") in TERMINAL for r in found.values())
+            }
+            if done_ids == wanted_ids and done_keys == wanted_keys:
+                return found
+            if time.monotonic() >= deadline:
+                pending = sorted((wanted_ids - done_ids) | (wanted_keys - done_keys))
+                states = {k: v.get("status") for k, v in found.items()}
+                raise TimeoutError(f"not terminal after {timeout}s: {pending} (records: {states})")
+            time.sleep(interval)
+
+    def queue_depths(self) -> dict[str, int]:
+        """Visible + in-flight + delayed messages per queue (logical id)."""
+        sqs = self.client("sqs")
+        depths: dict[str, int] = {}
+        for logical_id, url in self.endpoints.queues.items():
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            depths[logical_id] = sum(
+                int(attrs.get(name, 0))
+                for name in (
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                )
+            )
+        return depths
+
+    def dead_letter_queues(self) -> dict[str, str]:
+        """DLQ logical id → source queue logical id, from the template's redrive policies."""
+        assert self.translated is not None
+        assert self.resources is not None
+        pairs: dict[str, str] = {}
+        for logical_id, res in self.translated.resources_of_type("AWS::SQS::Queue").items():
+            policy = self.resources.resolver.resolve(res.get("Properties", {}).get("RedrivePolicy") or {})
+            target = policy.get("deadLetterTargetArn") if isinstance(policy, Mapping) else None
+            for dlq_id in self.endpoints.queues:
+                if target and self.resources.get_att(dlq_id, "Arn") == target:
+                    pairs[dlq_id] = logical_id
+        return pairs
+
+    def redrive(self, dlq: str, destination: str | None = None, limit: int | None = None) -> int:
+        """Move messages from a DLQ back to its source queue (what StartMessageMoveTask does; moto lacks it).
+
+        ``dlq``/``destination`` are logical ids or URLs; the destination defaults to the queue whose redrive
+        policy names the DLQ. Returns how many messages moved.
+        """
+        queues = self.endpoints.queues
+        dlq_url = queues.get(dlq, dlq)
+        dlq_id = next((k for k, v in queues.items() if v == dlq_url), dlq)
+        if destination is None:
+            destination = self.dead_letter_queues().get(dlq_id)
+            if destination is None:
+                raise ValueError(f"{dlq} is not the dead-letter queue of any queue in the template")
+        dest_url = queues.get(destination, destination)
+        return redrive_messages(self.client("sqs"), dlq_url, dest_url, limit=limit)
+
+    def quiescent(self) -> bool:
+        """No queued/in-flight messages in the source queues, no poller busy, emulator idle."""
+        depths = self.queue_depths()
+        dlqs = set(self.dead_letter_queues())
+        if any(n for q, n in depths.items() if q not in dlqs):
+            return False
+        if any(p.busy for p in self.pollers):
+            return False
+        return self.emulator is None or bool(self.emulator.engine.quiescent())
+
+
+def redrive_messages(sqs: Any, source_url: str, dest_url: str, *, limit: int | None = None) -> int:
+    """Receive from ``source_url``, send each message (body + attributes) to ``dest_url``, then delete it."""
+    moved = 0
+    while limit is None or moved < limit:
+        batch = sqs.receive_message(
+            QueueUrl=source_url,
+            MaxNumberOfMessages=10 if limit is None else min(10, limit - moved),
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=30,
+        ).get("Messages", [])
+        if not batch:
+            return moved
+        for message in batch:
+            kwargs: dict[str, Any] = {"QueueUrl": dest_url, "MessageBody": message["Body"]}
+            if message.get("MessageAttributes"):
+                kwargs["MessageAttributes"] = message["MessageAttributes"]
+            sqs.send_message(**kwargs)
+            sqs.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return moved
+
+
+def job_id_for(bucket: str, key: str, etag: str) -> str:
+    """The job id the submit function derives for an object (the domain package's own function)."""
+    from cutout.models import job_id_for as domain_job_id_for
+
+    return domain_job_id_for(bucket, key, etag)

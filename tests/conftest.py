@@ -1,0 +1,168 @@
+"""Shared fixtures: moto server over HTTP, the Magic Hour emulator over HTTP, resources from template.yaml.
+
+Every AWS call in the suite goes through moto *server* (boto3 honours AWS_ENDPOINT_URL) and every Magic Hour
+call through the emulator's HTTP server: real protocols, nothing patched in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from cutout import aws_clients
+from cutout.config import get_settings
+from cutout_dev.emulator import EmulatorConfig, EmulatorServer
+from cutout_dev.local_stack.aws import MotoServer
+from tests.support.template import table_definition
+
+API_KEY = "emulator-key-for-tests"
+WEBHOOK_SECRET = "whsec-test-0123456789abcdef"  # noqa: S105 - a test value, not a credential
+BUCKET = "cutout-images-test"
+INPUT_PREFIX = "incoming/"
+OUTPUT_PREFIX = "cutouts/"
+
+# Things that must never reach a log line: the key, the webhook secret, a presigned URL's signature.
+SECRET_PATTERNS = [
+    re.compile(re.escape(API_KEY)),
+    re.compile(re.escape(WEBHOOK_SECRET)),
+    re.compile(r"X-Amz-Signature=[0-9a-f]{16,}", re.IGNORECASE),
+    re.compile(r"X-Amz-Credential=", re.IGNORECASE),
+]
+
+
+# moto server's and the emulator's werkzeug access logs print every URL they serve, presigned signatures
+# included; that is the test servers' chatter, not Cutout's, and would only drown the suite's output.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Aws:
+    server: MotoServer
+    bucket: str
+    table: str
+    poll_queue_url: str
+    completion_queue_url: str
+    api_key_secret: str
+    webhook_secret: str
+
+    def client(self, service: str) -> Any:
+        return self.server.client(service)
+
+    def put(self, key: str, body: bytes, content_type: str = "image/png", **extra: Any) -> dict[str, Any]:
+        resp: dict[str, Any] = self.client("s3").put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, **extra
+        )
+        return resp
+
+    def jobs(self) -> list[dict[str, Any]]:
+        from cutout.job_store import _deser
+
+        items = self.client("dynamodb").scan(TableName=self.table)["Items"]
+        return [_deser(i) for i in items if "#" not in i["job_id"]["S"]]  # skip counters and replay marks
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer) -> Aws:
+    """A clean account: the images bucket, the jobs table (schema from template.yaml), queues, secrets."""
+    moto_server.reset()
+    aws_clients.reset()
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    ddb = moto_server.client("dynamodb")
+    ddb.create_table(TableName="cutout-jobs", **table_definition())
+    sqs = moto_server.client("sqs")
+    poll = sqs.create_queue(QueueName="cutout-poll")["QueueUrl"]
+    completion = sqs.create_queue(QueueName="cutout-completion")["QueueUrl"]
+    sm = moto_server.client("secretsmanager")
+    sm.create_secret(Name="cutout/magic-hour-api-key", SecretString=API_KEY)
+    sm.create_secret(Name="cutout/magic-hour-webhook-secret", SecretString=WEBHOOK_SECRET)
+    return Aws(
+        server=moto_server,
+        bucket=BUCKET,
+        table="cutout-jobs",
+        poll_queue_url=poll,
+        completion_queue_url=completion,
+        api_key_secret="cutout/magic-hour-api-key",
+        webhook_secret="cutout/magic-hour-webhook-secret",
+    )
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(EmulatorConfig(api_key=API_KEY, queue_seconds=0.01, render_seconds=0.05))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def function_env(aws: Aws, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment the template gives the functions, pointed at moto and the emulator."""
+    env = {
+        "JOBS_TABLE": aws.table,
+        "SOURCE_BUCKET": aws.bucket,
+        "INPUT_PREFIX": INPUT_PREFIX,
+        "OUTPUT_PREFIX": OUTPUT_PREFIX,
+        "MAGIC_HOUR_BASE_URL": emulator.base_url,
+        "MAGIC_HOUR_API_KEY_SECRET": aws.api_key_secret,
+        "MAGIC_HOUR_WEBHOOK_SECRET": aws.webhook_secret,
+        "POLL_QUEUE_URL": aws.poll_queue_url,
+        "COMPLETION_QUEUE_URL": aws.completion_queue_url,
+        "POLL_FIRST_DELAY_SECONDS": "0",
+        "POWERTOOLS_SERVICE_NAME": "cutout",
+        "POWERTOOLS_METRICS_NAMESPACE": "Cutout",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    return env
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a log line that cannot be formatted is itself worth seeing
+            self.lines.append(repr(record.__dict__))
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs() -> Iterator[_Collector]:
+    """Every test: whatever any logger wrote (formatted as Powertools formats it) holds no secret."""
+    from cutout.observability import logger as cutout_logger
+
+    collector = _Collector()
+    collector.setFormatter(cutout_logger.registered_formatter)
+    root = logging.getLogger()
+    std_cutout = logging.getLogger("cutout")
+    targets = [root] if std_cutout.propagate else [root, std_cutout]
+    for target in targets:
+        target.addHandler(collector)
+    try:
+        yield collector
+    finally:
+        for target in targets:
+            target.removeHandler(collector)
+    leaks = [line for line in collector.lines for p in SECRET_PATTERNS if p.search(line)]
+    assert not leaks, f"secret material in logs: {leaks[:3]}"
+
+
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Cutout")

