@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
 from cutout import aws_clients
 from cutout.config import get_settings
+
 from cutout_dev.emulator import EmulatorConfig, EmulatorServer
 from cutout_dev.local_stack.aws import MotoServer
 from tests.support.template import table_definition
 
 API_KEY = "emulator-key-for-tests"
-WEBHOOK_SECRET = "whsec-test-0123456789abcdef"  # noqa: S105 - a test value, not a credential
+WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
 BUCKET = "cutout-images-test"
 INPUT_PREFIX = "incoming/"
 OUTPUT_PREFIX = "cutouts/"

@@ -171,7 +171,9 @@ def toy_stack(toy_project: Path) -> Iterator[LocalStack]:
         stack_name="toy",
         parameters={"OutDir": str(out), "Label": "toy"},
         real_magic_hour=False,
-        visibility_timeout_seconds=1,
+        # Retries come back after 2 s instead of the template's 30 s; it must stay above the batching window
+        # (1 s) plus processing, as on AWS, or a batch is redelivered while it is still being processed.
+        visibility_timeout_seconds=2,
         schedule_interval_seconds=0.5,
     )
     with LocalStack(config) as stack:

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import pytest
-
 from cutout.webhook_auth import sign
+
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
 from tests.support.events import eventbridge_object_created, sqs_event
 from tests.support.images import image_bytes
@@ -44,7 +44,9 @@ def submit(aws: Aws, fns: dict[str, Any], key: str, body: bytes | None = None) -
     return job
 
 
-def wait_project(emulator: Any, project_id: str, statuses: tuple[str, ...] = ("complete", "error", "canceled")) -> dict[str, Any]:
+def wait_project(
+    emulator: Any, project_id: str, statuses: tuple[str, ...] = ("complete", "error", "canceled")
+) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         payload = emulator.engine.payload(project_id)
@@ -54,7 +56,9 @@ def wait_project(emulator: Any, project_id: str, statuses: tuple[str, ...] = ("c
     raise AssertionError(f"project {project_id} never reached {statuses}")
 
 
-def webhook_event(body: bytes, *, secret: str = WEBHOOK_SECRET, ts: int | None = None, signature: str | None = None) -> dict[str, Any]:
+def webhook_event(
+    body: bytes, *, secret: str = WEBHOOK_SECRET, ts: int | None = None, signature: str | None = None
+) -> dict[str, Any]:
     stamp = str(int(time.time()) if ts is None else ts)
     return {
         "version": "2.0",

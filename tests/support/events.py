@@ -8,8 +8,15 @@ from typing import Any
 from urllib.parse import quote_plus
 
 
-def eventbridge_object_created(bucket: str, key: str, etag: str, size: int, version_id: str | None = None) -> dict[str, Any]:
-    obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "etag": etag, "sequencer": "0062E99A88DC407460"}
+def eventbridge_object_created(
+    bucket: str, key: str, etag: str, size: int, version_id: str | None = None
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "key": quote_plus(key, safe="/"),
+        "size": size,
+        "etag": etag,
+        "sequencer": "0062E99A88DC407460",
+    }
     if version_id:
         obj["version-id"] = version_id
     return {
@@ -33,7 +40,9 @@ def eventbridge_object_created(bucket: str, key: str, etag: str, size: int, vers
     }
 
 
-def s3_notification(bucket: str, key: str, etag: str, size: int, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+def s3_notification(
+    bucket: str, key: str, etag: str, size: int, event_name: str = "ObjectCreated:Put"
+) -> dict[str, Any]:
     return {
         "Records": [
             {
@@ -46,7 +55,12 @@ def s3_notification(bucket: str, key: str, etag: str, size: int, event_name: str
                     "s3SchemaVersion": "1.0",
                     "configurationId": "cutout",
                     "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag, "sequencer": "0A1B2C3D4E5F678901"},
+                    "object": {
+                        "key": quote_plus(key, safe="/"),
+                        "size": size,
+                        "eTag": etag,
+                        "sequencer": "0A1B2C3D4E5F678901",
+                    },
                 },
             }
         ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (48, 32), colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+def image_bytes(
+    fmt: str = "PNG", size: tuple[int, int] = (48, 32), colour: tuple[int, int, int] = (200, 30, 30)
+) -> bytes:
     from PIL import Image, ImageDraw
 
     img = Image.new("RGB", size, (255, 255, 255))

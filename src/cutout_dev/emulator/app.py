@@ -142,6 +142,8 @@ class EmulatorApp:
                 return problem
 
         engine, cfg, dice = self.engine, self.engine.config, self.engine.dice
+        if cfg.create_error_status is not None:
+            return message(cfg.create_error_status, cfg.create_error_message)
         if engine.credit_balance() < CREDITS_PER_IMAGE:
             return message(402, "Payment required")
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}

@@ -125,6 +125,10 @@ class EmulatorConfig:
     # the project is still made and charged, which is what makes a malformed 200 ambiguous.
     malformed: Malformed | None = None
     malformed_targets: tuple[str, ...] = ("create", "get")
+    # Answer every create with this 4xx (e.g. 400/403/422) and the documented {"message"} body, before any
+    # project exists: how Magic Hour refuses an input or a plan. None = off.
+    create_error_status: int | None = None
+    create_error_message: str = "Unable to create image"
 
     def __post_init__(self) -> None:
         for name in _RATE_FIELDS:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +35,28 @@ _AWS_ENV = {
 
 
 class MotoServer:
-    """A moto server thread bound to 127.0.0.1 on an OS-assigned port."""
+    """A moto server thread bound to 127.0.0.1 on an OS-assigned port.
+
+    The same WSGI app as ``moto.server.ThreadedMotoServer``, served here so that shutdown is prompt (a short
+    ``poll_interval``) and the listening socket is closed (ThreadedMotoServer leaves it open).
+    """
 
     def __init__(self) -> None:
-        self._server: ThreadedMotoServer | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self.endpoint_url = ""
         self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> str:
         """Start the server, point this process's boto3 at it, and return the endpoint URL."""
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
+        app = DomainDispatcherApplication(create_backend_app)
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._server = server
-        self.endpoint_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="moto-server", daemon=True
+        )
+        self._thread.start()
+        self.endpoint_url = f"http://127.0.0.1:{server.server_port}"
         # moto's state is per process, not per server: a second stack in the same process (tests) must not
         # see the first one's buckets and queues.
         self.reset()
@@ -61,13 +71,12 @@ class MotoServer:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
-            # ThreadedMotoServer.stop() ends serve_forever but leaves the listening socket open; close it so a
-            # stopped stack leaks no port.
-            inner = getattr(self._server, "_server", None)
-            if inner is not None:
-                inner.server_close()
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
             self._server = None
+            self._thread = None
         self._restore_env()
 
     def client(self, service: str) -> Any:

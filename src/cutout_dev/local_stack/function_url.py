@@ -118,7 +118,9 @@ class FunctionUrlServer:
         if self._server is None:
             self.bind()
         assert self._server is not None
-        self._thread = threading.Thread(target=self._server.serve_forever, name="function-url", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="function-url", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -51,6 +51,9 @@ class ScheduleRunner:
         self._thread = threading.Thread(target=self._run, name=f"schedule-{self.schedule.rule_id}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

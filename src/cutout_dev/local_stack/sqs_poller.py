@@ -114,6 +114,10 @@ class SqsPoller:
         self._thread = threading.Thread(target=self._run, name=f"sqs-poller-{self.source.mapping_id}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Stop polling (returns at once; ``stop`` waits). Lets a stack stop all its pollers in parallel."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -286,13 +286,19 @@ class LocalStack:
         if not self._started:
             return
         self._started = False
-        for runner in self.schedules:
-            runner.stop()
-        for poller in self.pollers:
-            poller.stop()
-        self.function_url.stop()
+        # Event sources first (they need moto and the emulator until their last invocation returns), all
+        # signalled before any is joined so their in-progress long polls end together.
+        for source in [*self.schedules, *self.pollers]:
+            source.request_stop()
+        for source in [*self.schedules, *self.pollers]:
+            source.stop()
+        stoppers = [threading.Thread(target=self.function_url.stop, name="stop-function-url")]
         if self.emulator is not None:
-            self.emulator.stop()
+            stoppers.append(threading.Thread(target=self.emulator.stop, name="stop-emulator"))
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
         self.moto.stop()
         restore_environment(self._saved_env)
         self._saved_env = {}

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from cutout.completion import InvalidOutput, check_png, output_key_for
+from cutout.config import ConfigError, Settings
+from cutout.models import RANK, JobStatus, job_id_for, job_id_from_project_name, project_name
+from cutout.submit import sniff_image
+
+from tests.support.images import PDF_BYTES, image_bytes
+
+
+def test_job_id_is_deterministic_and_content_addressed() -> None:
+    a = job_id_for("b", "incoming/x.png", '"abc"')
+    assert a == job_id_for("b", "incoming/x.png", "abc")  # quoted or not, as S3 APIs disagree
+    assert a != job_id_for("b", "incoming/x.png", "abd")
+    assert a != job_id_for("b", "incoming/y.png", "abc")
+    assert len(a) == 32
+
+
+def test_project_name_round_trips_and_rejects_strangers() -> None:
+    jid = job_id_for("b", "k", "e")
+    assert job_id_from_project_name(project_name(jid)) == jid
+    assert job_id_from_project_name("Background Remover - 2026") is None
+    assert job_id_from_project_name("cutout:not-hex") is None
+    assert job_id_from_project_name(None) is None
+
+
+def test_states_only_move_forward() -> None:
+    assert RANK[JobStatus.SUBMITTING] < RANK[JobStatus.QUEUED] < RANK[JobStatus.RENDERING] < RANK[JobStatus.COMPLETE]
+    assert RANK[JobStatus.COMPLETE] == RANK[JobStatus.ERROR] == RANK[JobStatus.TIMED_OUT]
+
+
+def test_output_key_mirrors_the_input_path() -> None:
+    assert output_key_for("incoming/a/b c.jpg", "incoming/", "cutouts/") == "cutouts/a/b c.png"
+    assert output_key_for("incoming/x.png", "incoming/", "out/") == "out/x.png"
+
+
+def test_png_check_needs_signature_header_and_trailer() -> None:
+    png = image_bytes("PNG")
+    check_png(png[:64], png[-16:])
+    with pytest.raises(InvalidOutput):
+        check_png(b"<html>" + png[6:64], png[-16:])
+    with pytest.raises(InvalidOutput):
+        check_png(png[:64], png[-40:-20])  # truncated
+
+
+def test_magic_bytes_sniffing() -> None:
+    assert sniff_image(image_bytes("PNG")[:64]) == "png"
+    assert sniff_image(image_bytes("JPEG")[:64]) == "jpeg"
+    assert sniff_image(image_bytes("WEBP")[:64]) == "webp"
+    assert sniff_image(PDF_BYTES[:64]) is None
+
+
+def test_settings_normalise_and_refuse_recursion() -> None:
+    s = Settings.from_env({"JOBS_TABLE": "t", "INPUT_PREFIX": "/in", "OUTPUT_PREFIX": "out"})
+    assert (s.input_prefix, s.output_prefix) == ("in/", "out/")
+    with pytest.raises(ConfigError):
+        Settings.from_env({"JOBS_TABLE": "t", "INPUT_PREFIX": "same/", "OUTPUT_PREFIX": "same/"})
+    with pytest.raises(ConfigError):
+        Settings.from_env({"INPUT_PREFIX": "in/"})
+    with pytest.raises(ConfigError):
+        Settings.from_env({"JOBS_TABLE": "t", "ASSET_TRANSFER": "carrier-pigeon"})
+    assert Settings.from_env({"JOBS_TABLE": "t", "POLL_MAX_DELAY_SECONDS": "5000"}).poll_max_delay_seconds == 900
