@@ -12,10 +12,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cutout import s3_events
+from cutout import aws_clients, s3_events
 from cutout.config import get_settings
-from cutout.observability import clear_job, logger, metrics
-from cutout.submit import Outcome, Submitter
+from cutout.observability import clear_job, count, logger, metrics
+from cutout.submit import BudgetExhausted, Outcome, Submitter
 
 settings = get_settings()  # validated once, at cold start
 submitter = Submitter(settings)
@@ -33,10 +33,34 @@ def _submit_all(parsed: list[s3_events.Parsed]) -> list[Outcome]:
     return outcomes
 
 
+# A spent budget lasts until the next UTC day (or a raised budget). Failing the record would spend one of its
+# receives per visibility timeout and dead-letter it within minutes (maxReceiveCount), so the message is sent
+# back to its own queue with SQS's longest delay (a fresh receive count) and only then acknowledged.
+PARK_DELAY_SECONDS = 900
+
+
+def _queue_url(arn: str) -> str:
+    _, partition, _, region, account, name = arn.split(":", 5)
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
+def _park(record: SQSRecord) -> None:
+    """Re-send the record to its queue, delayed. Raises if that fails, so the record itself goes back."""
+    aws_clients.sqs().send_message(
+        QueueUrl=_queue_url(record.event_source_arn), MessageBody=record.body, DelaySeconds=PARK_DELAY_SECONDS
+    )
+    count("BudgetParked")
+    logger.info("upload parked until the budget allows it", extra={"delay_seconds": PARK_DELAY_SECONDS})
+
+
 def record_handler(record: SQSRecord) -> list[Outcome]:
     logger.append_keys(message_id=record.message_id)
     try:
         return _submit_all(s3_events.parse_text(record.body))
+    except BudgetExhausted:
+        _park(record)
+        return [Outcome("parked", "budget_exhausted")]
     finally:
         logger.remove_keys(["message_id"])
 

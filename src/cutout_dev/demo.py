@@ -12,6 +12,7 @@ import logging
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -170,6 +171,8 @@ def _report(rows: list[Row], duplicate: Uploaded, first: Row, creates: int, elap
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    # Powertools warns (on stderr, not in the function log) when an invocation records no metric.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     sys.exit(run())
 

@@ -263,3 +263,23 @@ def test_the_log_guard_catches_a_leaked_signature(no_secrets_in_logs) -> None:
     # then: the guard sees it (and is emptied so this deliberate leak does not fail the test)
     assert any("X-Amz-Signature" in line for line in no_secrets_in_logs.lines)
     no_secrets_in_logs.lines.clear()
+
+
+def test_upload_transfer_mode_hands_magic_hour_the_exact_bytes(aws: Aws, emulator, function_env, monkeypatch) -> None:
+    # given: a bucket Magic Hour cannot read through a presigned URL, so assets go through upload-urls + PUT
+    monkeypatch.setenv("ASSET_TRANSFER", "upload")
+    body = image_bytes("JPEG", size=(64, 48))
+    obj = _upload(aws, INPUT_PREFIX + "private/bytes.jpg", body, "image/jpeg")
+    app = cold_start("submit")
+
+    # when
+    assert app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext()) == {"batchItemFailures": []}
+
+    # then: the create named an uploaded asset, not a URL, and Magic Hour rendered exactly the object's bytes
+    (create,) = emulator.engine.state.creates
+    assert create.assets["image_file_path"].startswith("api-assets/")
+    assert emulator.request_counts().get("upload_urls") == 1
+    (job,) = aws.jobs()
+    project = emulator.wait_for_status(job["project_id"], "complete")
+    assert project.input_sha256 == hashlib.sha256(body).hexdigest()
+    assert project.input_length == len(body)

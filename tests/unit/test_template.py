@@ -59,6 +59,7 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "MAGIC_HOUR_API_KEY_SECRET",
         "POLL_QUEUE_URL",
         "COMPLETION_QUEUE_URL",
+        "EVENT_BUS_NAME",
         *_POLL_ENV,
     },
     "FinalizeFunction": {
@@ -72,7 +73,14 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "MAX_OUTPUT_BYTES",
         "EVENT_BUS_NAME",
     },
-    "SweeperFunction": {"JOBS_TABLE", "POLL_MAX_WAIT_SECONDS", "EVENT_BUS_NAME"},
+    "SweeperFunction": {
+        "JOBS_TABLE",
+        "POLL_MAX_WAIT_SECONDS",
+        "EVENT_BUS_NAME",
+        "MAGIC_HOUR_BASE_URL",
+        "MAGIC_HOUR_API_KEY_SECRET",
+        "COMPLETION_QUEUE_URL",
+    },
 }
 
 # Actions that only exist account-wide (documented exceptions to "no Resource *").
@@ -415,11 +423,20 @@ def test_permissions_follow_the_data_flow() -> None:
     assert any("PollQueue" in r for r in submit["sqs:SendMessage"])
     assert any("ApiKeySecret" in r for r in submit["secretsmanager:GetSecretValue"])
     webhook = _granted("WebhookFunction")
-    assert set(webhook) == {"sqs:SendMessage", "secretsmanager:GetSecretValue"}
+    assert set(webhook) == {
+        "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    }
+    (replay_guard,) = [s for s in policy_statements("WebhookFunction") if s["Action"][0].startswith("dynamodb:")]
+    # The public endpoint may only touch its own replay-guard items.
+    assert replay_guard["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["webhook#*"]}}
     assert any("CompletionQueue" in r for r in webhook["sqs:SendMessage"])
     assert any("WebhookSecret" in r for r in webhook["secretsmanager:GetSecretValue"])
     poll = _granted("PollFunction")
     assert any("PollQueue" in r and "CompletionQueue" in r for r in poll["sqs:SendMessage"])
+    assert "events:PutEvents" in poll  # timed_out -> "Cutout Failed"
     finalize = _granted("FinalizeFunction")
     assert all("OutputPrefix" in r for r in finalize["s3:PutObject"])
     assert "events:PutEvents" in finalize

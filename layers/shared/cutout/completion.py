@@ -238,7 +238,13 @@ class Finalizer(Completion):
                 url = self._first_url(refreshed)
                 spool.seek(0)
                 spool.truncate()
-                size, head, tail = self._download(url, spool)
+                try:
+                    size, head, tail = self._download(url, spool)
+                except _Expired as exc:
+                    # Even a fresh URL is refused: retried a few receives, then recorded (never a DLQ loop).
+                    raise InvalidOutput(
+                        "download_unavailable", f"download refused ({exc.args[0]}) even with a fresh URL"
+                    ) from None
             check_png(head, tail)
             spool.seek(0)
             aws_clients.s3().put_object(

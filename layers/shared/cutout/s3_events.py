@@ -18,6 +18,8 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 
+MAX_KEY_BYTES = 1024  # S3's limit, in UTF-8 bytes
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
@@ -111,9 +113,17 @@ def _from_eventbridge(doc: dict[str, Any]) -> Parsed:
 def _ref(bucket: Any, raw_key: Any, etag: Any, version_id: Any, size: Any, origin: str) -> Parsed:
     if not isinstance(bucket, str) or not bucket or not isinstance(raw_key, str) or not raw_key:
         return Skip("malformed_event", "bucket or key missing")
+    key = unquote_plus(raw_key)
+    try:
+        key_bytes = len(key.encode())
+    except UnicodeEncodeError:  # a lone surrogate ("\\udc80" in the JSON): no S3 key can hold it
+        return Skip("malformed_event", "key is not valid UTF-8")
+    if key_bytes > MAX_KEY_BYTES:
+        # S3 would answer KeyTooLongError (400) on every read: a forged event, and a retry loop if not caught.
+        return Skip("malformed_event", f"key of {key_bytes} bytes exceeds S3's {MAX_KEY_BYTES}")
     return ObjectRef(
         bucket=bucket,
-        key=unquote_plus(raw_key),
+        key=key,
         raw_key=raw_key,
         etag=str(etag or "").strip('"'),
         version_id=version_id if isinstance(version_id, str) and version_id else None,

@@ -29,8 +29,10 @@ from cutout_dev.local_stack.template import SqsEventSource
 
 log = logging.getLogger(__name__)
 
-# How long one ReceiveMessage long-polls. Short, so stop() returns promptly; AWS's pollers use 20 s.
-RECEIVE_WAIT_SECONDS = 1
+# Lambda's pollers long-poll (20 s). moto's long poll cannot be interrupted, which would hold every stop() for
+# the wait, so the local poller short-polls and sleeps IDLE_SECONDS on an empty queue (at most that much
+# added latency, and stop() returns within it).
+IDLE_SECONDS = 0.1
 
 
 @dataclass
@@ -121,7 +123,7 @@ class SqsPoller:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=RECEIVE_WAIT_SECONDS + 10)
+            self._thread.join(timeout=10)
         # Running invocations finish (Lambda would let them run to their timeout too).
         self._executor.shutdown(wait=True)
 
@@ -139,6 +141,7 @@ class SqsPoller:
                 continue
             if not batch:
                 self._slots.release()
+                self._stop.wait(IDLE_SECONDS)
                 continue
             with self._lock:
                 self._in_flight += 1
@@ -149,16 +152,12 @@ class SqsPoller:
         batch: list[dict[str, Any]] = []
         deadline: float | None = None
         while not self._stop.is_set() and len(batch) < self.source.batch_size:
-            wait = RECEIVE_WAIT_SECONDS
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                wait = max(0, min(wait, int(remaining)))
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             response = self._client.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.source.batch_size - len(batch)),
-                WaitTimeSeconds=wait,
+                WaitTimeSeconds=0,
                 AttributeNames=["All"],
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],

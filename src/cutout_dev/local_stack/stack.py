@@ -68,9 +68,11 @@ class LocalStackConfig:
     default_concurrency: int = 5
     # Local period of schedule-triggered functions (the sweeper); 0 disables them.
     schedule_interval_seconds: float = 60.0
-    # Overrides every source queue's visibility timeout (seconds): failed messages come back sooner than the
-    # template's production value (6x the function timeout). None keeps the template's.
-    visibility_timeout_seconds: int | None = None
+    # Overrides source queues' visibility timeout (seconds): failed messages come back sooner than the
+    # template's production value (6x the function timeout). An int applies to every queue with an event
+    # source, a dict to the named queues (logical ids). None keeps the template's. Keep it above the source's
+    # batching window plus processing time, as on AWS, or batches are redelivered while still in flight.
+    visibility_timeout_seconds: int | dict[str, int] | None = None
     # Where the functions' stdout (Powertools JSON logs, EMF metrics) goes; None = this process's stdout.
     function_log: Path | None = None
 
@@ -257,11 +259,11 @@ class LocalStack:
                 if not source.enabled:
                     continue
                 queue_url = self.resources.ref(source.queue_id)
-                if self.config.visibility_timeout_seconds is not None:
-                    sqs.set_queue_attributes(
-                        QueueUrl=queue_url,
-                        Attributes={"VisibilityTimeout": str(self.config.visibility_timeout_seconds)},
-                    )
+                override = self.config.visibility_timeout_seconds
+                if isinstance(override, dict):
+                    override = override.get(source.queue_id)
+                if override is not None:
+                    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(override)})
                 poller = SqsPoller(
                     source,
                     fn,
