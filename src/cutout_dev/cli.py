@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
-from cutout_dev.local_stack.stack import PROJECT_ROOT, redrive_messages
+from cutout_dev.local_stack.stack import PROJECT_ROOT, is_job_record, redrive_messages
 
 STATE_FILE = PROJECT_ROOT / ".local-stack" / "endpoints.json"
 
@@ -32,6 +32,23 @@ def _kv(text: str) -> tuple[str, str]:
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return name, value
+
+
+def _emulator_settings(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``--fault`` values typed like the EmulatorConfig field they set (tuples as comma lists)."""
+    import dataclasses
+
+    from cutout_dev.emulator import EmulatorConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(EmulatorConfig)}
+    settings: dict[str, Any] = {}
+    for name, value in pairs:
+        if name not in defaults:
+            raise SystemExit(f"--fault {name}: not an EmulatorConfig field")
+        settings[name] = (
+            tuple(v for v in value.split(",") if v) if isinstance(defaults[name], tuple) else _number(value)
+        )
+    return settings
 
 
 def _number(value: str) -> Any:
@@ -63,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--visibility-timeout", type=int, default=None, help="override the queues' (seconds)")
     up.add_argument("--schedule-interval", type=float, default=60.0, help="sweeper period (seconds; 0 = off)")
     up.add_argument("--function-log", type=Path, default=None, help="send function output to this file")
+    up.add_argument(
+        "--real-magic-hour",
+        action="store_true",
+        help="call api.magichour.ai with MAGIC_HOUR_API_KEY (spends credits; polling only, asset upload)",
+    )
     up.add_argument("-v", "--verbose", action="store_true", help="debug logging of the local machinery")
 
     sub.add_parser("jobs", help="list the running local stack's jobs")
@@ -115,7 +137,7 @@ def _watch(stack: LocalStack, stop: threading.Event) -> None:
                 print(f"(jobs scan failed: {exc})", flush=True)
             continue
         for job in sorted(jobs, key=lambda j: str(j.get("created_at", ""))):
-            status = str(job.get("status"))
+            status = str(job.get("status"))  # jobs() returns job records only
             job_id = str(job["job_id"])
             if seen.get(job_id) != status:
                 seen[job_id] = status
@@ -130,7 +152,7 @@ def local_up(args: argparse.Namespace) -> int:
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    emulator = {"render_seconds": args.render_seconds, **{k: _number(v) for k, v in args.fault}}
+    emulator = {"render_seconds": args.render_seconds, **_emulator_settings(args.fault)}
     config = LocalStackConfig(
         parameters=dict(args.param),
         webhooks=not args.no_webhooks,
@@ -138,6 +160,7 @@ def local_up(args: argparse.Namespace) -> int:
         visibility_timeout_seconds=args.visibility_timeout,
         schedule_interval_seconds=args.schedule_interval,
         function_log=args.function_log,
+        real_magic_hour=args.real_magic_hour,
     )
     stop = threading.Event()
     # SIGTERM behaves like Ctrl-C, so `kill <pid>` also stops cleanly.
@@ -187,7 +210,7 @@ def jobs_command() -> int:
         {k: deserializer.deserialize(v) for k, v in raw.items()}
         for raw in _client(state, "dynamodb").scan(TableName=state["table"]).get("Items", [])
     ]
-    items = [i for i in items if not str(i.get("job_id", "")).startswith("budget#")]
+    items = [i for i in items if is_job_record(i)]
     for item in sorted(items, key=lambda j: str(j.get("created_at", ""))):
         print(
             f"{item['job_id']}  {item.get('status', '?'):<10}  {item.get('source_key', '')}  "

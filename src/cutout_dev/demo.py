@@ -80,6 +80,7 @@ def run() -> int:
         emulator={"render_seconds": 0.8},
         function_log=FUNCTION_LOG,
         schedule_interval_seconds=0,
+        real_magic_hour=False,  # offline, always: the demo must never spend credits
     )
     print("Starting the local stack (moto + Magic Hour emulator + the real handlers) ...", flush=True)
     with LocalStack(config) as stack:

@@ -283,3 +283,25 @@ def test_upload_transfer_mode_hands_magic_hour_the_exact_bytes(aws: Aws, emulato
     project = emulator.wait_for_status(job["project_id"], "complete")
     assert project.input_sha256 == hashlib.sha256(body).hexdigest()
     assert project.input_length == len(body)
+
+
+def test_background_outside_the_background_prefix_is_refused(aws: Aws, emulator, function_env) -> None:
+    # given: an upload whose metadata points at another user's private upload as "background"
+    aws.put(INPUT_PREFIX + "someone-else/private.png", image_bytes("PNG"), "image/png")
+    resp = aws.put(
+        INPUT_PREFIX + "nosy.png",
+        image_bytes("PNG"),
+        "image/png",
+        Metadata={"background-key": INPUT_PREFIX + "someone-else/private.png"},
+    )
+    obj = {"key": INPUT_PREFIX + "nosy.png", "etag": resp["ETag"].strip('"'), "size": 0}
+    app = cold_start("submit")
+
+    # when
+    app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext())
+
+    # then: nothing is presigned for Magic Hour; the job says why
+    assert emulator.engine.state.creates == []
+    (job,) = aws.jobs()
+    assert job["status"] == "rejected"
+    assert job["error_code"] == "background_invalid"

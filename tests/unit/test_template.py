@@ -46,6 +46,7 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "ASSET_TRANSFER",
         "PRESIGN_EXPIRES_SECONDS",
         "DEFAULT_BACKGROUND_KEY",
+        "BACKGROUND_PREFIX",
         "MAX_INPUT_BYTES",
         "DAILY_CREDIT_BUDGET",
         "SUBMIT_LEASE_SECONDS",

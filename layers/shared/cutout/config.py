@@ -45,6 +45,7 @@ class Settings:
     webhook_secret_id: str
     presign_expires_seconds: int
     default_background_key: str
+    background_prefix: str
     max_input_bytes: int
     max_output_bytes: int
     asset_transfer: str
@@ -86,6 +87,7 @@ class Settings:
             webhook_secret_id=env.get("MAGIC_HOUR_WEBHOOK_SECRET", "").strip(),
             presign_expires_seconds=min(presign, 7 * 24 * 3600),
             default_background_key=env.get("DEFAULT_BACKGROUND_KEY", "").strip().lstrip("/"),
+            background_prefix=_prefix(env.get("BACKGROUND_PREFIX", "backgrounds/")) or "backgrounds/",
             max_input_bytes=_int(env, "MAX_INPUT_BYTES", 20 * 1024 * 1024, minimum=1),
             max_output_bytes=_int(env, "MAX_OUTPUT_BYTES", 50 * 1024 * 1024, minimum=1),
             asset_transfer=transfer,

@@ -222,6 +222,9 @@ class Submitter:
     def _assets(self, source: SourceObject) -> tuple[str, str | None]:
         background = None
         if source.background_key:
+            key = source.background_key
+            if key != self.settings.default_background_key and not key.startswith(self.settings.background_prefix):
+                raise InvalidBackground(f"background {key!r} is not under {self.settings.background_prefix!r}")
             if extension_of(source.background_key) not in IMAGE_EXTENSIONS:
                 raise InvalidBackground(f"background {source.background_key!r} has no image extension")
             if not self._exists(source.bucket, source.background_key):

@@ -13,6 +13,7 @@ import secrets
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,9 +62,11 @@ class LocalStackConfig:
     # Emulator: webhooks on/off, and any EmulatorConfig field (render_seconds, fault rates, seed, ...).
     webhooks: bool = True
     emulator: dict[str, Any] = field(default_factory=dict)
-    # Real Magic Hour instead of the emulator. None = when MAGIC_HOUR_API_KEY is set. Uses asset transfer
-    # "upload" (Magic Hour cannot fetch a loopback presigned URL) and polling (it cannot reach the webhook).
-    real_magic_hour: bool | None = None
+    # Real Magic Hour instead of the emulator, with the key in MAGIC_HOUR_API_KEY (None = use it when that
+    # variable is set). Uses asset transfer "upload" (Magic Hour cannot fetch a loopback presigned URL) and
+    # polling (it cannot reach the loopback webhook). Spends real credits: the CLI and the demo pass False
+    # unless asked explicitly.
+    real_magic_hour: bool | None = False
     # Concurrent invocations per SQS event source without ScalingConfig.MaximumConcurrency.
     default_concurrency: int = 5
     # Local period of schedule-triggered functions (the sweeper); 0 disables them.
@@ -121,7 +124,8 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
         self.schedules: list[ScheduleRunner] = []
-        self.invocations: list[Invocation] = []
+        # Recent invocations (bounded: `cutout local up` runs for hours), for tests, the demo and debugging.
+        self.invocations: deque[Invocation] = deque(maxlen=10_000)
         self._invocations_lock = threading.Lock()
         self.translated: TranslatedTemplate | None = None
         self.resources: DeployedResources | None = None
@@ -169,6 +173,8 @@ class LocalStack:
         if self.uses_real_magic_hour:
             base_url = REAL_MAGIC_HOUR_URL
             api_key = os.environ.get("MAGIC_HOUR_API_KEY", "")
+            if not api_key:
+                raise RuntimeError("real Magic Hour needs MAGIC_HOUR_API_KEY in the environment")
             extra_params = {"AssetTransfer": "upload"}
         else:
             from cutout_dev.emulator import EmulatorConfig, EmulatorServer
@@ -234,7 +240,6 @@ class LocalStack:
             )
         # One process, one os.environ: every function's variables at once (see lambda_runtime).
         merged = merge_environments(envs)
-        merged.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         self._saved_env = apply_environment(merged)
         self._imports.enter()
         if self.config.function_log is not None:
@@ -290,9 +295,10 @@ class LocalStack:
         self._started = False
         # Event sources first (they need moto and the emulator until their last invocation returns), all
         # signalled before any is joined so their in-progress long polls end together.
-        for source in [*self.schedules, *self.pollers]:
+        sources: list[SqsPoller | ScheduleRunner] = [*self.schedules, *self.pollers]
+        for source in sources:
             source.request_stop()
-        for source in [*self.schedules, *self.pollers]:
+        for source in sources:
             source.stop()
         stoppers = [threading.Thread(target=self.function_url.stop, name="stop-function-url")]
         if self.emulator is not None:
@@ -368,7 +374,8 @@ class LocalStack:
         return Uploaded(key, etag, response.get("VersionId"), job_id_for(ep.bucket, key, etag))
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every job record (budget counters excluded), plain Python values."""
+        """Every job record, plain Python values (the table's other items — ``budget#…``, ``webhook#…`` — are
+        left out: job ids never contain ``#``)."""
         from boto3.dynamodb.types import TypeDeserializer
 
         deserializer = TypeDeserializer()
@@ -379,7 +386,7 @@ class LocalStack:
             page = ddb.scan(**kwargs)
             for raw in page.get("Items", []):
                 item = {k: deserializer.deserialize(v) for k, v in raw.items()}
-                if not str(item.get("job_id", "")).startswith("budget#"):
+                if is_job_record(item):
                     items.append(item)
             if "LastEvaluatedKey" not in page:
                 return items
@@ -505,6 +512,10 @@ def redrive_messages(sqs: Any, source_url: str, dest_url: str, *, limit: int | N
             sqs.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     return moved
+
+
+def is_job_record(item: Mapping[str, Any]) -> bool:
+    return "#" not in str(item.get("job_id", "#"))
 
 
 def job_id_for(bucket: str, key: str, etag: str) -> str:

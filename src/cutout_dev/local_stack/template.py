@@ -139,6 +139,9 @@ def translate(template_path: Path, parameters: Mapping[str, Any]) -> TranslatedT
     cfn: dict[str, Any] = translator.translate(
         sam, parameter_values=dict(params), get_managed_policy_map=lambda: policy_map
     )
+    # The translator records timing metrics for its (offline, dummy) publisher and warns if they are never
+    # published; publishing to the dummy publisher discards them.
+    translator.metrics.publish()
     return TranslatedTemplate(cfn=cfn, functions=_extract_functions(cfn, code_dirs, params))
 
 

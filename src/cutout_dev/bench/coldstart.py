@@ -1,0 +1,251 @@
+"""Part 1 (and the RSS half of part 4): each handler's cold start in a fresh process against a floor process.
+
+What is compared, per handler:
+* subject — ``import app`` (the function's module: Powertools, the domain package, settings, module-level objects;
+  Lambda's INIT phase) **plus** what the handler builds on its first record without touching the network: the
+  boto3 clients ``cutout.aws_clients`` creates lazily, Powertools' Secrets Manager provider and the Magic Hour
+  HTTP session. Lazy creation moves that cost from INIT to the first invocation; a user waits for both.
+* floor — ``import boto3, requests`` and the same clients created directly: what any Python implementation of
+  the same function pays before it can make its first call.
+
+Both run the same tiny child script (so interpreter start-up and the script itself cancel out), with the
+function's environment and ``AWS_ENDPOINT_URL`` pointed at a closed loopback port: client creation is offline,
+and nothing could reach AWS if it were not. Timing is taken inside the child with ``perf_counter``; the parent also
+records the process wall time. Runs alternate subject/floor (ABBA) so drift on a noisy machine hits both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cutout_dev.bench.stats import ratio, summary
+
+ROOT = Path(__file__).resolve().parents[3]
+COLD_START_TARGET = 1.15
+ENTRY_MODULE = "app"
+
+# What each handler creates on its first record (read from functions/*/app.py and the domain package):
+#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  Powertools SecretsProvider (parameters.get_secret)
+#   magic_hour cutout.magic_hour.MagicHourClient    http     a requests.Session (finalize's download)
+HANDLER_CLIENTS: dict[str, tuple[str, ...]] = {
+    "submit": ("aws:s3", "aws:dynamodb", "aws:sqs", "secrets", "magic_hour"),
+    "webhook": ("aws:dynamodb", "aws:sqs", "secrets"),
+    "poll": ("aws:dynamodb", "aws:sqs", "secrets", "magic_hour"),
+    "finalize": ("aws:s3", "aws:dynamodb", "aws:events", "http"),
+    "sweeper": ("aws:dynamodb", "aws:sqs", "aws:events", "secrets", "magic_hour"),
+}
+
+# The child: measured from its first line, so interpreter start-up (identical for both) is excluded from the
+# in-process figures. Only builtins are imported before the clock starts; json/resource only after it stops.
+CHILD = r"""
+import time
+_t0 = time.perf_counter()
+import os, sys
+_mode, _clients = sys.argv[1], [c for c in sys.argv[2].split(",") if c]
+if _mode == "handler":
+    import app  # noqa: F401  (functions/<name>/app.py via PYTHONPATH, as Lambda imports it)
+    _t1 = time.perf_counter()
+    from cutout import aws_clients
+    for _c in _clients:
+        if _c.startswith("aws:"):
+            getattr(aws_clients, _c[4:])()
+        elif _c == "secrets":
+            from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+            SecretsProvider()  # what parameters.get_secret builds on its first call
+        elif _c == "magic_hour":
+            from cutout.magic_hour import MagicHourClient
+            MagicHourClient(os.environ["MAGIC_HOUR_BASE_URL"], "bench-key")
+        elif _c == "http":
+            import requests
+            requests.Session()
+else:
+    import boto3
+    import requests
+    _t1 = time.perf_counter()
+    for _c in _clients:
+        if _c.startswith("aws:"):
+            boto3.client(_c[4:])
+        elif _c == "secrets":
+            boto3.client("secretsmanager")
+        else:
+            requests.Session()
+_t2 = time.perf_counter()
+import json, resource
+print("BENCH_RESULT " + json.dumps({
+    "import_ms": (_t1 - _t0) * 1000,
+    "ready_ms": (_t2 - _t0) * 1000,
+    "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "modules": len(sys.modules),
+}))
+"""
+
+
+def child_env(function: str) -> dict[str, str]:
+    """The environment a function gets (template names), with AWS pointed at a port where nothing listens."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT / "functions" / function)]),
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # discard port: client creation never connects
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "JOBS_TABLE": "cutout-jobs",
+        "SOURCE_BUCKET": "cutout-images",
+        "INPUT_PREFIX": "incoming/",
+        "OUTPUT_PREFIX": "cutouts/",
+        "MAGIC_HOUR_BASE_URL": "http://127.0.0.1:9",
+        "MAGIC_HOUR_API_KEY_SECRET": "cutout/magic-hour-api-key",
+        "MAGIC_HOUR_WEBHOOK_SECRET": "cutout/magic-hour-webhook-secret",
+        "POLL_QUEUE_URL": "http://127.0.0.1:9/123456789012/cutout-poll",
+        "COMPLETION_QUEUE_URL": "http://127.0.0.1:9/123456789012/cutout-completion",
+        "POWERTOOLS_SERVICE_NAME": "cutout",
+        "POWERTOOLS_METRICS_NAMESPACE": "Cutout",
+        "LOG_LEVEL": "INFO",
+    }
+    return env
+
+
+@dataclass(frozen=True)
+class Sample:
+    import_ms: float
+    ready_ms: float
+    wall_ms: float
+    maxrss_kb: int
+
+
+def run_child(function: str, mode: str, *, importtime: bool = False) -> tuple[Sample, str]:
+    cmd = [sys.executable]
+    if importtime:
+        cmd += ["-X", "importtime"]
+    cmd += ["-c", CHILD, mode, ",".join(HANDLER_CLIENTS[function])]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=child_env(function), capture_output=True, text=True, timeout=120, check=False)
+    wall = (time.perf_counter() - t0) * 1000
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"cold-start child {function}/{mode} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    doc = json.loads(line.removeprefix("BENCH_RESULT "))
+    return Sample(doc["import_ms"], doc["ready_ms"], wall, int(doc["maxrss_kb"])), proc.stderr
+
+
+# ----- -X importtime ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportLine:
+    name: str
+    self_us: int
+    cumulative_us: int
+    level: int
+
+
+def parse_importtime(stderr: str) -> list[ImportLine]:
+    out: list[ImportLine] = []
+    for raw in stderr.splitlines():
+        if not raw.startswith("import time:") or "self [us]" in raw:
+            continue
+        parts = raw.split(":", 1)[1].split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        self_us, cum_us, name = parts
+        name = name.rstrip()
+        # One space after the bar, then two per nesting level.
+        level = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        out.append(ImportLine(name.strip(), int(self_us), int(cum_us), level))
+    return out
+
+
+def offenders(subject: list[ImportLine], floor: list[ImportLine], top: int = 8) -> dict[str, Any]:
+    """Imports the handler pays and the floor does not: the roots of those subtrees by cumulative time,
+    and the self time grouped by top-level package."""
+    floor_names = {ln.name for ln in floor}
+    # -X importtime prints children before their parent (post-order); walk backwards to find each line's parent.
+    parents: dict[int, str | None] = {}
+    stack: list[tuple[int, str]] = []
+    for idx in range(len(subject) - 1, -1, -1):
+        ln = subject[idx]
+        while stack and stack[-1][0] >= ln.level:
+            stack.pop()
+        parents[idx] = stack[-1][1] if stack else None
+        stack.append((ln.level, ln.name))
+    extra = {ln.name for ln in subject} - floor_names - {ENTRY_MODULE}
+    # Roots of the extra subtrees; the handler module itself is the entry point, not an offender.
+    roots = [
+        ln for idx, ln in enumerate(subject) if ln.name in extra and (parents[idx] is None or parents[idx] not in extra)
+    ]
+    roots.sort(key=lambda ln: ln.cumulative_us, reverse=True)
+    by_package: dict[str, int] = {}
+    for ln in subject:
+        if ln.name in extra:
+            pkg = ln.name.split(".", 1)[0]
+            by_package[pkg] = by_package.get(pkg, 0) + ln.self_us
+    overall = sorted(subject, key=lambda ln: ln.self_us, reverse=True)[:top]
+    return {
+        "extra_over_floor_ms": round(sum(ln.self_us for ln in subject if ln.name in extra) / 1000, 1),
+        "extra_modules": len(extra),
+        "top_extra_imports": [
+            {"module": ln.name, "cumulative_ms": round(ln.cumulative_us / 1000, 1)} for ln in roots[:top]
+        ],
+        "extra_by_package_ms": {
+            k: round(v / 1000, 1) for k, v in sorted(by_package.items(), key=lambda kv: kv[1], reverse=True)[:top]
+        },
+        "top_self_ms": [{"module": ln.name, "self_ms": round(ln.self_us / 1000, 1)} for ln in overall],
+    }
+
+
+# ----- the part ----------------------------------------------------------------------------------------------
+def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -> dict[str, Any]:
+    functions = functions or tuple(HANDLER_CLIENTS)
+    results: dict[str, Any] = {
+        "compared": (
+            "subject = import functions/<name>/app.py + the clients it creates on its first record "
+            "(cutout.aws_clients, Powertools SecretsProvider, MagicHourClient); "
+            "floor = import boto3 + requests + the same clients created directly"
+        ),
+        "runs": runs,
+        "target": COLD_START_TARGET,
+        "handlers": {},
+    }
+    for fn in functions:
+        # One unrecorded run each: writes __pycache__ and warms the page cache, as a deployed layer would be.
+        run_child(fn, "handler")
+        run_child(fn, "floor")
+        subj: list[Sample] = []
+        flo: list[Sample] = []
+        for i in range(runs):
+            order = ("handler", "floor") if i % 2 == 0 else ("floor", "handler")  # ABBA against drift
+            for mode in order:
+                sample, _ = run_child(fn, mode)
+                (subj if mode == "handler" else flo).append(sample)
+        _, subject_times = run_child(fn, "handler", importtime=True)
+        _, floor_times = run_child(fn, "floor", importtime=True)
+        entry = {
+            "clients": list(HANDLER_CLIENTS[fn]),
+            "ready_ms": summary([s.ready_ms for s in subj]),
+            "floor_ready_ms": summary([s.ready_ms for s in flo]),
+            "ratio": ratio([s.ready_ms for s in subj], [s.ready_ms for s in flo], target=COLD_START_TARGET),
+            "import_ms": summary([s.import_ms for s in subj]),
+            "floor_import_ms": summary([s.import_ms for s in flo]),
+            "import_ratio": ratio([s.import_ms for s in subj], [s.import_ms for s in flo]),
+            "process_wall_ms": summary([s.wall_ms for s in subj]),
+            "floor_process_wall_ms": summary([s.wall_ms for s in flo]),
+            "wall_ratio": ratio([s.wall_ms for s in subj], [s.wall_ms for s in flo]),
+            "peak_rss_mb": summary([s.maxrss_kb / 1024 for s in subj]),
+            "floor_peak_rss_mb": summary([s.maxrss_kb / 1024 for s in flo]),
+            "importtime": offenders(parse_importtime(subject_times), parse_importtime(floor_times)),
+        }
+        results["handlers"][fn] = entry
+        log(
+            f"  cold start {fn:<9} {entry['ready_ms']['median']:.0f} ms vs floor "
+            f"{entry['floor_ready_ms']['median']:.0f} ms -> {entry['ratio']['value']:.2f}x"
+        )
+    return results
