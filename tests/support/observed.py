@@ -14,8 +14,8 @@ from cutout_dev.local_stack.sqs_poller import to_lambda_record
 def emitted_metrics(stdout: str) -> dict[str, float]:
     """Sum every metric in the EMF blobs Powertools printed (one JSON document per flush)."""
     totals: dict[str, float] = {}
-    for line in stdout.splitlines():
-        line = line.strip()
+    for raw in stdout.splitlines():
+        line = raw.strip()
         if not line.startswith("{") or '"_aws"' not in line:
             continue
         doc = json.loads(line)
@@ -29,9 +29,9 @@ def emitted_metrics(stdout: str) -> dict[str, float]:
 
 def emf_dimensions(stdout: str, metric: str) -> list[dict[str, str]]:
     """The dimension sets a metric was published with (what a CloudWatch alarm must match)."""
-    out = []
-    for line in stdout.splitlines():
-        line = line.strip()
+    out: list[dict[str, str]] = []
+    for raw in stdout.splitlines():
+        line = raw.strip()
         if not line.startswith("{") or '"_aws"' not in line:
             continue
         doc = json.loads(line)
@@ -44,7 +44,7 @@ def emf_dimensions(stdout: str, metric: str) -> list[dict[str, str]]:
 
 def structured_logs(lines: list[str]) -> list[dict[str, Any]]:
     """The JSON log lines (Powertools' format) among what the log collector saw."""
-    out = []
+    out: list[dict[str, Any]] = []
     for line in lines:
         try:
             doc = json.loads(line)
@@ -117,7 +117,9 @@ class QueuePair:
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         for m in messages:
             if m["MessageId"] in failed:
-                self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                )
             else:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
         return result

@@ -58,7 +58,7 @@ class LocalStackConfig:
     template: Path = PROJECT_ROOT / "template.yaml"
     stack_name: str = "cutout-local"
     # Template parameter overrides (on top of LOCAL_PARAMETERS), e.g. {"InputPrefix": "uploads/"}.
-    parameters: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
     # Emulator: webhooks on/off, and any EmulatorConfig field (render_seconds, fault rates, seed, ...).
     webhooks: bool = True
     emulator: dict[str, Any] = field(default_factory=dict)
@@ -393,10 +393,18 @@ class LocalStack:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def job(self, job_id: str) -> dict[str, Any] | None:
-        for item in self.jobs():
-            if item.get("job_id") == job_id:
-                return item
-        return None
+        """One job record (consistent read), or None."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        raw = (
+            self.client("dynamodb")
+            .get_item(TableName=self.endpoints.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+            .get("Item")
+        )
+        if raw is None:
+            return None
+        deserializer = TypeDeserializer()
+        return {k: deserializer.deserialize(v) for k, v in raw.items()}
 
     def wait_for_terminal(
         self, jobs: Iterable[str | Uploaded], timeout: float = 30.0, interval: float = 0.2

@@ -1,0 +1,122 @@
+"""``python -m cutout_dev.bench [--smoke] [--parts 1,2,3,4] [--out bench/results.json]`` (what ``make bench`` runs).
+
+``--smoke`` (or ``CUTOUT_BENCH_SMOKE=1``) runs every part tiny, to prove the bench still works (``make test``);
+its figures mean nothing. A smoke run writes ``bench/results-smoke.json`` unless ``--out`` says otherwise, so it
+never overwrites the figures the README quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cutout_dev.bench import coldstart, cost, e2e, footprint, per_record
+from cutout_dev.bench.report import readme_fragment, render
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "nproc": os.cpu_count(),
+        "arch": platform.machine(),
+        "cpu": cpu,
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "commit": commit,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cutout_dev.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", default=os.environ.get("CUTOUT_BENCH_SMOKE") == "1")
+    parser.add_argument("--parts", default="1,2,3,4", help="comma-separated parts to run (5, the cost model, always)")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--cold-runs", type=int, default=None)
+    parser.add_argument("--records", type=int, default=None)
+    parser.add_argument("--e2e-uploads", type=int, default=None, help="uploads in total, split over the two modes")
+    parser.add_argument("--render-seconds", type=float, default=None)
+    args = parser.parse_args(argv)
+
+    smoke = bool(args.smoke)
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    cold_runs = args.cold_runs or (3 if smoke else 15)
+    records = args.records or (20 if smoke else 500)
+    uploads = args.e2e_uploads or (6 if smoke else 200)
+    render_seconds = args.render_seconds or (1.0 if smoke else 4.0)
+    out = args.out or ROOT / "bench" / ("results-smoke.json" if smoke else "results.json")
+
+    # The servers' access logs and Powertools' empty-metrics warnings are the harness's noise, not results.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "smoke": smoke,
+        "settings": {
+            "cold_runs": cold_runs,
+            "records": records,
+            "e2e_uploads": uploads,
+            "render_seconds": render_seconds,
+            "concurrency": 5,
+        },
+    }
+    log(f"cutout bench{' (smoke)' if smoke else ''}: parts {','.join(sorted(parts))}")
+    if "1" in parts:
+        log("[1] cold start")
+        functions = ("submit", "webhook") if smoke else None
+        results["cold_start"] = coldstart.run(cold_runs, functions, log=log)
+    if "2" in parts:
+        log("[2] submit cost per record")
+        results["per_record"] = per_record.run(records, log=log)
+    if "3" in parts:
+        log("[3] end to end through the local stack")
+        results["e2e"] = e2e.run(max(1, uploads // 2), render_seconds=render_seconds, concurrency=5, log=log)
+    if "4" in parts:
+        log("[4] footprint")
+        results["footprint"] = footprint.run(allow_network=not smoke, log=log)
+    results["cost"] = cost.model(results.get("e2e"), results.get("per_record"))
+    results["elapsed_seconds"] = round(time.perf_counter() - started, 1)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(render(results))
+    print()
+    print("README fragment:")
+    print(readme_fragment(results))
+    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} in {results['elapsed_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

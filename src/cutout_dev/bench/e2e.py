@@ -1,0 +1,322 @@
+"""Part 3: uploads through the local stack — the latency Cutout adds around Magic Hour's render, and throughput.
+
+Load: a closed loop of ``concurrency`` clients (5), each uploading an image and waiting for its cutout before
+the next, i.e. at most 5 jobs at Magic Hour at once — the plan-level cap on concurrent renders. With a render
+time R, no implementation can exceed ``concurrency / R`` images per second (Little's law): that is the bound.
+
+Latency added by Cutout, per image, from timestamps rather than from the observer's polling:
+  (cutout stored − upload started) − (Magic Hour's own create → complete time, from the emulator's project)
+split into *before* (upload → Magic Hour create: S3 → EventBridge → ingest queue → batching window → submit)
+and *after* (render complete → webhook or poll → completion queue → finalize → S3 write → record complete).
+"Stored" is the job's ``completed_at``, written right after the cutout's S3 PUT.
+
+Modes: *webhooks* (the emulator calls the webhook function URL) and *polling only* (no webhooks; the delayed
+status check finds the result). They run at the same time, each on its own local stack in its own process: the
+run is latency-bound (mostly waiting on renders), so two stacks side by side see the same machine conditions and
+the part fits the 5-minute budget (one after the other, 200 uploads at 5 / 4 s take over 4 minutes alone). Poll
+settings are the template's production defaults (first check after 5 s, then x1.5 up to 120 s), not the local
+stack's shortened ones, so the polling figure is what a deployment without webhooks would see.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cutout_dev.bench.stats import summary
+
+ROOT = Path(__file__).resolve().parents[3]
+CACHE = ROOT / "bench" / ".cache"
+TERMINAL = {"complete", "error", "canceled", "timed_out", "rejected"}
+OBSERVE_INTERVAL = 0.1
+
+
+def _png(i: int) -> bytes:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (96, 64), (255, 255, 255))
+    ImageDraw.Draw(img).ellipse((24, 16, 72, 48), fill=((i * 37) % 256, 40, 200))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _epoch(iso_text: str) -> float:
+    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
+
+
+class _Counter:
+    """botocore before-call counts on the default session: the functions' clients and the event sources'."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.on = False
+
+    def __call__(self, event_name: str, **_: Any) -> None:
+        if self.on:
+            op = event_name.split(".", 1)[1]
+            with self.lock:
+                self.calls[op] = self.calls.get(op, 0) + 1
+
+    def take(self) -> dict[str, int]:
+        with self.lock:
+            out, self.calls = self.calls, {}
+        return out
+
+
+def run_mode(mode_name: str, uploads: int, *, render_seconds: float, concurrency: int, log: Any = print) -> dict[str, Any]:
+    """One mode on its own stack, in this process: the raw samples and counts for `_result`."""
+    import boto3
+
+    from cutout.models import job_id_for
+    from cutout_dev.local_stack import LocalStack, LocalStackConfig
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    boto3.setup_default_session()
+    counter = _Counter()
+    assert boto3.DEFAULT_SESSION is not None
+    # Before the stack starts, so every client it and its functions create inherits the handler.
+    boto3.DEFAULT_SESSION.events.register("before-call", counter)
+    config = LocalStackConfig(
+        webhooks=True,
+        emulator={"render_seconds": render_seconds, "queue_seconds": 0.0},
+        parameters={
+            "MaximumConcurrency": str(concurrency),
+            "PollFirstDelaySeconds": "5",
+            "PollMaxDelaySeconds": "120",
+            "PollMaxAttempts": "30",
+        },
+        default_concurrency=concurrency,
+        schedule_interval_seconds=0,
+        function_log=CACHE / f"e2e-functions-{mode_name}.log",
+    )
+    # Two blocks, so a slow start (first cold starts, page cache) shows up as a difference between them.
+    blocks = [mode_name, mode_name] if uploads >= 20 else [mode_name]
+    per_block = max(1, uploads // len(blocks))
+    samples: dict[str, list[dict[str, float]]] = {"webhooks": [], "polling": []}
+    spans: dict[str, list[tuple[int, float]]] = {"webhooks": [], "polling": []}
+    calls: dict[str, dict[str, int]] = {"webhooks": {}, "polling": {}}
+    invocations: dict[str, dict[str, list[float]]] = {"webhooks": {}, "polling": {}}
+    failures: dict[str, int] = {"webhooks": 0, "polling": 0}
+    t_start = time.perf_counter()
+    with LocalStack(config) as stack:
+        ep = stack.endpoints
+        # The observer's own session: its calls are not Cutout's and are not counted.
+        observer = boto3.session.Session()
+        s3 = observer.client("s3", endpoint_url=ep.aws, region_name=ep.region)
+        ddb = observer.client("dynamodb", endpoint_url=ep.aws, region_name=ep.region)
+        emulator = stack.emulator
+        bodies = [_png(i) for i in range(16)]
+        seq = iter(range(10**9))
+        seq_lock = threading.Lock()
+        for block_no, mode in enumerate(blocks):
+            emulator.configure(webhook_url=ep.webhook if mode == "webhooks" else "")
+            remaining = [per_block]
+            rem_lock = threading.Lock()
+            block_samples: list[dict[str, float]] = []
+            block_t0 = time.time()
+            counter.take()
+            counter.on = True
+
+            def client_loop(mode: str = mode) -> None:
+                while True:
+                    with rem_lock:
+                        if remaining[0] <= 0:
+                            return
+                        remaining[0] -= 1
+                    with seq_lock:
+                        i = next(seq)
+                    key = f"{ep.input_prefix}bench/{mode}/{i:05d} photo.png"
+                    t0 = time.time()
+                    etag = str(s3.put_object(Bucket=ep.bucket, Key=key, Body=bodies[i % len(bodies)])["ETag"])
+                    job_id = job_id_for(ep.bucket, key, etag.strip('"'))
+                    deadline = time.monotonic() + 120
+                    item: dict[str, Any] = {}
+                    while time.monotonic() < deadline:
+                        item = ddb.get_item(TableName=ep.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True).get(
+                            "Item", {}
+                        )
+                        if item.get("status", {}).get("S") in TERMINAL:
+                            break
+                        time.sleep(OBSERVE_INTERVAL)
+                    seen = time.time()
+                    status = item.get("status", {}).get("S")
+                    project = emulator.project(item.get("project_id", {}).get("S", "")) if item else None
+                    if status != "complete" or project is None or project.finished_at is None:
+                        with rem_lock:
+                            failures[mode] += 1
+                        continue
+                    stored = _epoch(item["completed_at"]["S"])
+                    render = project.finished_at - project.created_at
+                    with rem_lock:
+                        block_samples.append(
+                            {
+                                "upload": t0,
+                                "stored": stored,
+                                "total_s": stored - t0,
+                                "render_s": render,
+                                "added_s": (stored - t0) - render,
+                                "before_s": project.created_at - t0,
+                                "after_s": stored - project.finished_at,
+                                "observer_lag_s": seen - stored,
+                            }
+                        )
+
+            threads = [threading.Thread(target=client_loop, name=f"bench-client-{k}") for k in range(concurrency)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            counter.on = False
+            # Let the block's stragglers (late polls of finished jobs, duplicate webhooks) settle before the next.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not stack.quiescent():
+                time.sleep(0.2)
+            for op, n in counter.take().items():
+                calls[mode][op] = calls[mode].get(op, 0) + n
+            for inv in [i for i in list(stack.invocations) if i.started >= block_t0]:
+                invocations[mode].setdefault(inv.function, []).append(inv.duration_ms)
+            samples[mode].extend(block_samples)
+            if block_samples:
+                span = max(s["stored"] for s in block_samples) - min(s["upload"] for s in block_samples)
+                spans[mode].append((len(block_samples), span))
+            log(f"  e2e block {block_no + 1}/{len(blocks)} ({mode}): {len(block_samples)} images")
+    return {
+        "samples": samples[mode_name],
+        "spans": spans[mode_name],
+        "calls": calls[mode_name],
+        "invocations": invocations[mode_name],
+        "failures": failures[mode_name],
+        "elapsed": time.perf_counter() - t_start,
+    }
+
+
+def run(uploads_per_mode: int, *, render_seconds: float = 4.0, concurrency: int = 5, log: Any = print) -> dict[str, Any]:
+    """Both modes at once, each in a child process with its own stack; merged into one result."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cutout-bench-e2e-") as tmp:
+        procs = {}
+        for mode in ("webhooks", "polling"):
+            out = Path(tmp, f"{mode}.json")
+            cmd = [sys.executable, "-m", "cutout_dev.bench.e2e", mode, str(uploads_per_mode), str(render_seconds)]
+            cmd += [str(concurrency), str(out)]
+            procs[mode] = (subprocess.Popen(cmd, env=dict(os.environ), stderr=subprocess.PIPE, text=True), out)
+        raw: dict[str, dict[str, Any]] = {}
+        for mode, (proc, out) in procs.items():
+            _, err = proc.communicate(timeout=900)
+            if proc.returncode != 0 or not out.exists():
+                raise RuntimeError(f"e2e {mode} failed ({proc.returncode}): {err[-3000:]}")
+            raw[mode] = json.loads(out.read_text())
+            for line in err.splitlines():
+                if line.startswith("  e2e block"):
+                    log(line)
+    return _result(
+        {m: r["samples"] for m, r in raw.items()},
+        {m: [tuple(x) for x in r["spans"]] for m, r in raw.items()},
+        {m: r["calls"] for m, r in raw.items()},
+        {m: r["invocations"] for m, r in raw.items()},
+        {m: r["failures"] for m, r in raw.items()},
+        render_seconds,
+        concurrency,
+        time.perf_counter() - t0,
+        log,
+    )
+
+
+def _child(argv: list[str]) -> None:
+    import json
+    import logging
+    import sys
+    import warnings
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    mode, uploads, render, concurrency, out = argv
+    result = run_mode(
+        mode,
+        int(uploads),
+        render_seconds=float(render),
+        concurrency=int(concurrency),
+        log=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+    Path(out).write_text(json.dumps(result))
+
+
+def _result(
+    samples: dict[str, list[dict[str, float]]],
+    spans: dict[str, list[tuple[int, float]]],
+    calls: dict[str, dict[str, int]],
+    invocations: dict[str, dict[str, list[float]]],
+    failures: dict[str, int],
+    render_seconds: float,
+    concurrency: int,
+    elapsed: float,
+    log: Any,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "render_seconds": render_seconds,
+        "concurrency": concurrency,
+        "observer_interval_s": OBSERVE_INTERVAL,
+        "wall_seconds": round(elapsed, 1),
+        "modes": {},
+    }
+    for mode, rows in samples.items():
+        images = len(rows)
+        added_ms = [r["added_s"] * 1000 for r in rows]
+        render = summary([r["render_s"] for r in rows])
+        total_images = sum(n for n, _ in spans[mode])
+        total_span = sum(s for _, s in spans[mode])
+        throughput = total_images / total_span if total_span else 0.0
+        mean_render = sum(r["render_s"] for r in rows) / images if images else render_seconds
+        bound = concurrency / mean_render if mean_render else 0.0
+        out["modes"][mode] = {
+            "images": images,
+            "failures": failures[mode],
+            "added_ms": summary(added_ms, 1),
+            "added_p95_ms": round(_p(added_ms, 0.95), 1) if added_ms else None,
+            "added_before_create_ms": summary([r["before_s"] * 1000 for r in rows], 1),
+            "added_after_render_ms": summary([r["after_s"] * 1000 for r in rows], 1),
+            "total_ms": summary([r["total_s"] * 1000 for r in rows], 1),
+            "render_s": render,
+            "added_over_render": round((sum(added_ms) / 1000 / images) / mean_render, 3) if images else None,
+            "throughput_per_s": round(throughput, 3),
+            "bound_per_s": round(bound, 3),
+            "throughput_vs_bound": round(throughput / bound, 3) if bound else None,
+            "observer_lag_ms": summary([r["observer_lag_s"] * 1000 for r in rows], 1),
+            "aws_calls_per_image": {k: round(v / images, 3) for k, v in sorted(calls[mode].items())} if images else {},
+            "invocations_per_image": {k: round(len(v) / images, 3) for k, v in invocations[mode].items()}
+            if images
+            else {},
+            "invocation_ms": {k: summary(v, 1) for k, v in invocations[mode].items()},
+        }
+        m = out["modes"][mode]
+        if images:
+            log(
+                f"  e2e {mode:<8} added p50 {m['added_ms']['median']:.0f} ms p95 {m['added_p95_ms']:.0f} ms; "
+                f"throughput {m['throughput_per_s']:.2f}/s vs bound {m['bound_per_s']:.2f}/s "
+                f"({m['throughput_vs_bound']:.2f})"
+            )
+    return out
+
+
+def _p(values: list[float], q: float) -> float:
+    from cutout_dev.bench.stats import quantile
+
+    return quantile(values, q)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _child(sys.argv[1:])

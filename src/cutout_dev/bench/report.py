@@ -1,0 +1,218 @@
+"""Turn bench results into the console report and the README table (both from the same results.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cutout_dev.bench.stats import fmt, fmt_ratio
+
+
+def _r(r: dict[str, Any] | None) -> str:
+    return "n/a" if not r or r.get("value") is None else f"{r['value']:.2f}x"
+
+
+def _m(s: dict[str, Any] | None, digits: int = 0, unit: str = "ms") -> str:
+    if not s or s.get("median") is None:
+        return "n/a"
+    return f"{s['median']:.{digits}f} {unit} (IQR {s['iqr']:.{digits}f})"
+
+
+def _calls(d: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in d.items()) or "none"
+
+
+def render(res: dict[str, Any]) -> str:
+    lines: list[str] = []
+    m = res["machine"]
+    lines.append(f"== Cutout bench {res['date']} | {m['nproc']} x {m['arch']} {m['cpu']} | Python {m['python']}")
+    cs = res.get("cold_start")
+    if cs:
+        lines.append(f"-- 1. cold start ({cs['runs']} runs each; {cs['compared']})")
+        for fn, e in cs["handlers"].items():
+            lines.append(f"  {fn}:")
+            lines.append(f"    ready    {fmt(e['ready_ms'])}  floor {fmt(e['floor_ready_ms'])}")
+            lines.append(f"             ratio {fmt_ratio(e['ratio'])}")
+            lines.append(
+                f"    import   {fmt(e['import_ms'])}  floor {fmt(e['floor_import_ms'])}  "
+                f"ratio {fmt_ratio(e['import_ratio'])}"
+            )
+            lines.append(
+                f"    process  {fmt(e['process_wall_ms'])}  floor {fmt(e['floor_process_wall_ms'])}  "
+                f"ratio {fmt_ratio(e['wall_ratio'])}"
+            )
+            it = e["importtime"]
+            top = ", ".join(f"{x['module']} {x['cumulative_ms']:.0f}" for x in it["top_extra_imports"][:5])
+            lines.append(f"    -X importtime: +{it['extra_over_floor_ms']:.0f} ms over the floor; top extra (ms): {top}")
+            pk = ", ".join(f"{k} {v:.0f}" for k, v in it["extra_by_package_ms"].items())
+            lines.append(f"      by package (self ms): {pk}")
+    pr = res.get("per_record")
+    if pr:
+        lines.append(f"-- 2. submit cost per record ({pr['records_per_variant']} records each, batches of {pr['batch_size']})")
+        lines.append(f"  wall  {fmt(pr['wall_ms_per_record'], digits=2)}  floor {fmt(pr['floor_wall_ms_per_record'], digits=2)}")
+        lines.append(f"        ratio {fmt_ratio(pr['ratio'])}")
+        lines.append(f"  cpu   {fmt(pr['cpu_ms_per_record'], digits=2)}  floor {fmt(pr['floor_cpu_ms_per_record'], digits=2)}")
+        lines.append(f"        ratio {fmt_ratio(pr['cpu_ratio'])}")
+        lines.append(f"  AWS calls/image:  cutout {_calls(pr['aws_calls_per_image'])}")
+        lines.append(f"                    floor  {_calls(pr['floor_aws_calls_per_image'])}")
+        lines.append(f"                    minimum {_calls(pr['minimum_aws_calls_per_image'])}")
+        lines.append(
+            f"  Magic Hour calls/image (emulator log): cutout {_calls(pr['magic_hour_calls_per_image'])}; "
+            f"floor {_calls(pr['floor_magic_hour_calls_per_image'])}; minimum {_calls(pr['minimum_magic_hour_calls_per_image'])}"
+        )
+        lines.append(f"  failures: {pr['failures']}; {pr['secrets_manager']}")
+    ee = res.get("e2e")
+    if ee:
+        lines.append(
+            f"-- 3. end to end (render {ee['render_seconds']} s, concurrency {ee['concurrency']}, {ee['wall_seconds']} s)"
+        )
+        for mode, e in ee["modes"].items():
+            if not e["images"]:
+                lines.append(f"  {mode}: no images ({e['failures']} failures)")
+                continue
+            lines.append(
+                f"  {mode}: {e['images']} images, {e['failures']} failures; added p50 {e['added_ms']['median']:.0f} ms "
+                f"(IQR {e['added_ms']['iqr']:.0f}) p95 {e['added_p95_ms']:.0f} ms; "
+                f"= {e['added_over_render']:.2f}x the render time"
+            )
+            lines.append(
+                f"    before create {_m(e['added_before_create_ms'])}; after render {_m(e['added_after_render_ms'])}; "
+                f"render {_m(e['render_s'], 2, 's')}"
+            )
+            lines.append(
+                f"    throughput {e['throughput_per_s']:.3f}/s vs bound {e['bound_per_s']:.3f}/s "
+                f"-> {e['throughput_vs_bound']:.2f} of the bound"
+            )
+            lines.append(f"    AWS calls/image (incl. local event-source polls): {_calls(e['aws_calls_per_image'])}")
+            lines.append(f"    invocations/image: {_calls(e['invocations_per_image'])}")
+    fp = res.get("footprint")
+    if fp:
+        ly = fp["layer"]
+        lines.append("-- 4. footprint")
+        lines.append(
+            f"  layer {ly['unzipped_mb']:.2f} MB unzipped (target <= {ly['target_mb']:.0f} MB: "
+            f"{'met' if ly['met'] else 'MISSED'}), zipped "
+            f"{(ly['zipped_bytes'] or 0) / 1048576:.2f} MB; source: {ly['source']}"
+        )
+        top = ", ".join(f"{k} {v / 1048576:.2f}" for k, v in list(ly["by_package_bytes"].items())[:6])
+        lines.append(f"    largest (MB): {top}")
+        lines.append("  functions: " + ", ".join(f"{k} {v['unzipped_bytes'] / 1024:.1f} KB" for k, v in fp["functions"].items()))
+        if cs:
+            lines.append(
+                "  peak RSS at ready (MB): "
+                + ", ".join(
+                    f"{fn} {e['peak_rss_mb']['median']:.1f} (floor {e['floor_peak_rss_mb']['median']:.1f})"
+                    for fn, e in cs["handlers"].items()
+                )
+            )
+    c = res["cost"]
+    lines.append(f"-- 5. cost per 1,000 images ({c['source']})")
+    lines.append("  " + ", ".join(f"{k} ${v:.4f}" for k, v in c["usd_per_1000_images"].items()))
+    lines.append(
+        f"  AWS total ${c['aws_total_usd_per_1000_images']:.4f} vs Magic Hour "
+        f"{c['magic_hour_credits_per_1000_images']:,} credits"
+    )
+    return "\n".join(lines)
+
+
+def readme_fragment(res: dict[str, Any]) -> str:
+    """A Markdown table (one row per figure) with its date and machine, plus the notes on missed targets."""
+    m = res["machine"]
+    rows: list[tuple[str, str, str, str]] = []
+    notes: list[str] = []
+    cs = res.get("cold_start")
+    if cs:
+        for fn, e in cs["handlers"].items():
+            rows.append(
+                (
+                    f"Cold start `{fn}` (import + first-record clients)",
+                    _m(e["ready_ms"]),
+                    _m(e["floor_ready_ms"]),
+                    f"{_r(e['ratio'])} (target <= {cs['target']:.2f}x{'' if e['ratio']['met'] else ', missed'})",
+                )
+            )
+        missed = [fn for fn, e in cs["handlers"].items() if e["ratio"]["met"] is False]
+        if missed:
+            worst = max(cs["handlers"].items(), key=lambda kv: kv[1]["importtime"]["extra_over_floor_ms"])
+            top = ", ".join(
+                f"`{x['module']}` {x['cumulative_ms']:.0f} ms" for x in worst[1]["importtime"]["top_extra_imports"][:4]
+            )
+            notes.append(
+                f"Cold start misses 1.15x for {', '.join(missed)}. Imports the floor does not pay add "
+                f"{worst[1]['importtime']['extra_over_floor_ms']:.0f} ms of self time for `{worst[0]}` "
+                f"(largest: {top}). See *Closing the cold-start gap* below."
+            )
+    pr = res.get("per_record")
+    if pr:
+        rows.append(
+            (
+                "Submit, per record (wall, moto + emulator)",
+                _m(pr["wall_ms_per_record"], 2),
+                _m(pr["floor_wall_ms_per_record"], 2),
+                f"{_r(pr['ratio'])} (target <= {pr['target']:.2f}x{'' if pr['ratio']['met'] else ', missed'})",
+            )
+        )
+        rows.append(
+            ("Submit, per record (CPU in the function)", _m(pr["cpu_ms_per_record"], 2), _m(pr["floor_cpu_ms_per_record"], 2), _r(pr["cpu_ratio"]))
+        )
+        rows.append(
+            (
+                "AWS / Magic Hour calls per image",
+                f"{sum(pr['aws_calls_per_image'].values()):g} / {sum(pr['magic_hour_calls_per_image'].values()):g}",
+                f"{sum(pr['minimum_aws_calls_per_image'].values()):g} / {sum(pr['minimum_magic_hour_calls_per_image'].values()):g} (minimum)",
+                "",
+            )
+        )
+        if pr["ratio"]["met"] is False:
+            notes.append("Per-record cost misses 1.25x; see the CPU ratio and the call counts for where the time goes.")
+    ee = res.get("e2e")
+    if ee:
+        for mode, e in ee["modes"].items():
+            if not e["images"]:
+                continue
+            rows.append(
+                (
+                    f"Latency added, {mode} (p50 / p95)",
+                    f"{e['added_ms']['median']:.0f} / {e['added_p95_ms']:.0f} ms (IQR {e['added_ms']['iqr']:.0f})",
+                    f"render {e['render_s']['median']:.2f} s",
+                    f"{e['added_over_render']:.2f}x render",
+                )
+            )
+            rows.append(
+                (
+                    f"Throughput, {mode}",
+                    f"{e['throughput_per_s']:.3f} img/s",
+                    f"{e['bound_per_s']:.3f} img/s (bound: {ee['concurrency']} / render)",
+                    f"{e['throughput_vs_bound']:.2f} of bound",
+                )
+            )
+    fp = res.get("footprint")
+    if fp:
+        ly = fp["layer"]
+        rows.append(("Layer size, unzipped", f"{ly['unzipped_mb']:.2f} MB", f"target <= {ly['target_mb']:.0f} MB", "met" if ly["met"] else "missed"))
+        if cs:
+            for fn, e in cs["handlers"].items():
+                rows.append((f"Peak RSS `{fn}` at ready", _m(e["peak_rss_mb"], 1, "MB"), _m(e["floor_peak_rss_mb"], 1, "MB"), ""))
+    c = res["cost"]
+    rows.append(
+        (
+            "AWS cost per 1,000 images",
+            f"${c['aws_total_usd_per_1000_images']:.4f}",
+            f"Magic Hour: {c['magic_hour_credits_per_1000_images']:,} credits",
+            "",
+        )
+    )
+    out = [
+        f"Measured {res['date']} on {m['nproc']} x {m['arch']} ({m['cpu']}), Python {m['python']}, commit {m['commit']}"
+        f"{' — SMOKE RUN, figures meaningless' if res.get('smoke') else ''}. Medians (IQR); ratios are Cutout / floor.",
+        "",
+        "| Figure | Cutout | Baseline | Ratio |",
+        "|---|---|---|---|",
+        *(f"| {a} | {b} | {c_} | {d} |" for a, b, c_, d in rows),
+        "",
+        "Cost per 1,000 images (USD, us-east-1 list prices): "
+        + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in c["usd_per_1000_images"].items())
+        + f"; next to {c['magic_hour_credits_per_1000_images']:,} Magic Hour credits.",
+    ]
+    if notes:
+        out += ["", *(f"- {n}" for n in notes)]
+    return "\n".join(out)

@@ -1,0 +1,782 @@
+"""Fault-injection soak: hundreds of uploads through the local stack while everything that can go wrong does.
+
+    python -m cutout_dev.soak                      # make soak: 320 uploads, the full fault mix, < 10 minutes
+    python -m cutout_dev.soak --uploads 40 --json -  # smaller, results as JSON on stdout
+
+What is injected (every roll seeded, so a run replays):
+
+* Magic Hour (the emulator), on create and GET: 10 % 5xx (500/502/503), 10 % 429, 3 % connection resets,
+  latency spikes; 5 % render errors (refunded), 1 % canceled, 1 % never completing; 20 % of webhooks dropped,
+  10 % delivered twice; 10 % of download URLs handed out already expired.
+* S3/EventBridge: 10 % of "Object Created" events delivered twice (the same message body sent to the ingest queue
+  again, some at once — concurrent duplicates — some a few seconds later).
+* Lambda: a few submit workers are killed between the Magic Hour create and the DynamoDB update (a
+  ``BaseException`` raised from ``JobStore.record_created``: no ``except Exception`` cleanup runs, the batch is
+  not deleted and comes back after the visibility timeout, as when Lambda kills a sandbox).
+
+Then it waits for quiescence (queues empty, no invocation running, emulator idle), runs the sweeper once for
+anything still open, lists and redrives the dead-letter queues, and reconciles every upload against the jobs
+table, the DLQs and the emulator's create log and credit ledger. Exit status 0 only when: lost = 0,
+non-terminal = 0, every upload has exactly one create except the listed ambiguous cases (never more than one),
+and the emulator's net credits equal the credits recorded in the jobs table except for the listed ambiguous
+creates the table could not know about.
+
+Timings are shortened through the stack's options (visibility timeouts, poll schedule, emulator render time) and
+one setting the template hard-codes (the submit lease, patched on the running submit function's settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import inspect
+import io
+import json
+import logging
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from cutout_dev.local_stack import TERMINAL, LocalStack, LocalStackConfig
+from cutout_dev.local_stack.stack import PROJECT_ROOT
+
+DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "soak-results.json"
+SUBMIT = "SubmitFunction"
+SWEEPER = "SweeperFunction"
+INGEST_QUEUE = "IngestQueue"
+CREATE_OUTCOME_UNKNOWN = "create_outcome_unknown"
+PROJECT_PREFIX = "cutout:"
+RECORD_FIELDS = ("status", "error_code", "ambiguous", "project_id", "credits_charged", "credits_refunded")
+
+
+class WorkerKilled(BaseException):
+    """Lambda killing the sandbox mid-invocation: not an Exception, so no `except Exception` cleanup runs."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class SoakConfig:
+    uploads: int = 320
+    seed: int = 20250611
+    # Emulator faults (EmulatorConfig fields); the generic transport faults hit create and GET.
+    rate_5xx: float = 0.10
+    rate_429: float = 0.10
+    rate_reset: float = 0.03
+    render_error_rate: float = 0.05
+    latency_seconds: float = 0.01
+    latency_spike_rate: float = 0.05
+    latency_spike_seconds: float = 1.0
+    cancel_rate: float = 0.01
+    never_complete_rate: float = 0.01
+    drop_webhook_rate: float = 0.20
+    duplicate_webhook_rate: float = 0.10
+    expired_download_rate: float = 0.10
+    fault_endpoints: tuple[str, ...] = ("create", "get")
+    render_seconds: float = 0.3
+    # Pipeline faults injected by the harness.
+    duplicate_event_rate: float = 0.10
+    kill_rate: float = 0.03
+    # Timings. The submit lease must outlive one create (spikes + 429 back-off) and be shorter than the ingest
+    # queue's visibility timeout, so a killed worker's claim is stale by the time its batch comes back.
+    ingest_visibility_seconds: int = 15
+    submit_lease_seconds: int = 10
+    visibility_seconds: int = 4  # poll and completion queues
+    poll_first_delay_seconds: int = 2
+    poll_max_delay_seconds: int = 5
+    poll_max_wait_seconds: int = 40
+    concurrency: str = "4"  # the template's MaximumConcurrency parameter (per SQS event source)
+    upload_threads: int = 4
+    timeout_seconds: float = 540.0  # hard limit for waiting (the whole run stays under 10 minutes)
+    redrive: bool = True
+    # The handlers keep Powertools' BatchProcessor at module level, one per execution environment on Lambda.
+    # In the local stack one module serves concurrent invocations (threads), so that shared processor would mix
+    # the partial batch responses of concurrent batches; give each thread its own (see _isolate_processors).
+    isolate_batch_processors: bool = True
+    results_path: Path | None = DEFAULT_RESULTS
+    function_log: Path | None = Path(tempfile.gettempdir()) / "cutout-soak-functions.log"
+    progress: bool = True
+
+    def emulator(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "rate_5xx": self.rate_5xx,
+            "rate_429": self.rate_429,
+            "rate_reset": self.rate_reset,
+            "render_error_rate": self.render_error_rate,
+            "latency_seconds": self.latency_seconds,
+            "latency_spike_rate": self.latency_spike_rate,
+            "latency_spike_seconds": self.latency_spike_seconds,
+            "cancel_rate": self.cancel_rate,
+            "never_complete_rate": self.never_complete_rate,
+            "drop_webhook_rate": self.drop_webhook_rate,
+            "duplicate_webhook_rate": self.duplicate_webhook_rate,
+            "expired_download_rate": self.expired_download_rate,
+            "fault_endpoints": self.fault_endpoints,
+            "render_seconds": self.render_seconds,
+            "queue_seconds": 0.05,
+            "webhook_base_delay_seconds": 0.2,
+        }
+
+
+@dataclass
+class UploadRecord:
+    index: int
+    key: str
+    etag: str
+    job_id: str
+    duplicate_event: bool
+    kill_target: bool
+
+
+@dataclass
+class Injected:
+    """What the harness did to the pipeline, as it happened."""
+
+    duplicate_events: list[str] = field(default_factory=list)  # job ids whose event was sent twice
+    killed: list[str] = field(default_factory=list)  # job ids whose worker died after the create
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass
+class SoakResult:
+    passed: bool
+    report: dict[str, Any]
+    text: str
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _image(rng: random.Random, fmt: str) -> bytes:
+    w, h = rng.randint(32, 96), rng.randint(32, 96)
+    background = (rng.randint(200, 255), rng.randint(200, 255), rng.randint(200, 255))
+    subject = (rng.randint(0, 120), rng.randint(0, 120), rng.randint(0, 120))
+    img = Image.new("RGB", (w, h), background)
+    img.paste(subject, (w // 4, h // 4, 3 * w // 4, 3 * h // 4))
+    out = io.BytesIO()
+    img.save(out, format=fmt)
+    return out.getvalue()
+
+
+_NAMES = ("photo", "red flower", "sku 1234+blue", "café", "shoe (side)", "item")
+
+
+def _plan(cfg: SoakConfig, rng: random.Random) -> list[tuple[str, bytes, bool, bool]]:
+    """(relative key, bytes, duplicate its event, kill its worker) per upload; deterministic from the seed."""
+    plan = []
+    for i in range(cfg.uploads):
+        fmt = "PNG" if i % 3 else "JPEG"
+        ext = "png" if fmt == "PNG" else "jpg"
+        name = _NAMES[i % len(_NAMES)]
+        key = f"soak/{i // 50:02d}/{i:04d}-{name}.{ext}"
+        plan.append((key, _image(rng, fmt), rng.random() < cfg.duplicate_event_rate, rng.random() < cfg.kill_rate))
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _module_globals(stack: LocalStack, logical_id: str) -> dict[str, Any]:
+    """The globals of a loaded handler module (its module-level collaborators)."""
+    entry = stack.functions[logical_id].load()
+    module_globals: dict[str, Any] = inspect.unwrap(entry).__globals__
+    return module_globals
+
+
+def _isolate_processors(stack: LocalStack) -> list[str]:
+    """Replace each SQS handler's module-level BatchProcessor with one whose state is per thread."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+
+    class PerThreadBatchProcessor(BatchProcessor):
+        """Delegates each batch to a processor owned by the calling thread (one 'execution environment')."""
+
+        def __init__(self, template: BatchProcessor) -> None:
+            super().__init__(
+                event_type=template.event_type,
+                model=template.model,
+                raise_on_entire_batch_failure=template.raise_on_entire_batch_failure,
+                logger=template.logger,
+            )
+            self._template = template
+            self._local = threading.local()
+
+        def _mine(self) -> BatchProcessor:
+            mine = getattr(self._local, "processor", None)
+            if mine is None:
+                t = self._template
+                mine = BatchProcessor(
+                    event_type=t.event_type,
+                    model=t.model,
+                    raise_on_entire_batch_failure=t.raise_on_entire_batch_failure,
+                    logger=t.logger,
+                )
+                self._local.processor = mine
+            return mine
+
+        def __call__(
+            self, records: list[dict[str, Any]], handler: Callable[..., Any], lambda_context: Any = None
+        ) -> Any:
+            return self._mine()(records, handler, lambda_context)
+
+        def process(self) -> list[tuple[Any, ...]]:
+            return self._mine().process()
+
+        def response(self) -> Any:
+            return self._mine().response()
+
+    patched = []
+    for logical_id in stack.functions:
+        try:
+            module_globals = _module_globals(stack, logical_id)
+        except Exception:  # noqa: S112 - a function without a handler file has nothing to patch
+            continue
+        current = module_globals.get("processor")
+        if isinstance(current, BatchProcessor) and not isinstance(current, PerThreadBatchProcessor):
+            module_globals["processor"] = PerThreadBatchProcessor(current)
+            patched.append(logical_id)
+    return patched
+
+
+def _inject(stack: LocalStack, cfg: SoakConfig, uploads: dict[str, UploadRecord], injected: Injected) -> None:
+    """Wire the harness's faults into the running stack: duplicate S3 events, killed workers, a short lease."""
+    submit_globals = _module_globals(stack, SUBMIT)
+    submitter = submit_globals["submitter"]
+    submitter.settings = dataclasses.replace(submitter.settings, submit_lease_seconds=cfg.submit_lease_seconds)
+
+    by_job = {u.job_id: u for u in uploads.values()}
+    store = submitter.store
+    original_record_created = store.record_created
+
+    def record_created(job_id: str, token: str, project_id: str, credits_charged: int) -> bool:
+        upload = by_job.get(job_id)
+        if upload is not None and upload.kill_target:
+            with injected.lock:
+                first = job_id not in injected.killed
+                if first:
+                    injected.killed.append(job_id)
+            if first:
+                raise WorkerKilled(f"worker killed after creating {project_id} for {job_id}")
+        return bool(original_record_created(job_id, token, project_id, credits_charged))
+
+    store.record_created = record_created
+
+    sqs = stack.client("sqs")
+    ingest_url = stack.endpoints.queues[INGEST_QUEUE]
+    dup_rng = random.Random(f"{cfg.seed}:duplicate-delay")
+    by_key = {u.key: u for u in uploads.values()}
+
+    def duplicate_events(event: Any) -> None:
+        for record in (event or {}).get("Records", []) if isinstance(event, dict) else []:
+            try:
+                doc = json.loads(record.get("body", ""))
+                key = doc["detail"]["object"]["key"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            upload = by_key.get(key)
+            if upload is None or not upload.duplicate_event:
+                continue
+            with injected.lock:
+                if upload.job_id in injected.duplicate_events:
+                    continue
+                injected.duplicate_events.append(upload.job_id)
+                delay = dup_rng.choice((0, 0, 1, 3, 6))
+            # The very same body again: what an at-least-once S3/EventBridge delivery looks like to the queue.
+            sqs.send_message(QueueUrl=ingest_url, MessageBody=record["body"], DelaySeconds=delay)
+
+    stack.functions[SUBMIT].fault = duplicate_events
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _say(cfg: SoakConfig, text: str) -> None:
+    if cfg.progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _wait_quiet(stack: LocalStack, deadline: float, settle: float = 2.0) -> bool:
+    """True once the stack has stayed quiescent for `settle` seconds; False at the deadline."""
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        if stack.quiescent():
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= settle:
+                return True
+        else:
+            quiet_since = None
+        time.sleep(0.25)
+    return False
+
+
+def _wait(stack: LocalStack, cfg: SoakConfig, job_ids: set[str], deadline: float, started: float) -> bool:
+    """Wait until every upload's job is terminal and the stack is quiescent (or only stuck jobs remain)."""
+    last_print = 0.0
+    while time.monotonic() < deadline:
+        jobs = {j["job_id"]: j for j in stack.jobs()}
+        open_ids = [i for i in job_ids if jobs.get(i, {}).get("status") not in TERMINAL]
+        now = time.monotonic()
+        if now - last_print >= 10:
+            statuses = Counter(str(j.get("status")) for i, j in jobs.items() if i in job_ids)
+            depths = {k: v for k, v in stack.queue_depths().items() if v}
+            _say(
+                cfg,
+                f"[{now - started:6.1f}s] jobs {dict(sorted(statuses.items()))} open {len(open_ids)} "
+                f"queues {depths or '{}'}",
+            )
+            last_print = now
+        if not open_ids and _wait_quiet(stack, min(deadline, time.monotonic() + 10)):
+            return True
+        if open_ids and stack.quiescent() and _wait_quiet(stack, min(deadline, time.monotonic() + 10), settle=5):
+            # Nothing is moving and jobs are still open: only the sweeper will resolve them.
+            return False
+        time.sleep(0.5)
+    return False
+
+
+@contextlib.contextmanager
+def _clock_ahead(stack: LocalStack, seconds: float) -> Iterator[None]:
+    """Make the sweeper's clock run `seconds` ahead, so "stuck past the limit" is reached now, not in minutes."""
+    completion: Any = sys.modules["cutout.completion"]
+    real = completion.utc_now
+
+    def shifted() -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+
+    completion.utc_now = shifted
+    try:
+        yield
+    finally:
+        completion.utc_now = real
+
+
+def _run_sweeper(stack: LocalStack, cfg: SoakConfig) -> Any:
+    with _clock_ahead(stack, cfg.poll_max_wait_seconds + 600 + 60):
+        return stack.functions[SWEEPER].invoke({"source": "soak", "detail-type": "Scheduled Event"})
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _dlq_contents(stack: LocalStack) -> dict[str, list[str]]:
+    """Every message body in every DLQ (made visible again right away, so a redrive can move them)."""
+    sqs = stack.client("sqs")
+    contents: dict[str, list[str]] = {}
+    for dlq in stack.dead_letter_queues():
+        url = stack.endpoints.queues[dlq]
+        bodies: list[str] = []
+        handles: list[str] = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
+            ).get("Messages", [])
+            if not batch:
+                break
+            bodies.extend(m["Body"] for m in batch)
+            handles.extend(m["ReceiptHandle"] for m in batch)
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+        contents[dlq] = bodies
+    return contents
+
+
+def _dlq_job_id(body: str, by_key: dict[str, UploadRecord]) -> str | None:
+    """Map a dead-lettered message back to the upload's job id (ingest: the S3 key; others: the job id)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if isinstance(doc.get("job_id"), str):
+        return str(doc["job_id"])
+    detail = doc.get("detail")
+    if isinstance(detail, dict):
+        key = (detail.get("object") or {}).get("key")
+        if isinstance(key, str) and key in by_key:
+            return by_key[key].job_id
+    project = doc.get("project")
+    if isinstance(project, dict) and str(project.get("name", "")).startswith(PROJECT_PREFIX):
+        return str(project["name"])[len(PROJECT_PREFIX) :]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+def reconcile(
+    uploads: list[UploadRecord],
+    jobs: list[dict[str, Any]],
+    dlq: dict[str, list[str]],
+    emulator_state: Any,
+    injected: Injected,
+) -> dict[str, Any]:
+    """Every upload against the jobs table, the DLQs and the emulator's creates and ledger."""
+    by_key = {u.key: u for u in uploads}
+    job_by_id = {str(j["job_id"]): j for j in jobs}
+    upload_ids = {u.job_id for u in uploads}
+
+    dlq_jobs: dict[str, list[str]] = {}
+    unmapped_dlq: list[str] = []
+    for queue, bodies in dlq.items():
+        for body in bodies:
+            jid = _dlq_job_id(body, by_key)
+            if jid is None:
+                unmapped_dlq.append(f"{queue}: {body[:200]}")
+            else:
+                dlq_jobs.setdefault(jid, []).append(queue)
+
+    # Creates and net credits per job, from the emulator's own records.
+    creates: Counter[str] = Counter()
+    foreign_creates: list[str] = []
+    project_job: dict[str, str] = {}
+    for rec in emulator_state.creates:
+        name = rec.name or ""
+        jid = name[len(PROJECT_PREFIX) :] if name.startswith(PROJECT_PREFIX) else ""
+        if jid in upload_ids:
+            creates[jid] += 1
+            project_job[rec.id] = jid
+        else:
+            foreign_creates.append(f"{rec.id} name={name!r}")
+    net_by_job: Counter[str] = Counter()
+    for entry in emulator_state.ledger:
+        jid = project_job.get(entry.project_id, "?")
+        net_by_job[jid] += entry.amount if entry.kind == "debit" else -entry.amount
+    emulator_net = int(emulator_state.net_credits_spent())
+
+    statuses: Counter[str] = Counter()
+    error_codes: Counter[str] = Counter()
+    lost: list[dict[str, Any]] = []
+    dead_lettered: list[dict[str, Any]] = []
+    non_terminal: list[dict[str, Any]] = []
+    ambiguous: list[dict[str, Any]] = []
+    duplicate_creates: list[dict[str, Any]] = []
+    unexpected_creates: list[dict[str, Any]] = []
+    ledger_explained: list[dict[str, Any]] = []
+    ledger_unexplained: list[dict[str, Any]] = []
+    creates_histogram: Counter[int] = Counter()
+    table_credits = 0
+    for u in uploads:
+        job = job_by_id.get(u.job_id)
+        status = str(job.get("status")) if job else "missing"
+        in_dlq = dlq_jobs.get(u.job_id, [])
+        statuses[status] += 1
+        if job and job.get("error_code"):
+            error_codes[f"{status}:{job['error_code']}"] += 1
+        row = {"key": u.key, "job_id": u.job_id, "status": status, "creates": creates[u.job_id]}
+        if job is None:
+            # No record at all: only a dead-lettered event (redrivable) keeps the upload from being lost.
+            (dead_lettered if in_dlq else lost).append({**row, "dlq": in_dlq})
+        elif status not in TERMINAL:
+            non_terminal.append({**row, "dlq": in_dlq})
+        n = creates[u.job_id]
+        creates_histogram[n] += 1
+        is_ambiguous = bool(job and (job.get("ambiguous") or job.get("error_code") == CREATE_OUTCOME_UNKNOWN))
+        killed = u.job_id in injected.killed
+        if is_ambiguous or n > 1 or killed:
+            why = []
+            if killed:
+                why.append("worker killed between the create and the DynamoDB update")
+            if job and job.get("error_message"):
+                why.append(str(job["error_message"])[:160])
+            elif job and job.get("ambiguous"):
+                why.append("create outcome was unknown, later adopted by the completion")
+            if n > 1:
+                why.append(f"{n} creates")
+            ambiguous.append(
+                {
+                    **row,
+                    "adopted": bool(job and job.get("project_id")),
+                    "why": "; ".join(why) or "ambiguous",
+                    "record": {k: (job or {}).get(k) for k in RECORD_FIELDS},
+                }
+            )
+        if n > 1:
+            duplicate_creates.append(row)
+        elif n != 1 and not is_ambiguous and status != "rejected":
+            unexpected_creates.append(row)
+        recorded = int(job.get("credits_charged") or 0) if job else 0
+        table_credits += recorded
+        spent = net_by_job.get(u.job_id, 0)
+        if recorded != spent:
+            diff = {
+                **row,
+                "emulator_net": spent,
+                "table": recorded,
+                "project_id": job.get("project_id") if job else None,
+            }
+            if job and is_ambiguous and not job.get("project_id"):
+                diff["why"] = (
+                    "ambiguous create never adopted: the project's completion never reached the finalizer "
+                    "(no project id in the table, so nobody could poll it)"
+                )
+                ledger_explained.append(diff)
+            else:
+                ledger_unexplained.append(diff)
+    orphan_credits = net_by_job.get("?", 0)
+    explained = sum(int(d["emulator_net"]) - int(d["table"]) for d in ledger_explained)
+    ledger_ok = not ledger_unexplained and orphan_credits == 0 and emulator_net == table_credits + explained
+    report = {
+        "uploads": len(uploads),
+        "statuses": dict(sorted(statuses.items())),
+        "error_codes": dict(sorted(error_codes.items())),
+        "dlq": {q: len(b) for q, b in dlq.items()},
+        "dlq_jobs": dlq_jobs,
+        "dlq_unmapped": unmapped_dlq,
+        "lost": lost,
+        "dead_lettered_without_record": dead_lettered,
+        "non_terminal": non_terminal,
+        "creates_histogram": {str(k): v for k, v in sorted(creates_histogram.items())},
+        "creates_total": sum(creates.values()),
+        "foreign_creates": foreign_creates,
+        "duplicate_creates": duplicate_creates,
+        "unexpected_creates": unexpected_creates,
+        "ambiguous": ambiguous,
+        "ledger": {
+            "emulator_net_credits": emulator_net,
+            "emulator_debits": sum(e.amount for e in emulator_state.ledger if e.kind == "debit"),
+            "emulator_refunds": sum(e.amount for e in emulator_state.ledger if e.kind == "refund"),
+            "table_credits": table_credits,
+            "explained_difference": explained,
+            "explained": ledger_explained,
+            "unexplained": ledger_unexplained,
+            "orphan_credits": orphan_credits,
+            "ok": ledger_ok,
+        },
+        "injected": {"duplicate_events": len(injected.duplicate_events), "killed_workers": len(injected.killed)},
+    }
+    checks = {
+        "lost == 0": not lost,
+        "non-terminal == 0": not non_terminal,
+        "creates per upload == 1 outside listed ambiguous cases": not (
+            duplicate_creates or unexpected_creates or foreign_creates
+        ),
+        "ledger == table (outside listed ambiguous cases)": ledger_ok,
+    }
+    report["checks"] = checks
+    report["passed"] = all(checks.values())
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _fmt_counts(counts: dict[str, int]) -> str:
+    return " · ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:g} %"
+
+
+def render(report: dict[str, Any], cfg: SoakConfig, elapsed: float, extra: dict[str, Any]) -> str:
+    ok = {True: "OK", False: "FAIL"}
+    led = report["ledger"]
+    pct = _pct
+    hist = report["creates_histogram"]
+    lines = [
+        f"Cutout fault-injection soak — seed {cfg.seed}, {report['uploads']} uploads, {elapsed:.0f} s",
+        (
+            f"injected: Magic Hour 5xx {pct(cfg.rate_5xx)}, 429 {pct(cfg.rate_429)}, resets {pct(cfg.rate_reset)} "
+            f"(on {'+'.join(cfg.fault_endpoints)}); render errors {pct(cfg.render_error_rate)}; latency spikes "
+            f"{pct(cfg.latency_spike_rate)} x {cfg.latency_spike_seconds:g} s; canceled {pct(cfg.cancel_rate)}; "
+            f"never complete {pct(cfg.never_complete_rate)}; webhooks dropped {pct(cfg.drop_webhook_rate)}, "
+            f"duplicated {pct(cfg.duplicate_webhook_rate)}; expired download URLs {pct(cfg.expired_download_rate)}"
+        ),
+        (
+            f"          S3 events delivered twice: {report['injected']['duplicate_events']}; "
+            f"workers killed between create and DynamoDB update: {report['injected']['killed_workers']}"
+        ),
+        "-" * 100,
+        f"{'uploads':<34}{report['uploads']}",
+        f"{'terminal states':<34}{_fmt_counts(report['statuses'])}",
+        f"{'  error codes':<34}{_fmt_counts(report['error_codes'])}",
+        f"{'dead-letter queues (before redrive)':<34}{_fmt_counts(extra.get('dlq_before_redrive', report['dlq']))}",
+        f"{'dead-letter queues (final)':<34}{_fmt_counts(report['dlq'])}",
+        f"{'sweeper run for stuck jobs':<34}{extra.get('sweeper', 'not needed')}",
+        f"{'lost':<34}{len(report['lost']):<10}{ok[not report['lost']]}",
+        f"{'non-terminal':<34}{len(report['non_terminal']):<10}{ok[not report['non_terminal']]}",
+        (
+            f"{'creates per upload':<34}"
+            + ", ".join(f"{n} create(s): {c}" for n, c in hist.items())
+            + f"  (total creates {report['creates_total']})"
+        ),
+        (
+            f"{'  outside ambiguous cases':<34}duplicates {len(report['duplicate_creates'])}, "
+            f"unexpected {len(report['unexpected_creates'])}, foreign {len(report['foreign_creates'])}  "
+            f"{ok[report['checks']['creates per upload == 1 outside listed ambiguous cases']]}"
+        ),
+        f"{'ambiguous cases (listed below)':<34}{len(report['ambiguous'])}",
+        (
+            f"{'emulator credit ledger (net)':<34}{led['emulator_net_credits']:<10}"
+            f"(debits {led['emulator_debits']} - refunds {led['emulator_refunds']})"
+        ),
+        (
+            f"{'credits in the jobs table':<34}{led['table_credits']:<10}"
+            f"difference {led['emulator_net_credits'] - led['table_credits']} = explained "
+            f"{led['explained_difference']} (unadopted ambiguous creates) + unexplained "
+            f"{led['emulator_net_credits'] - led['table_credits'] - led['explained_difference']}  {ok[led['ok']]}"
+        ),
+        "-" * 100,
+    ]
+    if report["ambiguous"]:
+        lines.append("ambiguous cases:")
+        for a in report["ambiguous"]:
+            adopted = "adopted" if a["adopted"] else "not adopted"
+            lines.append(
+                f"  {a['job_id'][:12]} {a['key']!r:<38} {a['status']:<9} creates {a['creates']}  {adopted:<11} "
+                f"{a['why']}"
+            )
+    for title, rows in (
+        ("LOST", report["lost"]),
+        ("NON-TERMINAL", report["non_terminal"]),
+        ("DUPLICATE CREATES", report["duplicate_creates"]),
+        ("UNEXPECTED CREATE COUNTS", report["unexpected_creates"]),
+        ("LEDGER MISMATCHES", led["unexplained"]),
+        ("LEDGER EXPLAINED", led["explained"]),
+    ):
+        if rows:
+            lines.append(f"{title}:")
+            lines.extend(f"  {json.dumps(r, default=str)}" for r in rows)
+    if report["foreign_creates"]:
+        lines.append("CREATES FOR NO UPLOAD: " + ", ".join(report["foreign_creates"]))
+    lines.append("RESULT: " + ("PASS" if report["passed"] else "FAIL"))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+def run(cfg: SoakConfig) -> SoakResult:
+    started = time.monotonic()
+    # moto's and the Function URL's werkzeug servers log every request.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    rng = random.Random(cfg.seed)
+    plan = _plan(cfg, rng)
+    stack_cfg = LocalStackConfig(
+        webhooks=True,
+        emulator=cfg.emulator(),
+        parameters={
+            "PollFirstDelaySeconds": str(cfg.poll_first_delay_seconds),
+            "PollMaxDelaySeconds": str(cfg.poll_max_delay_seconds),
+            "PollMaxWaitSeconds": str(cfg.poll_max_wait_seconds),
+            "PollMaxAttempts": "100",
+            "MaximumConcurrency": cfg.concurrency,
+        },
+        visibility_timeout_seconds={
+            INGEST_QUEUE: cfg.ingest_visibility_seconds,
+            "PollQueue": cfg.visibility_seconds,
+            "CompletionQueue": cfg.visibility_seconds,
+        },
+        function_log=cfg.function_log,
+    )
+    injected = Injected()
+    extra: dict[str, Any] = {}
+    with LocalStack(stack_cfg) as stack:
+        _say(cfg, f"local stack up in {time.monotonic() - started:.1f} s; uploading {cfg.uploads} objects")
+        ep = stack.endpoints
+        from cutout.models import job_id_for
+
+        # Keys and job ids are known before anything is uploaded: S3's ETag of a single-part PUT is the MD5.
+        uploads: dict[str, UploadRecord] = {}
+        for i, (rel, body, dup, kill) in enumerate(plan):
+            key = ep.input_prefix + rel
+            etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+            uploads[key] = UploadRecord(i, key, etag, job_id_for(ep.bucket, key, etag), dup, kill)
+        if cfg.isolate_batch_processors:
+            extra["isolated_processors"] = _isolate_processors(stack)
+        _inject(stack, cfg, uploads, injected)
+
+        s3 = stack.client("s3")
+        errors: list[str] = []
+
+        def put(item: tuple[str, bytes, bool, bool]) -> None:
+            rel, body, _, _ = item
+            key = ep.input_prefix + rel
+            resp = s3.put_object(Bucket=ep.bucket, Key=key, Body=body)
+            if str(resp["ETag"]).strip('"') != uploads[key].etag:
+                errors.append(f"{key}: ETag {resp['ETag']} is not the MD5")
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=cfg.upload_threads) as pool:
+            list(pool.map(put, plan))
+        if errors:
+            raise RuntimeError("; ".join(errors[:5]))
+        _say(cfg, f"[{time.monotonic() - started:6.1f}s] {cfg.uploads} uploads done")
+
+        deadline = started + cfg.timeout_seconds
+        job_ids = {u.job_id for u in uploads.values()}
+        done = _wait(stack, cfg, job_ids, deadline, started)
+        if not done:
+            stuck = [j for j in stack.jobs() if j["job_id"] in job_ids and j.get("status") not in TERMINAL]
+            if stuck:
+                _say(cfg, f"[{time.monotonic() - started:6.1f}s] {len(stuck)} job(s) open and nothing moving: sweeper")
+                outcome = _run_sweeper(stack, cfg)
+                extra["sweeper"] = f"{len(stuck)} stuck job(s) → {outcome}"
+                extra["swept"] = [
+                    {"job_id": j["job_id"], "key": j.get("source_key"), "status": j.get("status")} for j in stuck
+                ]
+                _wait(stack, cfg, job_ids, deadline, started)
+        dlq = _dlq_contents(stack)
+        extra["dlq_before_redrive"] = {q: len(b) for q, b in dlq.items()}
+        extra["dlq_messages_before_redrive"] = dlq
+        if cfg.redrive and any(dlq.values()):
+            moved = {q: stack.redrive(q) for q, b in dlq.items() if b}
+            extra["redriven"] = moved
+            _say(cfg, f"[{time.monotonic() - started:6.1f}s] redrove {moved}")
+            _wait(stack, cfg, job_ids, deadline, started)
+            dlq = _dlq_contents(stack)
+        _wait_quiet(stack, deadline)
+        report = reconcile(list(uploads.values()), stack.jobs(), dlq, stack.emulator.state, injected)
+        report["emulator_requests"] = stack.emulator.state.request_counts()
+        report["webhooks"] = {
+            "attempts": len(stack.emulator.state.webhook_attempts),
+            "dropped": len(stack.emulator.state.dropped_webhooks),
+            "duplicates": sum(1 for a in stack.emulator.state.webhook_attempts if a.duplicate),
+        }
+        report["invocation_errors"] = dict(
+            Counter(
+                f"{inv.function}: {str(inv.error).split(':', 1)[0]}" for inv in list(stack.invocations) if inv.error
+            )
+        )
+    elapsed = time.monotonic() - started
+    report["elapsed_seconds"] = round(elapsed, 1)
+    report["extra"] = extra
+    report["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()}
+    text = render(report, cfg, elapsed, extra)
+    if cfg.results_path is not None:
+        cfg.results_path.parent.mkdir(parents=True, exist_ok=True)
+        cfg.results_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    return SoakResult(bool(report["passed"]), report, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cutout_dev.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--uploads", type=int, default=SoakConfig.uploads)
+    parser.add_argument("--seed", type=int, default=SoakConfig.seed)
+    parser.add_argument("--timeout", type=float, default=SoakConfig.timeout_seconds, help="seconds to wait at most")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON results file")
+    parser.add_argument("--no-redrive", action="store_true", help="report DLQ contents without redriving them")
+    parser.add_argument(
+        "--shared-batch-processor",
+        action="store_true",
+        help="keep the handlers' module-level BatchProcessor shared between concurrent local invocations",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    cfg = SoakConfig(
+        uploads=args.uploads,
+        seed=args.seed,
+        timeout_seconds=args.timeout,
+        results_path=args.results,
+        redrive=not args.no_redrive,
+        isolate_batch_processors=not args.shared_batch_processor,
+        progress=not args.quiet,
+    )
+    result = run(cfg)
+    print(result.text, flush=True)
+    if cfg.results_path is not None:
+        print(f"results: {cfg.results_path}", flush=True)
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
