@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="call api.magichour.ai with MAGIC_HOUR_API_KEY (spends credits; polling only, asset upload)",
     )
+    up.add_argument("--emulator", action="store_true", help="use the emulator even if MAGIC_HOUR_API_KEY is set")
     up.add_argument("-v", "--verbose", action="store_true", help="debug logging of the local machinery")
 
     sub.add_parser("jobs", help="list the running local stack's jobs")
@@ -160,7 +162,9 @@ def local_up(args: argparse.Namespace) -> int:
         visibility_timeout_seconds=args.visibility_timeout,
         schedule_interval_seconds=args.schedule_interval,
         function_log=args.function_log,
-        real_magic_hour=args.real_magic_hour,
+        # The contract: with MAGIC_HOUR_API_KEY set, the local stack calls the real API;
+        # --emulator keeps it offline anyway.
+        real_magic_hour=not args.emulator and (args.real_magic_hour or bool(os.environ.get("MAGIC_HOUR_API_KEY"))),
     )
     stop = threading.Event()
     # SIGTERM behaves like Ctrl-C, so `kill <pid>` also stops cleanly.

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from cutout.completion import InvalidOutput, check_png, output_key_for
+from cutout.completion import InvalidOutput, check_png
 from cutout.config import ConfigError, Settings
-from cutout.models import RANK, JobStatus, job_id_for, job_id_from_project_name, project_name
+from cutout.models import RANK, JobStatus, job_id_for, job_id_from_project_name, output_key_for, project_name
 from cutout.submit import sniff_image
 
 from tests.support.images import PDF_BYTES, image_bytes

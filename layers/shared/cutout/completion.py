@@ -12,7 +12,6 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import PurePosixPath
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -36,6 +35,7 @@ from cutout.models import (
     JobStatus,
     iso,
     job_id_from_project_name,
+    output_key_for,
     utc_now,
 )
 from cutout.observability import bind_job, count, logger
@@ -50,6 +50,9 @@ FINALIZE_LEASE_SECONDS = 120
 UNKNOWN_JOB_RECEIVES = 4
 # A broken output (not a PNG, too large) is retried with a fresh URL this many receives, then recorded.
 INVALID_OUTPUT_RECEIVES = 3
+# A download that keeps failing (5xx, redirect, network) is recorded on this receive: below the completion
+# queue's maxReceiveCount (5), so the job ends terminal instead of in the DLQ.
+DOWNLOAD_GIVE_UP_RECEIVES = 4
 
 
 class RetryLater(Exception):
@@ -85,12 +88,6 @@ class CompletionMessage:
             event_type=str(doc.get("event_type", "")),
             job_id=doc.get("job_id") if isinstance(doc.get("job_id"), str) else None,
         )
-
-
-def output_key_for(source_key: str, input_prefix: str, output_prefix: str) -> str:
-    """incoming/a/b.jpg → cutouts/a/b.png (the input path mirrored under the output prefix)."""
-    relative = source_key[len(input_prefix) :] if source_key.startswith(input_prefix) else source_key
-    return output_prefix + str(PurePosixPath(relative).with_suffix(".png"))
 
 
 def check_png(head: bytes, tail: bytes) -> None:
@@ -202,6 +199,14 @@ class Finalizer(Completion):
                 return "invalid_output"
             count("InvalidOutputRetried")
             raise RetryLater(str(exc)) from None
+        except RetryLater as exc:
+            # 5xx, redirects, network errors: worth retrying, but not forever. Record the job as failed one
+            # receive before the queue would dead-letter the message, so the job always ends terminal.
+            self.store.end_finalize(job["job_id"], token)
+            if receive_count >= DOWNLOAD_GIVE_UP_RECEIVES:
+                self.fail(job, JobStatus.ERROR, "download_failed", str(exc), project_id=project.id)
+                return "download_failed"
+            raise
         except Exception:
             self.store.end_finalize(job["job_id"], token)
             raise

@@ -25,6 +25,7 @@ CREATE_PATH = "/v1/image-background-remover"
 PROJECT_PATH = "/v1/image-projects/{id}"
 UPLOAD_URLS_PATH = "/v1/files/upload-urls"
 
+CREDITS_PER_IMAGE = 5  # "Each image costs 5 credits." (magichour-api.md §1)
 KNOWN_STATUSES = frozenset({"draft", "queued", "rendering", "complete", "error", "canceled"})
 # Magic Hour documents these as "nothing was created, try again".
 NOT_CREATED_STATUSES = frozenset({429, 502, 503})
@@ -224,7 +225,9 @@ class MagicHourClient:
             if not isinstance(pid, str) or not pid:
                 raise AmbiguousCreate("200 without a project id", status=200)
             credits = body.get("credits_charged")
-            return CreateResult(pid, credits if isinstance(credits, int) and not isinstance(credits, bool) else 0)
+            # A body without credits_charged still cost the documented 5 credits: record what was spent.
+            valid = isinstance(credits, int) and not isinstance(credits, bool)
+            return CreateResult(pid, credits if valid else CREDITS_PER_IMAGE)
         self._raise_for(status, resp, creating=True)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import PurePosixPath
 
 
 class JobStatus(StrEnum):
@@ -43,6 +44,7 @@ MAGIC_HOUR_STATUS: dict[str, JobStatus] = {
 CREATE_OUTCOME_UNKNOWN = "create_outcome_unknown"
 
 PROJECT_NAME_PREFIX = "cutout:"
+MAX_KEY_BYTES = 1024  # S3's limit on an object key, in UTF-8 bytes
 
 
 def job_id_for(bucket: str, key: str, etag: str) -> str:
@@ -65,6 +67,12 @@ def job_id_from_project_name(name: object) -> str | None:
         if len(candidate) == 32 and all(c in "0123456789abcdef" for c in candidate):
             return candidate
     return None
+
+
+def output_key_for(source_key: str, input_prefix: str, output_prefix: str) -> str:
+    """incoming/a/b.jpg → cutouts/a/b.png (the input path mirrored under the output prefix)."""
+    relative = source_key[len(input_prefix) :] if source_key.startswith(input_prefix) else source_key
+    return output_prefix + str(PurePosixPath(relative).with_suffix(".png"))
 
 
 def utc_now() -> datetime:

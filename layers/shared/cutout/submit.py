@@ -23,7 +23,15 @@ from cutout.magic_hour import (
     MagicHourClient,
     MagicHourError,
 )
-from cutout.models import CREATE_OUTCOME_UNKNOWN, JobStatus, job_id_for, project_name, utc_now
+from cutout.models import (
+    CREATE_OUTCOME_UNKNOWN,
+    MAX_KEY_BYTES,
+    JobStatus,
+    job_id_for,
+    output_key_for,
+    project_name,
+    utc_now,
+)
 from cutout.observability import bind_job, count, logger
 from cutout.s3_events import ObjectRef, Skip
 
@@ -207,6 +215,9 @@ class Submitter:
             return "empty_object", "the object is empty (0 bytes)"
         if obj.size > self.settings.max_input_bytes:
             return "too_large", f"{obj.size} bytes exceeds the limit of {self.settings.max_input_bytes}"
+        out_key = output_key_for(obj.key, self.settings.input_prefix, self.settings.output_prefix)
+        if len(out_key.encode()) > MAX_KEY_BYTES:
+            return "output_key_too_long", f"the cutout's key would exceed S3's {MAX_KEY_BYTES}-byte limit"
         ctype = obj.content_type
         if ctype and ctype not in GENERIC_CONTENT_TYPES and not ctype.startswith("image/"):
             return "not_an_image", f"content type {ctype!r} is not an image"

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"cutout bench{' (smoke)' if smoke else ''}: parts {','.join(sorted(parts))}")
     if "1" in parts:
         log("[1] cold start")
-        functions = ("submit", "webhook") if smoke else None
+        functions = ("submit",) if smoke else None
         results["cold_start"] = coldstart.run(cold_runs, functions, log=log)
     if "2" in parts:
         log("[2] submit cost per record")

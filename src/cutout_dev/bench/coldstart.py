@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,9 @@ def child_env(function: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT / "functions" / function)]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "functions" / function), str(ROOT / "layers" / "shared"), sysconfig.get_paths()["purelib"]]
+        ),
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -125,7 +128,9 @@ class Sample:
 
 
 def run_child(function: str, mode: str, *, importtime: bool = False) -> tuple[Sample, str]:
-    cmd = [sys.executable]
+    # -S: no site processing (the venv's .pth files, the editable install's finder) — Lambda has none either;
+    # the packages come from PYTHONPATH, as /opt/python and the runtime's own path provide them there.
+    cmd = [sys.executable, "-S"]
     if importtime:
         cmd += ["-X", "importtime"]
     cmd += ["-c", CHILD, mode, ",".join(HANDLER_CLIENTS[function])]
@@ -178,11 +183,20 @@ def offenders(subject: list[ImportLine], floor: list[ImportLine], top: int = 8) 
         parents[idx] = stack[-1][1] if stack else None
         stack.append((ln.level, ln.name))
     extra = {ln.name for ln in subject} - floor_names - {ENTRY_MODULE}
+    # Time a subtree adds over the floor: the self time of its modules the floor does not import. Post-order:
+    # children precede their parent, so one forward pass with a stack accumulates the subtrees.
+    extra_cum = [ln.self_us if ln.name in extra else 0 for ln in subject]
+    pending: list[int] = []
+    for idx, ln in enumerate(subject):
+        while pending and subject[pending[-1]].level > ln.level:
+            extra_cum[idx] += extra_cum[pending.pop()]
+        pending.append(idx)
     # Roots of the extra subtrees; the handler module itself is the entry point, not an offender.
     roots = [
         ln for idx, ln in enumerate(subject) if ln.name in extra and (parents[idx] is None or parents[idx] not in extra)
     ]
-    roots.sort(key=lambda ln: ln.cumulative_us, reverse=True)
+    root_extra = {ln.name: extra_cum[idx] for idx, ln in enumerate(subject) if ln in roots}
+    roots.sort(key=lambda ln: root_extra[ln.name], reverse=True)
     by_package: dict[str, int] = {}
     for ln in subject:
         if ln.name in extra:
@@ -193,7 +207,12 @@ def offenders(subject: list[ImportLine], floor: list[ImportLine], top: int = 8) 
         "extra_over_floor_ms": round(sum(ln.self_us for ln in subject if ln.name in extra) / 1000, 1),
         "extra_modules": len(extra),
         "top_extra_imports": [
-            {"module": ln.name, "cumulative_ms": round(ln.cumulative_us / 1000, 1)} for ln in roots[:top]
+            {
+                "module": ln.name,
+                "extra_ms": round(root_extra[ln.name] / 1000, 1),
+                "cumulative_ms": round(ln.cumulative_us / 1000, 1),
+            }
+            for ln in roots[:top]
         ],
         "extra_by_package_ms": {
             k: round(v / 1000, 1) for k, v in sorted(by_package.items(), key=lambda kv: kv[1], reverse=True)[:top]
@@ -216,9 +235,8 @@ def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -
         "handlers": {},
     }
     for fn in functions:
-        # One unrecorded run each: writes __pycache__ and warms the page cache, as a deployed layer would be.
+        # One unrecorded run: writes __pycache__ and warms the page cache (the floor's modules are a subset).
         run_child(fn, "handler")
-        run_child(fn, "floor")
         subj: list[Sample] = []
         flo: list[Sample] = []
         for i in range(runs):
@@ -228,7 +246,7 @@ def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -
                 (subj if mode == "handler" else flo).append(sample)
         _, subject_times = run_child(fn, "handler", importtime=True)
         _, floor_times = run_child(fn, "floor", importtime=True)
-        entry = {
+        entry: dict[str, Any] = {
             "clients": list(HANDLER_CLIENTS[fn]),
             "ready_ms": summary([s.ready_ms for s in subj]),
             "floor_ready_ms": summary([s.ready_ms for s in flo]),

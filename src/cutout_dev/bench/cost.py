@@ -58,11 +58,11 @@ def model(e2e: dict[str, Any] | None, per_record: dict[str, Any] | None) -> dict
     images = 1000
     mode = (e2e or {}).get("modes", {}).get("webhooks") or {}
     measured = bool(mode.get("images"))
-    calls: dict[str, float] = dict(mode.get("aws_calls_per_image") or MODELLED_CALLS) if measured else dict(
-        MODELLED_CALLS
+    calls: dict[str, float] = (
+        dict(mode.get("aws_calls_per_image") or MODELLED_CALLS) if measured else dict(MODELLED_CALLS)
     )
-    invocations: dict[str, float] = dict(mode.get("invocations_per_image") or {}) if measured else dict(
-        MODELLED_INVOCATIONS
+    invocations: dict[str, float] = (
+        dict(mode.get("invocations_per_image") or {}) if measured else dict(MODELLED_INVOCATIONS)
     )
     durations_ms: dict[str, float] = (
         {k: v["median"] for k, v in mode.get("invocation_ms", {}).items() if v.get("median") is not None}
@@ -82,7 +82,9 @@ def model(e2e: dict[str, Any] | None, per_record: dict[str, Any] | None) -> dict
     # the ingest hop, whose send is EventBridge's (not a botocore call here).
     sends = calls.get("sqs.SendMessage", 0) + 1
     sqs_requests = sends * 3
-    writes = calls.get("dynamodb.PutItem", 0) + calls.get("dynamodb.UpdateItem", 0) + calls.get("dynamodb.DeleteItem", 0)
+    writes = (
+        calls.get("dynamodb.PutItem", 0) + calls.get("dynamodb.UpdateItem", 0) + calls.get("dynamodb.DeleteItem", 0)
+    )
     # Items < 1 KB: 1 WRU on the table, plus the by-status GSI (projection ALL) on every write of a job item —
     # 2 WRU when the status (its key) changes (delete + put), counted as 2 throughout: conservative — plus
     # by-project (KEYS_ONLY) once, when project_id is first set.
@@ -102,7 +104,9 @@ def model(e2e: dict[str, Any] | None, per_record: dict[str, Any] | None) -> dict
     }
     per_1000 = {k: round(v * images, 4) for k, v in lines.items()}
     return {
-        "source": "measured in part 3 (webhooks mode)" if measured else "modelled from the domain code (part 3 not run)",
+        "source": "measured in part 3 (webhooks mode)"
+        if measured
+        else "modelled from the domain code (part 3 not run)",
         "per_image_inputs": {
             "lambda_invocations": {k: round(v, 3) for k, v in invocations.items()},
             "lambda_duration_ms": {k: round(v, 1) for k, v in durations_ms.items()},

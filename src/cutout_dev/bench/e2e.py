@@ -5,7 +5,7 @@ the next, i.e. at most 5 jobs at Magic Hour at once — the plan-level cap on co
 time R, no implementation can exceed ``concurrency / R`` images per second (Little's law): that is the bound.
 
 Latency added by Cutout, per image, from timestamps rather than from the observer's polling:
-  (cutout stored − upload started) − (Magic Hour's own create → complete time, from the emulator's project)
+  (cutout stored - upload started) - (Magic Hour's own create → complete time, from the emulator's project)
 split into *before* (upload → Magic Hour create: S3 → EventBridge → ingest queue → batching window → submit)
 and *after* (render complete → webhook or poll → completion queue → finalize → S3 write → record complete).
 "Stored" is the job's ``completed_at``, written right after the cutout's S3 PUT.
@@ -69,11 +69,13 @@ class _Counter:
         return out
 
 
-def run_mode(mode_name: str, uploads: int, *, render_seconds: float, concurrency: int, log: Any = print) -> dict[str, Any]:
+def run_mode(
+    mode_name: str, uploads: int, *, render_seconds: float, concurrency: int, log: Any = print
+) -> dict[str, Any]:
     """One mode on its own stack, in this process: the raw samples and counts for `_result`."""
     import boto3
-
     from cutout.models import job_id_for
+
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
 
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -123,7 +125,12 @@ def run_mode(mode_name: str, uploads: int, *, render_seconds: float, concurrency
             counter.take()
             counter.on = True
 
-            def client_loop(mode: str = mode) -> None:
+            def client_loop(
+                mode: str = mode,
+                remaining: list[int] = remaining,
+                rem_lock: threading.Lock = rem_lock,
+                block_samples: list[dict[str, float]] = block_samples,
+            ) -> None:
                 while True:
                     with rem_lock:
                         if remaining[0] <= 0:
@@ -196,7 +203,9 @@ def run_mode(mode_name: str, uploads: int, *, render_seconds: float, concurrency
     }
 
 
-def run(uploads_per_mode: int, *, render_seconds: float = 4.0, concurrency: int = 5, log: Any = print) -> dict[str, Any]:
+def run(
+    uploads_per_mode: int, *, render_seconds: float = 4.0, concurrency: int = 5, log: Any = print
+) -> dict[str, Any]:
     """Both modes at once, each in a child process with its own stack; merged into one result."""
     import json
     import os

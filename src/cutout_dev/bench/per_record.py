@@ -166,9 +166,7 @@ def run(records: int, log: Any = print) -> dict[str, Any]:
         },
         "floor_magic_hour_calls_per_image": {"create": round(created["floor"] / total_images, 3)},
         "minimum_magic_hour_calls_per_image": MINIMUM_MAGIC_HOUR_CALLS,
-        "magic_hour_client_side_per_image": _per_image(
-            worker["magic_hour_client_side"]["handler"], per_variant_images
-        ),
+        "magic_hour_client_side_per_image": _per_image(worker["magic_hour_client_side"]["handler"], per_variant_images),
         "emulator_requests_total": {k: v for k, v in emulator_counts.items() if v},
         "failures": worker["failures"],
         "secrets_manager": "1 GetSecretValue per execution environment per 300 s (Powertools cache), not per image",

@@ -150,7 +150,11 @@ class Floor:
             UpdateExpression="SET #s = :q, project_id = :p",
             ConditionExpression="#s = :submitting",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":q": {"S": "queued"}, ":p": {"S": project_id}, ":submitting": {"S": "submitting"}},
+            ExpressionAttributeValues={
+                ":q": {"S": "queued"},
+                ":p": {"S": project_id},
+                ":submitting": {"S": "submitting"},
+            },
         )
         self.sqs.send_message(
             QueueUrl=self.poll_queue,

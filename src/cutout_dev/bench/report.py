@@ -41,29 +41,39 @@ def render(res: dict[str, Any]) -> str:
                 f"ratio {fmt_ratio(e['wall_ratio'])}"
             )
             it = e["importtime"]
-            top = ", ".join(f"{x['module']} {x['cumulative_ms']:.0f}" for x in it["top_extra_imports"][:5])
-            lines.append(f"    -X importtime: +{it['extra_over_floor_ms']:.0f} ms over the floor; top extra (ms): {top}")
+            top = ", ".join(f"{x['module']} +{x['extra_ms']:.0f}" for x in it["top_extra_imports"][:5])
+            lines.append(
+                f"    -X importtime: +{it['extra_over_floor_ms']:.0f} ms over the floor; top extra (ms): {top}"
+            )
             pk = ", ".join(f"{k} {v:.0f}" for k, v in it["extra_by_package_ms"].items())
             lines.append(f"      by package (self ms): {pk}")
     pr = res.get("per_record")
     if pr:
-        lines.append(f"-- 2. submit cost per record ({pr['records_per_variant']} records each, batches of {pr['batch_size']})")
-        lines.append(f"  wall  {fmt(pr['wall_ms_per_record'], digits=2)}  floor {fmt(pr['floor_wall_ms_per_record'], digits=2)}")
+        lines.append(
+            f"-- 2. submit cost per record ({pr['records_per_variant']} records each, batches of {pr['batch_size']})"
+        )
+        lines.append(
+            f"  wall  {fmt(pr['wall_ms_per_record'], digits=2)}  floor {fmt(pr['floor_wall_ms_per_record'], digits=2)}"
+        )
         lines.append(f"        ratio {fmt_ratio(pr['ratio'])}")
-        lines.append(f"  cpu   {fmt(pr['cpu_ms_per_record'], digits=2)}  floor {fmt(pr['floor_cpu_ms_per_record'], digits=2)}")
+        lines.append(
+            f"  cpu   {fmt(pr['cpu_ms_per_record'], digits=2)}  floor {fmt(pr['floor_cpu_ms_per_record'], digits=2)}"
+        )
         lines.append(f"        ratio {fmt_ratio(pr['cpu_ratio'])}")
         lines.append(f"  AWS calls/image:  cutout {_calls(pr['aws_calls_per_image'])}")
         lines.append(f"                    floor  {_calls(pr['floor_aws_calls_per_image'])}")
         lines.append(f"                    minimum {_calls(pr['minimum_aws_calls_per_image'])}")
         lines.append(
             f"  Magic Hour calls/image (emulator log): cutout {_calls(pr['magic_hour_calls_per_image'])}; "
-            f"floor {_calls(pr['floor_magic_hour_calls_per_image'])}; minimum {_calls(pr['minimum_magic_hour_calls_per_image'])}"
+            f"floor {_calls(pr['floor_magic_hour_calls_per_image'])}; "
+            f"minimum {_calls(pr['minimum_magic_hour_calls_per_image'])}"
         )
         lines.append(f"  failures: {pr['failures']}; {pr['secrets_manager']}")
     ee = res.get("e2e")
     if ee:
         lines.append(
-            f"-- 3. end to end (render {ee['render_seconds']} s, concurrency {ee['concurrency']}, {ee['wall_seconds']} s)"
+            f"-- 3. end to end (render {ee['render_seconds']} s, concurrency {ee['concurrency']}, "
+            f"{ee['wall_seconds']} s)"
         )
         for mode, e in ee["modes"].items():
             if not e["images"]:
@@ -95,7 +105,9 @@ def render(res: dict[str, Any]) -> str:
         )
         top = ", ".join(f"{k} {v / 1048576:.2f}" for k, v in list(ly["by_package_bytes"].items())[:6])
         lines.append(f"    largest (MB): {top}")
-        lines.append("  functions: " + ", ".join(f"{k} {v['unzipped_bytes'] / 1024:.1f} KB" for k, v in fp["functions"].items()))
+        lines.append(
+            "  functions: " + ", ".join(f"{k} {v['unzipped_bytes'] / 1024:.1f} KB" for k, v in fp["functions"].items())
+        )
         if cs:
             lines.append(
                 "  peak RSS at ready (MB): "
@@ -134,7 +146,7 @@ def readme_fragment(res: dict[str, Any]) -> str:
         if missed:
             worst = max(cs["handlers"].items(), key=lambda kv: kv[1]["importtime"]["extra_over_floor_ms"])
             top = ", ".join(
-                f"`{x['module']}` {x['cumulative_ms']:.0f} ms" for x in worst[1]["importtime"]["top_extra_imports"][:4]
+                f"`{x['module']}` +{x['extra_ms']:.0f} ms" for x in worst[1]["importtime"]["top_extra_imports"][:4]
             )
             notes.append(
                 f"Cold start misses 1.15x for {', '.join(missed)}. Imports the floor does not pay add "
@@ -152,13 +164,19 @@ def readme_fragment(res: dict[str, Any]) -> str:
             )
         )
         rows.append(
-            ("Submit, per record (CPU in the function)", _m(pr["cpu_ms_per_record"], 2), _m(pr["floor_cpu_ms_per_record"], 2), _r(pr["cpu_ratio"]))
+            (
+                "Submit, per record (CPU in the function)",
+                _m(pr["cpu_ms_per_record"], 2),
+                _m(pr["floor_cpu_ms_per_record"], 2),
+                _r(pr["cpu_ratio"]),
+            )
         )
         rows.append(
             (
                 "AWS / Magic Hour calls per image",
                 f"{sum(pr['aws_calls_per_image'].values()):g} / {sum(pr['magic_hour_calls_per_image'].values()):g}",
-                f"{sum(pr['minimum_aws_calls_per_image'].values()):g} / {sum(pr['minimum_magic_hour_calls_per_image'].values()):g} (minimum)",
+                f"{sum(pr['minimum_aws_calls_per_image'].values()):g} / "
+                f"{sum(pr['minimum_magic_hour_calls_per_image'].values()):g} (minimum)",
                 "",
             )
         )
@@ -188,10 +206,24 @@ def readme_fragment(res: dict[str, Any]) -> str:
     fp = res.get("footprint")
     if fp:
         ly = fp["layer"]
-        rows.append(("Layer size, unzipped", f"{ly['unzipped_mb']:.2f} MB", f"target <= {ly['target_mb']:.0f} MB", "met" if ly["met"] else "missed"))
+        rows.append(
+            (
+                "Layer size, unzipped",
+                f"{ly['unzipped_mb']:.2f} MB",
+                f"target <= {ly['target_mb']:.0f} MB",
+                "met" if ly["met"] else "missed",
+            )
+        )
         if cs:
             for fn, e in cs["handlers"].items():
-                rows.append((f"Peak RSS `{fn}` at ready", _m(e["peak_rss_mb"], 1, "MB"), _m(e["floor_peak_rss_mb"], 1, "MB"), ""))
+                rows.append(
+                    (
+                        f"Peak RSS `{fn}` at ready",
+                        _m(e["peak_rss_mb"], 1, "MB"),
+                        _m(e["floor_peak_rss_mb"], 1, "MB"),
+                        "",
+                    )
+                )
     c = res["cost"]
     rows.append(
         (

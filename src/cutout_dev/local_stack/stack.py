@@ -171,7 +171,9 @@ class LocalStack:
 
         # Magic Hour first: its base URL is a template parameter, and the emulator's API key is a secret value.
         if self.uses_real_magic_hour:
-            base_url = REAL_MAGIC_HOUR_URL
+            # MAGIC_HOUR_BASE_URL lets real mode target another server speaking the API (the tests use the
+            # emulator there, so real mode is exercised without the internet).
+            base_url = os.environ.get("MAGIC_HOUR_BASE_URL") or REAL_MAGIC_HOUR_URL
             api_key = os.environ.get("MAGIC_HOUR_API_KEY", "")
             if not api_key:
                 raise RuntimeError("real Magic Hour needs MAGIC_HOUR_API_KEY in the environment")

@@ -1,0 +1,89 @@
+"""`make bench` still works: the smoke mode runs every part tiny and produces every figure.
+
+Structure only — no timing thresholds: a smoke run's numbers mean nothing on a shared CI machine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _is_summary(s: Any) -> bool:
+    return isinstance(s, dict) and {"median", "iqr", "mad", "n"} <= set(s) and s["n"] > 0 and s["median"] is not None
+
+
+def _is_ratio(r: Any) -> bool:
+    return isinstance(r, dict) and isinstance(r.get("value"), float) and len(r.get("ci95", [])) == 2
+
+
+@pytest.mark.slow
+def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
+    # given / when: the smoke run, as `CUTOUT_BENCH_SMOKE=1 make bench` would run it
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cutout_dev.bench", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    # then: it finished, printed the report and the README table, and wrote every part's figures
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "README fragment:" in proc.stdout
+    assert "| Figure | Cutout | Baseline | Ratio |" in proc.stdout
+    res = json.loads(out.read_text())
+    assert res["smoke"] is True
+    assert {"nproc", "arch", "python"} <= set(res["machine"])
+
+    cold = res["cold_start"]["handlers"]
+    assert cold
+    for entry in cold.values():
+        for key in ("ready_ms", "floor_ready_ms", "import_ms", "floor_import_ms", "peak_rss_mb"):
+            assert _is_summary(entry[key]), key
+        assert _is_ratio(entry["ratio"])
+        assert entry["ratio"]["target"] == 1.15
+        assert entry["importtime"]["top_self_ms"], "no -X importtime lines parsed"
+
+    per = res["per_record"]
+    for key in ("wall_ms_per_record", "floor_wall_ms_per_record", "cpu_ms_per_record", "floor_cpu_ms_per_record"):
+        assert _is_summary(per[key]), key
+    assert _is_ratio(per["ratio"])
+    assert _is_ratio(per["cpu_ratio"])
+    assert per["failures"] == {"handler": 0, "floor": 0}
+    # Counted, not assumed: every image made AWS calls and exactly the creates it should.
+    assert sum(per["aws_calls_per_image"].values()) > 0
+    assert per["magic_hour_calls_per_image"]["create"] == 1.0
+    assert per["floor_magic_hour_calls_per_image"]["create"] == 1.0
+
+    for mode in ("webhooks", "polling"):
+        m = res["e2e"]["modes"][mode]
+        assert m["images"] > 0, f"{mode}: no image completed ({m['failures']} failures)"
+        assert _is_summary(m["added_ms"])
+        assert m["added_p95_ms"] is not None
+        assert m["bound_per_s"] > 0
+        assert m["throughput_vs_bound"] is not None
+
+    layer = res["footprint"]["layer"]
+    assert layer["unzipped_bytes"] > 0
+    assert set(res["footprint"]["functions"]) >= {"submit", "webhook", "poll", "finalize"}
+
+    cost = res["cost"]
+    assert set(cost["usd_per_1000_images"]) == {
+        "lambda_compute",
+        "lambda_requests",
+        "sqs",
+        "dynamodb",
+        "s3_requests",
+        "eventbridge",
+    }
+    assert cost["magic_hour_credits_per_1000_images"] == 5000
