@@ -6,6 +6,7 @@ AWS_ENDPOINT_URL, which is how the local stack and the tests point everything at
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,18 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
+
+
+# boto3's default session is not thread-safe while it creates clients. Lambda runs one invocation per
+# process, but the local stack and tests run concurrent invocations as threads of one process.
+_lock = threading.Lock()
+
+
+def _client(service: str, **config: Any) -> Any:
+    import boto3
+
+    with _lock:
+        return boto3.client(service, config=_config(**config))  # type: ignore[call-overload]
 
 
 def _config(**overrides: Any) -> Any:
@@ -31,31 +44,27 @@ def _config(**overrides: Any) -> Any:
 
 @cache
 def s3() -> S3Client:
-    import boto3
-
-    # SigV4 + virtual/path addressing chosen by botocore; path style keeps presigned URLs valid on moto.
-    return boto3.client("s3", config=_config(signature_version="s3v4", s3={"addressing_style": "auto"}))
+    # SigV4 everywhere; botocore picks path-style addressing for custom endpoints such as moto's.
+    client: S3Client = _client("s3", signature_version="s3v4", s3={"addressing_style": "auto"})
+    return client
 
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    import boto3
-
-    return boto3.client("dynamodb", config=_config())
+    client: DynamoDBClient = _client("dynamodb")
+    return client
 
 
 @cache
 def sqs() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs", config=_config())
+    client: SQSClient = _client("sqs")
+    return client
 
 
 @cache
 def events() -> EventBridgeClient:
-    import boto3
-
-    return boto3.client("events", config=_config())
+    client: EventBridgeClient = _client("events")
+    return client
 
 
 def reset() -> None:

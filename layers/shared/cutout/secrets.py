@@ -7,8 +7,12 @@ rotated key is picked up without a redeploy.
 from __future__ import annotations
 
 import json
+import threading
 
 SECRET_MAX_AGE_SECONDS = 300
+# Powertools creates its provider (and boto3 client) on first use; threads of one process (the local stack)
+# must not race that. In Lambda there is one invocation per process and the lock is never contended.
+_lock = threading.Lock()
 
 
 class SecretUnavailable(RuntimeError):
@@ -21,7 +25,8 @@ def _read(secret_id: str, *, force: bool) -> str:
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force)
+        with _lock:
+            value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force)
     except parameters.exceptions.GetParameterError as exc:
         raise SecretUnavailable(f"cannot read secret {secret_id!r}: {type(exc).__name__}") from None
     if isinstance(value, bytes):
