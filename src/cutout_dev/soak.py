@@ -340,7 +340,7 @@ def _wait(stack: LocalStack, cfg: SoakConfig, job_ids: set[str], deadline: float
 
 
 @contextlib.contextmanager
-def _clock_ahead(stack: LocalStack, seconds: float) -> Iterator[None]:
+def _clock_ahead(seconds: float) -> Iterator[None]:
     """Make the sweeper's clock run `seconds` ahead, so "stuck past the limit" is reached now, not in minutes."""
     completion: Any = sys.modules["cutout.completion"]
     real = completion.utc_now
@@ -356,7 +356,7 @@ def _clock_ahead(stack: LocalStack, seconds: float) -> Iterator[None]:
 
 
 def _run_sweeper(stack: LocalStack, cfg: SoakConfig) -> Any:
-    with _clock_ahead(stack, cfg.poll_max_wait_seconds + 600 + 60):
+    with _clock_ahead(cfg.poll_max_wait_seconds + 600 + 60):
         return stack.functions[SWEEPER].invoke({"source": "soak", "detail-type": "Scheduled Event"})
 
 
@@ -381,6 +381,11 @@ def _dlq_contents(stack: LocalStack) -> dict[str, list[str]]:
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
         contents[dlq] = bodies
     return contents
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the record's numbers are integers."""
+    return int(value) if type(value).__name__ == "Decimal" else value
 
 
 def _dlq_job_id(body: str, by_key: dict[str, UploadRecord]) -> str | None:
@@ -489,7 +494,7 @@ def reconcile(
                     **row,
                     "adopted": bool(job and job.get("project_id")),
                     "why": "; ".join(why) or "ambiguous",
-                    "record": {k: (job or {}).get(k) for k in RECORD_FIELDS},
+                    "record": {k: _plain((job or {}).get(k)) for k in RECORD_FIELDS},
                 }
             )
         if n > 1:
@@ -587,31 +592,31 @@ def render(report: dict[str, Any], cfg: SoakConfig, elapsed: float, extra: dict[
             f"workers killed between create and DynamoDB update: {report['injected']['killed_workers']}"
         ),
         "-" * 100,
-        f"{'uploads':<34}{report['uploads']}",
-        f"{'terminal states':<34}{_fmt_counts(report['statuses'])}",
-        f"{'  error codes':<34}{_fmt_counts(report['error_codes'])}",
-        f"{'dead-letter queues (before redrive)':<34}{_fmt_counts(extra.get('dlq_before_redrive', report['dlq']))}",
-        f"{'dead-letter queues (final)':<34}{_fmt_counts(report['dlq'])}",
-        f"{'sweeper run for stuck jobs':<34}{extra.get('sweeper', 'not needed')}",
-        f"{'lost':<34}{len(report['lost']):<10}{ok[not report['lost']]}",
-        f"{'non-terminal':<34}{len(report['non_terminal']):<10}{ok[not report['non_terminal']]}",
+        f"{'uploads':<36}{report['uploads']}",
+        f"{'terminal states':<36}{_fmt_counts(report['statuses'])}",
+        f"{'  error codes':<36}{_fmt_counts(report['error_codes'])}",
+        f"{'dead-letter queues (before redrive)':<36}{_fmt_counts(extra.get('dlq_before_redrive', report['dlq']))}",
+        f"{'dead-letter queues (final)':<36}{_fmt_counts(report['dlq'])}",
+        f"{'sweeper run for stuck jobs':<36}{extra.get('sweeper', 'not needed')}",
+        f"{'lost':<36}{len(report['lost']):<10}{ok[not report['lost']]}",
+        f"{'non-terminal':<36}{len(report['non_terminal']):<10}{ok[not report['non_terminal']]}",
         (
-            f"{'creates per upload':<34}"
+            f"{'creates per upload':<36}"
             + ", ".join(f"{n} create(s): {c}" for n, c in hist.items())
             + f"  (total creates {report['creates_total']})"
         ),
         (
-            f"{'  outside ambiguous cases':<34}duplicates {len(report['duplicate_creates'])}, "
+            f"{'  outside ambiguous cases':<36}duplicates {len(report['duplicate_creates'])}, "
             f"unexpected {len(report['unexpected_creates'])}, foreign {len(report['foreign_creates'])}  "
             f"{ok[report['checks']['creates per upload == 1 outside listed ambiguous cases']]}"
         ),
-        f"{'ambiguous cases (listed below)':<34}{len(report['ambiguous'])}",
+        f"{'ambiguous cases (listed below)':<36}{len(report['ambiguous'])}",
         (
-            f"{'emulator credit ledger (net)':<34}{led['emulator_net_credits']:<10}"
+            f"{'emulator credit ledger (net)':<36}{led['emulator_net_credits']:<10}"
             f"(debits {led['emulator_debits']} - refunds {led['emulator_refunds']})"
         ),
         (
-            f"{'credits in the jobs table':<34}{led['table_credits']:<10}"
+            f"{'credits in the jobs table':<36}{led['table_credits']:<10}"
             f"difference {led['emulator_net_credits'] - led['table_credits']} = explained "
             f"{led['explained_difference']} (unadopted ambiguous creates) + unexplained "
             f"{led['emulator_net_credits'] - led['table_credits'] - led['explained_difference']}  {ok[led['ok']]}"

@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=None)
     parser.add_argument("--e2e-uploads", type=int, default=None, help="uploads in total, split over the two modes")
     parser.add_argument("--render-seconds", type=float, default=None)
+    parser.add_argument(
+        "--paired-cold-starts",
+        action="store_true",
+        help="run each cold-start pair side by side (faster; only faithful on an idle machine with 2+ free cores)",
+    )
     args = parser.parse_args(argv)
 
     smoke = bool(args.smoke)
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if "1" in parts:
         log("[1] cold start")
         functions = ("submit",) if smoke else None
-        results["cold_start"] = coldstart.run(cold_runs, functions, log=log)
+        results["cold_start"] = coldstart.run(cold_runs, functions, log=log, paired=args.paired_cold_starts)
     if "2" in parts:
         log("[2] submit cost per record")
         results["per_record"] = per_record.run(records, log=log)

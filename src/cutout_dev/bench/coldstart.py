@@ -127,7 +127,7 @@ class Sample:
     maxrss_kb: int
 
 
-def run_child(function: str, mode: str, *, importtime: bool = False) -> tuple[Sample, str]:
+def _start(function: str, mode: str, importtime: bool) -> tuple[subprocess.Popen[str], float]:
     # -S: no site processing (the venv's .pth files, the editable install's finder) — Lambda has none either;
     # the packages come from PYTHONPATH, as /opt/python and the runtime's own path provide them there.
     cmd = [sys.executable, "-S"]
@@ -135,13 +135,32 @@ def run_child(function: str, mode: str, *, importtime: bool = False) -> tuple[Sa
         cmd += ["-X", "importtime"]
     cmd += ["-c", CHILD, mode, ",".join(HANDLER_CLIENTS[function])]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=child_env(function), capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.Popen(cmd, env=child_env(function), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, t0
+
+
+def _finish(function: str, mode: str, proc: subprocess.Popen[str], t0: float) -> tuple[Sample, str]:
+    stdout, stderr = proc.communicate(timeout=120)
     wall = (time.perf_counter() - t0) * 1000
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
     if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"cold-start child {function}/{mode} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        raise RuntimeError(f"cold-start child {function}/{mode} failed ({proc.returncode}): {stderr[-2000:]}")
     doc = json.loads(line.removeprefix("BENCH_RESULT "))
-    return Sample(doc["import_ms"], doc["ready_ms"], wall, int(doc["maxrss_kb"])), proc.stderr
+    return Sample(doc["import_ms"], doc["ready_ms"], wall, int(doc["maxrss_kb"])), stderr
+
+
+def run_child(function: str, mode: str, *, importtime: bool = False) -> tuple[Sample, str]:
+    proc, t0 = _start(function, mode, importtime)
+    return _finish(function, mode, proc, t0)
+
+
+def run_pair(function: str, first: str) -> dict[str, Sample]:
+    """Subject and floor side by side (one per core), the launch order alternating: half the part's time, but
+    only faithful on an otherwise idle machine with two free cores (they contend for CPU otherwise, and the
+    absolute figures inflate). Opt-in: ``--paired-cold-starts``."""
+    second = "floor" if first == "handler" else "handler"
+    started = [(mode, *_start(function, mode, False)) for mode in (first, second)]
+    return {mode: _finish(function, mode, proc, t0)[0] for mode, proc, t0 in started}
 
 
 # ----- -X importtime ----------------------------------------------------------------------------------------
@@ -222,7 +241,9 @@ def offenders(subject: list[ImportLine], floor: list[ImportLine], top: int = 8) 
 
 
 # ----- the part ----------------------------------------------------------------------------------------------
-def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -> dict[str, Any]:
+def run(
+    runs: int, functions: tuple[str, ...] | None = None, log: Any = print, *, paired: bool = False
+) -> dict[str, Any]:
     functions = functions or tuple(HANDLER_CLIENTS)
     results: dict[str, Any] = {
         "compared": (
@@ -231,6 +252,7 @@ def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -
             "floor = import boto3 + requests + the same clients created directly"
         ),
         "runs": runs,
+        "mode": "subject and floor side by side, one per core" if paired else "subject and floor alternating (ABBA)",
         "target": COLD_START_TARGET,
         "handlers": {},
     }
@@ -240,6 +262,11 @@ def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -
         subj: list[Sample] = []
         flo: list[Sample] = []
         for i in range(runs):
+            if paired:
+                pair = run_pair(fn, "handler" if i % 2 == 0 else "floor")
+                subj.append(pair["handler"])
+                flo.append(pair["floor"])
+                continue
             order = ("handler", "floor") if i % 2 == 0 else ("floor", "handler")  # ABBA against drift
             for mode in order:
                 sample, _ = run_child(fn, mode)

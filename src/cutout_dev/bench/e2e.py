@@ -105,6 +105,7 @@ def run_mode(
     calls: dict[str, dict[str, int]] = {"webhooks": {}, "polling": {}}
     invocations: dict[str, dict[str, list[float]]] = {"webhooks": {}, "polling": {}}
     failures: dict[str, int] = {"webhooks": 0, "polling": 0}
+    errors: list[str] = []
     t_start = time.perf_counter()
     with LocalStack(config) as stack:
         ep = stack.endpoints
@@ -138,41 +139,47 @@ def run_mode(
                         remaining[0] -= 1
                     with seq_lock:
                         i = next(seq)
-                    key = f"{ep.input_prefix}bench/{mode}/{i:05d} photo.png"
-                    t0 = time.time()
-                    etag = str(s3.put_object(Bucket=ep.bucket, Key=key, Body=bodies[i % len(bodies)])["ETag"])
-                    job_id = job_id_for(ep.bucket, key, etag.strip('"'))
-                    deadline = time.monotonic() + 120
-                    item: dict[str, Any] = {}
-                    while time.monotonic() < deadline:
-                        item = ddb.get_item(TableName=ep.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True).get(
-                            "Item", {}
-                        )
-                        if item.get("status", {}).get("S") in TERMINAL:
-                            break
-                        time.sleep(OBSERVE_INTERVAL)
-                    seen = time.time()
-                    status = item.get("status", {}).get("S")
-                    project = emulator.project(item.get("project_id", {}).get("S", "")) if item else None
-                    if status != "complete" or project is None or project.finished_at is None:
+                    try:
+                        key = f"{ep.input_prefix}bench/{mode}/{i:05d} photo.png"
+                        t0 = time.time()
+                        etag = str(s3.put_object(Bucket=ep.bucket, Key=key, Body=bodies[i % len(bodies)])["ETag"])
+                        job_id = job_id_for(ep.bucket, key, etag.strip('"'))
+                        deadline = time.monotonic() + 120
+                        item: dict[str, Any] = {}
+                        while time.monotonic() < deadline:
+                            item = ddb.get_item(
+                                TableName=ep.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+                            ).get("Item", {})
+                            if item.get("status", {}).get("S") in TERMINAL:
+                                break
+                            time.sleep(OBSERVE_INTERVAL)
+                        seen = time.time()
+                        status = item.get("status", {}).get("S")
+                        project = emulator.project(item.get("project_id", {}).get("S", "")) if item else None
+                        if status != "complete" or project is None or project.finished_at is None:
+                            with rem_lock:
+                                failures[mode] += 1
+                                errors.append(f"job {job_id}: status {status}, project {project is not None}")
+                            continue
+                        stored = _epoch(item["completed_at"]["S"])
+                        render = project.finished_at - project.created_at
+                        with rem_lock:
+                            block_samples.append(
+                                {
+                                    "upload": t0,
+                                    "stored": stored,
+                                    "total_s": stored - t0,
+                                    "render_s": render,
+                                    "added_s": (stored - t0) - render,
+                                    "before_s": project.created_at - t0,
+                                    "after_s": stored - project.finished_at,
+                                    "observer_lag_s": seen - stored,
+                                }
+                            )
+                    except Exception as exc:  # one image's failure is a figure, not the end of the run
                         with rem_lock:
                             failures[mode] += 1
-                        continue
-                    stored = _epoch(item["completed_at"]["S"])
-                    render = project.finished_at - project.created_at
-                    with rem_lock:
-                        block_samples.append(
-                            {
-                                "upload": t0,
-                                "stored": stored,
-                                "total_s": stored - t0,
-                                "render_s": render,
-                                "added_s": (stored - t0) - render,
-                                "before_s": project.created_at - t0,
-                                "after_s": stored - project.finished_at,
-                                "observer_lag_s": seen - stored,
-                            }
-                        )
+                            errors.append(f"{type(exc).__name__}: {exc}"[:300])
 
             threads = [threading.Thread(target=client_loop, name=f"bench-client-{k}") for k in range(concurrency)]
             for th in threads:
@@ -199,6 +206,7 @@ def run_mode(
         "calls": calls[mode_name],
         "invocations": invocations[mode_name],
         "failures": failures[mode_name],
+        "errors": errors[:10],
         "elapsed": time.perf_counter() - t_start,
     }
 
@@ -236,6 +244,7 @@ def run(
         {m: r["calls"] for m, r in raw.items()},
         {m: r["invocations"] for m, r in raw.items()},
         {m: r["failures"] for m, r in raw.items()},
+        {m: r["errors"] for m, r in raw.items()},
         render_seconds,
         concurrency,
         time.perf_counter() - t0,
@@ -268,6 +277,7 @@ def _result(
     calls: dict[str, dict[str, int]],
     invocations: dict[str, dict[str, list[float]]],
     failures: dict[str, int],
+    errors: dict[str, list[str]],
     render_seconds: float,
     concurrency: int,
     elapsed: float,
@@ -292,6 +302,7 @@ def _result(
         out["modes"][mode] = {
             "images": images,
             "failures": failures[mode],
+            "errors": errors[mode],
             "added_ms": summary(added_ms, 1),
             "added_p95_ms": round(_p(added_ms, 0.95), 1) if added_ms else None,
             "added_before_create_ms": summary([r["before_s"] * 1000 for r in rows], 1),
