@@ -13,7 +13,6 @@ from cutout.observability import clear_job, count, logger, metrics
 
 settings = get_settings()
 poller = Poller(settings)
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -29,7 +28,14 @@ def record_handler(record: SQSRecord) -> str:
         clear_job()
 
 
+def _processor() -> BatchProcessor:
+    # One per invocation (it is a cheap object): a module-level processor holds the batch's failures, and the
+    # local stack runs concurrent invocations as threads of one module. raise_on_entire_batch_failure=False:
+    # partial batch responses even when every record failed, so only the failed ones return.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=_processor(), context=context)

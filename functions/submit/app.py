@@ -19,8 +19,6 @@ from cutout.submit import BudgetExhausted, Outcome, Submitter
 
 settings = get_settings()  # validated once, at cold start
 submitter = Submitter(settings)
-# Partial batch responses even when every record failed: the failed ones return, nothing else does.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _submit_all(parsed: list[s3_events.Parsed]) -> list[Outcome]:
@@ -65,6 +63,13 @@ def record_handler(record: SQSRecord) -> list[Outcome]:
         logger.remove_keys(["message_id"])
 
 
+def _processor() -> BatchProcessor:
+    # One per invocation (it is a cheap object): a module-level processor holds the batch's failures, and the
+    # local stack runs concurrent invocations as threads of one module. raise_on_entire_batch_failure=False:
+    # partial batch responses even when every record failed, so only the failed ones return.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
@@ -75,7 +80,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
     ):
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event=event, record_handler=record_handler, processor=_processor(), context=context
         )
     # A direct invocation (S3 notification or EventBridge event): any failure raises, so Lambda's async
     # retries and on-failure destination keep the upload.

@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,10 +100,6 @@ class SoakConfig:
     upload_threads: int = 4
     timeout_seconds: float = 540.0  # hard limit for waiting (the whole run stays under 10 minutes)
     redrive: bool = True
-    # The handlers keep Powertools' BatchProcessor at module level, one per execution environment on Lambda.
-    # In the local stack one module serves concurrent invocations (threads), so that shared processor would mix
-    # the partial batch responses of concurrent batches; give each thread its own (see _isolate_processors).
-    isolate_batch_processors: bool = True
     results_path: Path | None = DEFAULT_RESULTS
     function_log: Path | None = Path(tempfile.gettempdir()) / "cutout-soak-functions.log"
     progress: bool = True
@@ -189,60 +185,6 @@ def _module_globals(stack: LocalStack, logical_id: str) -> dict[str, Any]:
     entry = stack.functions[logical_id].load()
     module_globals: dict[str, Any] = inspect.unwrap(entry).__globals__
     return module_globals
-
-
-def _isolate_processors(stack: LocalStack) -> list[str]:
-    """Replace each SQS handler's module-level BatchProcessor with one whose state is per thread."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor
-
-    class PerThreadBatchProcessor(BatchProcessor):
-        """Delegates each batch to a processor owned by the calling thread (one 'execution environment')."""
-
-        def __init__(self, template: BatchProcessor) -> None:
-            super().__init__(
-                event_type=template.event_type,
-                model=template.model,
-                raise_on_entire_batch_failure=template.raise_on_entire_batch_failure,
-                logger=template.logger,
-            )
-            self._template = template
-            self._local = threading.local()
-
-        def _mine(self) -> BatchProcessor:
-            mine = getattr(self._local, "processor", None)
-            if mine is None:
-                t = self._template
-                mine = BatchProcessor(
-                    event_type=t.event_type,
-                    model=t.model,
-                    raise_on_entire_batch_failure=t.raise_on_entire_batch_failure,
-                    logger=t.logger,
-                )
-                self._local.processor = mine
-            return mine
-
-        def __call__(
-            self, records: list[dict[str, Any]], handler: Callable[..., Any], lambda_context: Any = None
-        ) -> Any:
-            return self._mine()(records, handler, lambda_context)
-
-        def process(self) -> list[tuple[Any, ...]]:
-            return self._mine().process()
-
-        def response(self) -> Any:
-            return self._mine().response()
-
-    patched = []
-    for logical_id in stack.functions:
-        try:
-            module_globals = _module_globals(stack, logical_id)
-        except Exception:  # noqa: S112 - a function without a handler file has nothing to patch
-            continue
-        current = module_globals.get("processor")
-        if isinstance(current, BatchProcessor) and not isinstance(current, PerThreadBatchProcessor):
-            module_globals["processor"] = PerThreadBatchProcessor(current)
-            patched.append(logical_id)
-    return patched
 
 
 def _inject(stack: LocalStack, cfg: SoakConfig, uploads: dict[str, UploadRecord], injected: Injected) -> None:
@@ -685,8 +627,6 @@ def run(cfg: SoakConfig) -> SoakResult:
             key = ep.input_prefix + rel
             etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
             uploads[key] = UploadRecord(i, key, etag, job_id_for(ep.bucket, key, etag), dup, kill)
-        if cfg.isolate_batch_processors:
-            extra["isolated_processors"] = _isolate_processors(stack)
         _inject(stack, cfg, uploads, injected)
 
         s3 = stack.client("s3")
@@ -760,11 +700,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=SoakConfig.timeout_seconds, help="seconds to wait at most")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON results file")
     parser.add_argument("--no-redrive", action="store_true", help="report DLQ contents without redriving them")
-    parser.add_argument(
-        "--shared-batch-processor",
-        action="store_true",
-        help="keep the handlers' module-level BatchProcessor shared between concurrent local invocations",
-    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     cfg = SoakConfig(
@@ -773,7 +708,6 @@ def main(argv: list[str] | None = None) -> int:
         timeout_seconds=args.timeout,
         results_path=args.results,
         redrive=not args.no_redrive,
-        isolate_batch_processors=not args.shared_batch_processor,
         progress=not args.quiet,
     )
     result = run(cfg)

@@ -73,6 +73,8 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "MAGIC_HOUR_API_KEY_SECRET",
         "MAX_OUTPUT_BYTES",
         "EVENT_BUS_NAME",
+        "POLL_QUEUE_URL",
+        "POLL_FIRST_DELAY_SECONDS",
     },
     "SweeperFunction": {
         "JOBS_TABLE",

@@ -97,6 +97,18 @@ def check_png(head: bytes, tail: bytes) -> None:
         raise InvalidOutput("invalid_output", "the PNG is truncated (no IEND)")
 
 
+def schedule_check(settings: Settings, job_id: str, project_id: str) -> None:
+    """The first bounded status check of a job (the submit after a create, the finalizer after an adoption)."""
+    if not settings.poll_queue_url:
+        return
+    message = PollMessage(job_id, project_id, 1, iso(utc_now()))
+    aws_clients.sqs().send_message(
+        QueueUrl=settings.poll_queue_url,
+        MessageBody=message.to_json(),
+        DelaySeconds=min(settings.poll_first_delay_seconds, 900),
+    )
+
+
 class Completion:
     """Shared collaborators for poll, finalize and sweep."""
 
@@ -115,11 +127,25 @@ class Completion:
     def enqueue_completion(self, message: CompletionMessage) -> None:
         aws_clients.sqs().send_message(QueueUrl=self.settings.completion_queue_url, MessageBody=message.to_json())
 
-    def fail(self, job: dict[str, Any], status: JobStatus, code: str, message: str, **attrs: Any) -> bool:
-        """Move a job to a failed terminal state and tell the world, once."""
+    def fail(
+        self,
+        job: dict[str, Any],
+        status: JobStatus,
+        code: str,
+        message: str,
+        *,
+        adopting: bool = False,
+        **attrs: Any,
+    ) -> bool:
+        """Move a job to a failed terminal state and tell the world, once.
+
+        `adopting`: the job is an ambiguous create whose project has now reported in; its placeholder error
+        gives way to what Magic Hour says happened."""
         changed = self.store.advance(
             job["job_id"],
             status,
+            allow_from=frozenset({JobStatus.ERROR}) if adopting else None,
+            only_if_error_code=CREATE_OUTCOME_UNKNOWN if adopting else None,
             attrs={"error_code": code, "error_message": message[:1000], **attrs},
             remove=("finalize_until", "finalize_token"),
         )
@@ -160,6 +186,8 @@ class Finalizer(Completion):
             count("DuplicateCompletion")
             return "already_final"
         if status in (JobStatus.QUEUED, JobStatus.RENDERING):
+            if adopting:
+                return self._adopt(job, project, status)
             self.store.advance(job["job_id"], status, expect_project_id=project.id, attrs={"project_id": project.id})
             return "progress"
         if status == JobStatus.COMPLETE:
@@ -172,11 +200,30 @@ class Finalizer(Completion):
             status,
             code,
             text,
+            adopting=adopting,
             project_id=project.id,
             credits_charged=project.credits_charged,
             credits_refunded=refunded,
+            ambiguous=True if adopting else None,
         )
         return status.value if changed else "already_final"
+
+    def _adopt(self, job: dict[str, Any], project: Project, status: JobStatus) -> str:
+        """An ambiguous create's project reported progress: record it and give it status checks, so the job
+        finishes even if no further webhook arrives."""
+        adopted = self.store.advance(
+            job["job_id"],
+            status,
+            allow_from=frozenset({JobStatus.ERROR}),
+            only_if_error_code=CREATE_OUTCOME_UNKNOWN,
+            attrs={"project_id": project.id, "credits_charged": project.credits_charged, "ambiguous": True},
+            remove=("error_code", "error_message", "expires_at", "claim_token"),
+        )
+        if adopted:
+            count("AmbiguousAdopted")
+            logger.warning("ambiguous create adopted: its project reported in")
+            schedule_check(self.settings, job["job_id"], project.id)
+        return "adopted" if adopted else "progress"
 
     def _complete(self, job: dict[str, Any], project: Project, receive_count: int, adopting: bool) -> str:
         token = uuid.uuid4().hex

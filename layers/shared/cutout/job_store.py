@@ -170,13 +170,15 @@ class JobStore:
         *,
         expect_project_id: str | None = None,
         allow_from: frozenset[JobStatus] | None = None,
+        only_if_error_code: str | None = None,
         attrs: dict[str, Any] | None = None,
         remove: tuple[str, ...] = (),
     ) -> bool:
         """Move a job to `status` if that is forward from where it is. Returns False when nothing changed.
 
-        `allow_from` widens the accepted previous states (e.g. a completion that adopts an ambiguous create);
-        `expect_project_id` guards against a message meant for another project.
+        `allow_from` widens the accepted previous states (e.g. a completion that adopts an ambiguous create), and
+        `only_if_error_code` then pins which failure may be left; `expect_project_id` guards against a message
+        meant for another project.
         """
         lower = {s for s, rank in RANK.items() if rank < RANK[status]}
         if allow_from:
@@ -203,6 +205,11 @@ class JobStore:
             names["#pid"] = "project_id"
             expr_values[":pid"] = {"S": expect_project_id}
             condition += " AND (attribute_not_exists(#pid) OR #pid = :pid)"
+        if only_if_error_code is not None:
+            names["#ec"] = "error_code"
+            expr_values[":ec"] = {"S": only_if_error_code}
+            expr_values[":errst"] = {"S": JobStatus.ERROR.value}
+            condition += " AND (#st <> :errst OR #ec = :ec)"
         try:
             self.client.update_item(
                 TableName=self.table,

@@ -7,13 +7,13 @@ is found stale (its owner died mid-create) is resolved as an ambiguous create, n
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
 from cutout import aws_clients, secrets
+from cutout.completion import schedule_check
 from cutout.config import Settings
 from cutout.job_store import JobStore, SourceObject
 from cutout.magic_hour import (
@@ -366,20 +366,8 @@ class Submitter:
             self.store.counter_add(counter, -5, 0, utc_now() + timedelta(days=3))
 
     def _schedule_first_poll(self, job_id: str, project_id: str) -> None:
-        if not self.settings.poll_queue_url:
-            return
-        message = {
-            "job_id": job_id,
-            "project_id": project_id,
-            "attempt": 1,
-            "first_check_at": utc_now().isoformat(),
-        }
         try:
-            aws_clients.sqs().send_message(
-                QueueUrl=self.settings.poll_queue_url,
-                MessageBody=json.dumps(message),
-                DelaySeconds=min(self.settings.poll_first_delay_seconds, 900),
-            )
+            schedule_check(self.settings, job_id, project_id)
         except Exception:
             # The job is recorded and the webhook may still complete it; the sweeper catches it otherwise.
             count("PollScheduleFailed")

@@ -222,18 +222,18 @@ class Engine:
         if gen != self._generation:
             return
         changes["finished_at"] = time.time()
-        self._set(project_id, **changes)
-        project = self.state.project(project_id)
+
+        def mutate(p: Project) -> None:
+            for k, v in changes.items():
+                setattr(p, k, v)
+            if p.status == "error":
+                # Same lock as the status change: no GET can see "error" with the credits not yet refunded.
+                self.state.refund(p)
+
+        project = self.state.update_project(project_id, mutate)
         if project is None:
             return
-        if project.status == "error":
-            with self.state.lock:
-                live = self.state.projects.get(project_id)
-                if live is not None:
-                    self.state.refund(live)
-            self._emit("image.errored", project_id)
-        else:
-            self._emit("image.completed", project_id)
+        self._emit("image.errored" if project.status == "error" else "image.completed", project_id)
 
     def _set(self, project_id: str, **changes: Any) -> None:
         def mutate(p: Project) -> None:

@@ -34,6 +34,27 @@ _AWS_ENV = {
 }
 
 
+class _AtomicDynamoDB:
+    """WSGI wrapper that serialises DynamoDB requests.
+
+    DynamoDB applies each conditional write atomically; moto's backend has no locking and moto server is
+    threaded, so two concurrent conditional puts can both "succeed" — a race real DynamoDB never has. Cutout's
+    guarantees (one claim per job, the budget counter, the finalize lease) rest on those conditions, so the
+    emulated account must keep them. Other services are left concurrent.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            with self._lock:
+                # Materialise the body inside the lock: the backend does its work while it is produced.
+                return list(self._app(environ, start_response))
+        return self._app(environ, start_response)
+
+
 class MotoServer:
     """A moto server thread bound to 127.0.0.1 on an OS-assigned port.
 
@@ -49,7 +70,7 @@ class MotoServer:
 
     def start(self) -> str:
         """Start the server, point this process's boto3 at it, and return the endpoint URL."""
-        app = DomainDispatcherApplication(create_backend_app)
+        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._server = server
         self._thread = threading.Thread(
