@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from cutout.completion import Poller, PollMessage
 from cutout.config import get_settings
 from cutout.observability import clear_job, count, logger, metrics
+
+if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 settings = get_settings()
 poller = Poller(settings)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from cutout.completion import Sweeper
 from cutout.config import get_settings
 from cutout.observability import logger, metrics
+
+if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 settings = get_settings()
 sweeper = Sweeper(settings)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from cutout import aws_clients, secrets
 from cutout.completion import CompletionMessage
 from cutout.config import get_settings
 from cutout.job_store import JobStore
 from cutout.magic_hour import MalformedResponse, parse_project
-from cutout.models import job_id_from_project_name, utc_now
+from cutout.models import JobStatus, job_id_from_project_name, utc_now
 from cutout.observability import bind_job, count, logger, metrics
 from cutout.webhook_auth import WebhookRejected, verify
+
+if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 settings = get_settings()
 store = JobStore(settings.jobs_table)
@@ -76,6 +78,12 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         count("WebhookIgnored")
         logger.info("webhook not for a cutout job; ignored", extra={"event_type": event_type})
         return _answer(200, {"ignored": True})
+    if event_type == "image.started":
+        # Progress only: one forward-only conditional update in place. A duplicate or replay changes nothing,
+        # and a job not yet recorded simply misses this cosmetic step (the poll or completion moves it on).
+        store.advance(job_id, JobStatus.RENDERING, expect_project_id=project.id, require_project=True)
+        count("WebhookStarted")
+        return _answer(202, {"accepted": True})
     if not _remember(signature):
         count("WebhookReplayed")
         logger.warning("webhook replay rejected")

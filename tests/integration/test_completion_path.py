@@ -272,3 +272,23 @@ def test_garbage_download_never_marks_complete(aws: Aws, emulator, fns) -> None:
     (bad,) = aws.jobs()
     assert bad["status"] == "error" and bad["error_code"] == "invalid_output"
     assert output_versions(aws, OUTPUT_PREFIX + "garbage/out.png") == 0
+
+
+def test_started_webhook_marks_rendering_in_place(aws: Aws, emulator, fns) -> None:
+    # given: a queued job whose project has started
+    job = submit(aws, fns, INPUT_PREFIX + "progress/started.png")
+    payload = {**wait_project(emulator, job["project_id"]), "status": "rendering", "downloads": []}
+
+    # when
+    assert deliver(fns, "image.started", payload)["statusCode"] == 202
+
+    # then: the record moved forward without a trip through the completion queue
+    assert aws.jobs()[0]["status"] == "rendering"
+    assert receive_as_event(aws.client("sqs"), aws.completion_queue_url)["Records"] == []
+
+
+def test_started_webhook_for_another_project_changes_nothing(aws: Aws, emulator, fns) -> None:
+    job = submit(aws, fns, INPUT_PREFIX + "progress/other.png")
+    payload = {**wait_project(emulator, job["project_id"]), "id": "cm9999999999999999999999z", "status": "rendering"}
+    assert deliver(fns, "image.started", payload)["statusCode"] == 202
+    assert aws.jobs()[0]["status"] == "queued"

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from types import ModuleType
 
-from cutout import aws_clients
+from cutout import aws_clients, secrets
 from cutout.config import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def cold_start(function: str) -> ModuleType:
     get_settings.cache_clear()
     aws_clients.reset()
+    secrets.reset()
     path = ROOT / "functions" / function / "app.py"
     spec = importlib.util.spec_from_file_location(f"fn_{function}_{uuid.uuid4().hex[:8]}", path)
     assert spec and spec.loader

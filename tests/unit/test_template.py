@@ -285,7 +285,7 @@ def test_submit_concurrency_is_capped() -> None:
     (event,) = sqs_events("SubmitFunction").values()
     assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}
     assert event["BatchSize"] == 10
-    assert event["MaximumBatchingWindowInSeconds"] == 1
+    assert event["MaximumBatchingWindowInSeconds"] == 0  # latency: an upload starts at once
     param = load_template()["Parameters"]["MaximumConcurrency"]
     assert param["MinValue"] >= 2  # the smallest MaximumConcurrency SQS event sources accept
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
 
@@ -67,7 +68,13 @@ def events() -> EventBridgeClient:
     return client
 
 
+@cache
+def secretsmanager() -> SecretsManagerClient:
+    client: SecretsManagerClient = _client("secretsmanager")
+    return client
+
+
 def reset() -> None:
     """Forget every client (tests switch endpoints between cases)."""
-    for factory in (s3, dynamodb, sqs, events):
+    for factory in (s3, dynamodb, sqs, events, secretsmanager):
         factory.cache_clear()

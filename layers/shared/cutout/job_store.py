@@ -169,6 +169,7 @@ class JobStore:
         status: JobStatus,
         *,
         expect_project_id: str | None = None,
+        require_project: bool = False,
         allow_from: frozenset[JobStatus] | None = None,
         only_if_error_code: str | None = None,
         attrs: dict[str, Any] | None = None,
@@ -178,7 +179,7 @@ class JobStore:
 
         `allow_from` widens the accepted previous states (e.g. a completion that adopts an ambiguous create), and
         `only_if_error_code` then pins which failure may be left; `expect_project_id` guards against a message
-        meant for another project.
+        meant for another project (with `require_project`, the job must already carry that project id).
         """
         lower = {s for s, rank in RANK.items() if rank < RANK[status]}
         if allow_from:
@@ -204,7 +205,7 @@ class JobStore:
         if expect_project_id is not None:
             names["#pid"] = "project_id"
             expr_values[":pid"] = {"S": expect_project_id}
-            condition += " AND (attribute_not_exists(#pid) OR #pid = :pid)"
+            condition += " AND #pid = :pid" if require_project else " AND (attribute_not_exists(#pid) OR #pid = :pid)"
         if only_if_error_code is not None:
             names["#ec"] = "error_code"
             expr_values[":ec"] = {"S": only_if_error_code}
