@@ -33,7 +33,7 @@ COLD_START_TARGET = 1.15
 ENTRY_MODULE = "app"
 
 # What each handler creates on its first record (read from functions/*/app.py and the domain package):
-#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  Powertools SecretsProvider (parameters.get_secret)
+#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  cutout.secrets._provider() (Powertools SecretsProvider)
 #   magic_hour cutout.magic_hour.MagicHourClient    http     a requests.Session (finalize's download)
 HANDLER_CLIENTS: dict[str, tuple[str, ...]] = {
     "submit": ("aws:s3", "aws:dynamodb", "aws:sqs", "secrets", "magic_hour"),
@@ -58,8 +58,8 @@ if _mode == "handler":
         if _c.startswith("aws:"):
             getattr(aws_clients, _c[4:])()
         elif _c == "secrets":
-            from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
-            SecretsProvider()  # what parameters.get_secret builds on its first call
+            from cutout import secrets
+            secrets._provider()  # Powertools' SecretsProvider on the shared client, as the first read builds it
         elif _c == "magic_hour":
             from cutout.magic_hour import MagicHourClient
             MagicHourClient(os.environ["MAGIC_HOUR_BASE_URL"], "bench-key")
