@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.completion import CompletionMessage, Finalizer
 from cutout.config import get_settings
-from cutout.magic_hour import MalformedResponse
-from cutout.observability import clear_job, count, logger, metrics
+from cutout.magic_hour import MalformedResponse, parse_project
+from cutout.observability import count, logger, metrics
+from cutout.sqs_batch import process_batch
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,29 +24,20 @@ finalizer = Finalizer(settings)
 
 def record_handler(record: SQSRecord) -> str:
     try:
-        try:
-            message = CompletionMessage.from_json(record.body)
-            receives = int(record.attributes.approximate_receive_count or 1)
-            outcome = finalizer.handle(message, receive_count=receives)
-        except (ValueError, KeyError, TypeError, MalformedResponse) as exc:
-            # A message that can never be processed: recorded (log + metric), not retried forever.
-            count("CompletionMalformed")
-            logger.error("malformed completion message dropped", extra={"reason": str(exc)[:200]})
-            return "malformed"
-        logger.info("completion handled", extra={"outcome": outcome, "source": message.source})
-        return outcome
-    finally:
-        clear_job()
-
-
-def _processor() -> BatchProcessor:
-    # One per invocation (it is a cheap object): a module-level processor holds the batch's failures, and the
-    # local stack runs concurrent invocations as threads of one module. raise_on_entire_batch_failure=False:
-    # partial batch responses even when every record failed, so only the failed ones return.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        message = CompletionMessage.from_json(record.body)
+        parse_project(message.project)  # validated before any work, so only bad input is dropped below
+    except (ValueError, KeyError, TypeError, MalformedResponse) as exc:
+        # A message that can never be processed: recorded (log + metric), not retried forever.
+        count("CompletionMalformed")
+        logger.error("malformed completion message dropped", extra={"reason": str(exc)[:200]})
+        return "malformed"
+    receives = int(record.attributes.approximate_receive_count or 1)
+    outcome = finalizer.handle(message, receive_count=receives)
+    logger.info("completion handled", extra={"outcome": outcome, "source": message.source})
+    return outcome
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return process_partial_response(event=event, record_handler=record_handler, processor=_processor(), context=context)
+    return process_batch(event, context, record_handler)

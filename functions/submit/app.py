@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout import aws_clients, s3_events
 from cutout.config import get_settings
 from cutout.observability import clear_job, count, logger, metrics
+from cutout.sqs_batch import process_batch
 from cutout.submit import BudgetExhausted, Outcome, Submitter
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
@@ -65,13 +65,6 @@ def record_handler(record: SQSRecord) -> list[Outcome]:
         logger.remove_keys(["message_id"])
 
 
-def _processor() -> BatchProcessor:
-    # One per invocation (it is a cheap object): a module-level processor holds the batch's failures, and the
-    # local stack runs concurrent invocations as threads of one module. raise_on_entire_batch_failure=False:
-    # partial batch responses even when every record failed, so only the failed ones return.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
@@ -81,9 +74,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         and records
         and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
     ):
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=_processor(), context=context
-        )
+        return process_batch(event, context, record_handler)
     # A direct invocation (S3 notification or EventBridge event): any failure raises, so Lambda's async
     # retries and on-failure destination keep the upload.
     outcomes = _submit_all(s3_events.parse(event))

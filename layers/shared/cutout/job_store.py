@@ -252,7 +252,8 @@ class JobStore:
                 job_id,
                 JobStatus.QUEUED,
                 allow_from=frozenset({JobStatus.ERROR}),
-                attrs={"project_id": project_id, "credits_charged": credits_charged},
+                only_if_error_code="create_outcome_unknown",
+                attrs={"project_id": project_id, "credits_charged": credits_charged, "ambiguous": True},
                 remove=("error_code", "error_message", "expires_at"),
             )
         return True
