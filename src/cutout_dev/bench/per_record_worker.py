@@ -19,7 +19,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import unquote_plus
+
+from cutout_dev import aws_events
 
 ROOT = Path(__file__).resolve().parents[3]
 CREATE_PATH = "/v1/image-background-remover"
@@ -42,38 +44,9 @@ class FakeContext:
 
 def sqs_event(bucket: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
     """What the ingest queue's event source delivers: EventBridge "Object Created" events, keys encoded as AWS does."""
-    records = []
-    for i, obj in enumerate(objects):
-        body = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": "123456789012",
-            "time": "2026-11-24T12:00:00Z",
-            "region": "us-east-1",
-            "resources": [f"arn:aws:s3:::{bucket}"],
-            "detail": {
-                "version": "0",
-                "bucket": {"name": bucket},
-                "object": {"key": quote_plus(obj["key"], safe="/"), "size": obj["size"], "etag": obj["etag"]},
-                "reason": "PutObject",
-            },
-        }
-        records.append(
-            {
-                "messageId": f"m-{i}-{uuid.uuid4().hex[:8]}",
-                "receiptHandle": f"rh-{i}",
-                "body": json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1732449600000"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cutout-ingest",
-                "awsRegion": "us-east-1",
-            }
-        )
-    return {"Records": records}
+    return aws_events.sqs_event(
+        [aws_events.eventbridge_object_created(bucket, o["key"], o["etag"], o["size"]) for o in objects]
+    )
 
 
 class Floor:
