@@ -37,6 +37,7 @@ class Row:
     name: str
     upload: Uploaded
     status: str = "uploaded"
+    reason: str = ""
     output_key: str = ""
     credits: str = ""
     latency: str = ""
@@ -137,6 +138,7 @@ def _collect_outputs(stack: LocalStack, rows: list[Row], records: dict[str, dict
     for row in rows:
         job = records.get(row.upload.job_id) or {}
         row.output_key = str(job.get("output_key") or "")
+        row.reason = str(job.get("error_code") or "")
         row.credits = str(job.get("credits_charged", "")) if job.get("credits_charged") is not None else ""
         row.latency = _latency(job) if job else ""
         if row.name == NON_IMAGE:
@@ -153,9 +155,9 @@ def _collect_outputs(stack: LocalStack, rows: list[Row], records: dict[str, dict
 
 
 def _report(rows: list[Row], duplicate: Uploaded, first: Row, creates: int, elapsed: float, idle: bool) -> bool:
-    headers = ("key", "status", "output key", "credits", "latency", "check")
+    headers = ("key", "status", "output key / reason", "credits", "latency", "check")
     table = [
-        (r.upload.key, r.status, r.output_key or "-", r.credits or "-", r.latency or "-", r.problem or "ok")
+        (r.upload.key, r.status, r.output_key or r.reason or "-", r.credits or "-", r.latency or "-", r.problem or "ok")
         for r in rows
     ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
