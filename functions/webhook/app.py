@@ -78,10 +78,12 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         count("WebhookIgnored")
         logger.info("webhook not for a cutout job; ignored", extra={"event_type": event_type})
         return _answer(200, {"ignored": True})
-    if event_type == "image.started":
-        # Progress only: one forward-only conditional update in place. A duplicate or replay changes nothing,
-        # and a job not yet recorded simply misses this cosmetic step (the poll or completion moves it on).
-        store.advance(job_id, JobStatus.RENDERING, expect_project_id=project.id, require_project=True)
+    if event_type == "image.started" and store.advance(
+        job_id, JobStatus.RENDERING, expect_project_id=project.id, require_project=True
+    ):
+        # The usual case: one forward-only conditional update in place, no trip through the queue. When it does
+        # not apply (the job is not recorded yet, or is an ambiguous create this project can resolve, or is
+        # already further on), the event goes to the finalizer like the others, which knows what to do.
         count("WebhookStarted")
         return _answer(202, {"accepted": True})
     if not _remember(signature):
