@@ -151,12 +151,12 @@ def readme_fragment(res: dict[str, Any]) -> str:
             notes.append(
                 f"Cold start misses 1.15x for {', '.join(missed)}. Imports the floor does not pay add "
                 f"{worst[1]['importtime']['extra_over_floor_ms']:.0f} ms of self time for `{worst[0]}` "
-                f"(largest: {top}); on top of that, Powertools' `SecretsProvider()` builds its own boto3 session "
-                "(endpoint and service models loaded a second time) on the first secret read. What closes it: "
-                "import `LambdaContext` under `TYPE_CHECKING` only, a 10-line partial-batch loop instead of "
-                "`aws_lambda_powertools.utilities.batch` (asyncio + every event data class), and "
-                "`SecretsProvider(boto3_client=...)` from the default session (prototype: submit 1.35x -> 1.13x, "
-                "webhook 1.26x -> 1.06x)."
+                f"(largest: {top}). The remaining gap is mostly `aws_lambda_powertools.utilities.batch`, which "
+                "imports asyncio and every event data class (~45 ms). A 15-line partial-batch loop would close it; "
+                "Cutout keeps Powertools' BatchProcessor on purpose (a maintained library over hand-written code), "
+                "so the miss is the price of that choice. Already applied: `LambdaContext` imported for typing "
+                "only, and Powertools' SecretsProvider built on the shared boto3 client (it otherwise loads the "
+                "endpoint and service models a second time)."
             )
     pr = res.get("per_record")
     if pr:
@@ -261,10 +261,9 @@ def readme_fragment(res: dict[str, Any]) -> str:
                 )
             notes.append(
                 "Throughput stays below the bound because each of the 5 slots is busy for render + added latency "
-                f"(closed loop), not the render alone ({'; '.join(parts)}). Before the create, most of it is the "
-                "ingest event source's 1 s batching window (`MaximumBatchingWindowInSeconds: 1`) on top of "
-                "S3 -> EventBridge -> SQS; setting it to 0 trades ~1 s for more, smaller submit invocations. After "
-                "the render, polling waits for the first check (5 s after the create); webhooks avoid that."
+                f"(closed loop), not the render alone ({'; '.join(parts)}). Before the create it is "
+                "S3 -> EventBridge -> SQS -> the submit (no batching window). After the render, webhooks cost a "
+                "queue hop and the finalize; polling waits for the next scheduled check (first one 5 s after the create)."
             )
     if notes:
         out += ["", *(f"- {n}" for n in notes)]
