@@ -263,7 +263,8 @@ def readme_fragment(res: dict[str, Any]) -> str:
                 "Throughput stays below the bound because each of the 5 slots is busy for render + added latency "
                 f"(closed loop), not the render alone ({'; '.join(parts)}). Before the create it is "
                 "S3 -> EventBridge -> SQS -> the submit (no batching window). After the render, webhooks cost a "
-                "queue hop and the finalize; polling waits for the next scheduled check (first one 5 s after the create)."
+                "queue hop and the finalize; polling waits for the next scheduled check (first one 5 s after the "
+                "create)."
             )
     if notes:
         out += ["", *(f"- {n}" for n in notes)]
