@@ -272,10 +272,12 @@ def test_upload_transfer_mode_hands_magic_hour_the_exact_bytes(aws: Aws, emulato
     obj = _upload(aws, INPUT_PREFIX + "private/bytes.jpg", body, "image/jpeg")
     app = cold_start("submit")
 
-    # when
+    # when: delivered, and redelivered
+    assert app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext()) == {"batchItemFailures": []}
     assert app.lambda_handler(sqs_event([_eb(aws, obj)]), FakeContext()) == {"batchItemFailures": []}
 
-    # then: the create named an uploaded asset, not a URL, and Magic Hour rendered exactly the object's bytes
+    # then: one upload, one create; the create named an uploaded asset, not a URL, and Magic Hour rendered
+    # exactly the object's bytes
     (create,) = emulator.engine.state.creates
     assert create.assets["image_file_path"].startswith("api-assets/")
     assert emulator.request_counts().get("upload_urls") == 1

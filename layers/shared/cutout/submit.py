@@ -154,6 +154,12 @@ class Submitter:
         problem = self._validate(inspected)
         if problem:
             return self._reject(job_id, source, *problem)
+        if self.settings.asset_transfer == "upload":
+            # Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that
+            # exists already (presigning is free, so the presign mode relies on the claim alone).
+            existing = self.store.get(job_id)
+            if existing is not None:
+                return self._already_claimed(job_id, existing)
         try:
             image_url, background_url = self._assets(source)
         except InvalidBackground as exc:
