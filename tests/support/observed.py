@@ -4,21 +4,25 @@ driven the way Lambda's event-source mapping drives it (delete on success, keep 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cutout_dev.local_stack.sqs_poller import to_lambda_record
 
 
-def emitted_metrics(stdout: str) -> dict[str, float]:
-    """Sum every metric in the EMF blobs Powertools printed (one JSON document per flush)."""
-    totals: dict[str, float] = {}
+def _emf_documents(stdout: str) -> Iterator[dict[str, Any]]:
+    """The EMF blobs Powertools printed (one JSON document per flush), skipping every other line."""
     for raw in stdout.splitlines():
         line = raw.strip()
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        doc = json.loads(line)
+        if line.startswith("{") and '"_aws"' in line:
+            yield json.loads(line)
+
+
+def emitted_metrics(stdout: str) -> dict[str, float]:
+    """Sum every metric in the EMF blobs Powertools printed."""
+    totals: dict[str, float] = {}
+    for doc in _emf_documents(stdout):
         for directive in doc["_aws"]["CloudWatchMetrics"]:
             for metric in directive["Metrics"]:
                 value = doc.get(metric["Name"], 0)
@@ -30,11 +34,7 @@ def emitted_metrics(stdout: str) -> dict[str, float]:
 def emf_dimensions(stdout: str, metric: str) -> list[dict[str, str]]:
     """The dimension sets a metric was published with (what a CloudWatch alarm must match)."""
     out: list[dict[str, str]] = []
-    for raw in stdout.splitlines():
-        line = raw.strip()
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        doc = json.loads(line)
+    for doc in _emf_documents(stdout):
         for directive in doc["_aws"]["CloudWatchMetrics"]:
             if any(m["Name"] == metric for m in directive["Metrics"]):
                 out.extend({name: doc[name] for name in dims} for dims in directive["Dimensions"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cutout_dev.local_stack.sqs_poller import to_lambda_record
+
 
 def receive_as_event(sqs: Any, queue_url: str, max_messages: int = 10) -> dict[str, Any]:
     resp = sqs.receive_message(
@@ -13,20 +15,8 @@ def receive_as_event(sqs: Any, queue_url: str, max_messages: int = 10) -> dict[s
         VisibilityTimeout=0,
         WaitTimeSeconds=0,
     )
-    records = []
+    arn = "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    records = [to_lambda_record(m, arn) for m in resp.get("Messages", [])]
     for m in resp.get("Messages", []):
-        records.append(
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1],
-                "awsRegion": "us-east-1",
-            }
-        )
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     return {"Records": records}
