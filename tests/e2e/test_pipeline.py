@@ -47,7 +47,7 @@ def test_upload_to_cutout_with_webhooks(make_stack: MakeStack, samples: dict[str
     again = stack.upload(samples["red flower.png"])  # same bytes, same key: the same job
     assert again.job_id == flower.job_id
 
-    jobs = stack.wait_for_terminal([flower, cafe, notes], timeout=30)
+    jobs = stack.wait_for_terminal([flower, cafe, notes], timeout=60)
     _assert_cutout(stack, jobs[flower.job_id])
     _assert_cutout(stack, jobs[cafe.job_id])
     assert jobs[cafe.job_id]["source_key"] == "incoming/café (1).jpg"
@@ -67,7 +67,7 @@ def test_upload_to_cutout_polling_only(make_stack: MakeStack, samples: dict[str,
     leaf = stack.upload(samples["green leaf.webp"])
     star = stack.upload(samples["étoile+1.png"])
 
-    jobs = stack.wait_for_terminal([leaf, star], timeout=30)
+    jobs = stack.wait_for_terminal([leaf, star], timeout=60)
     _assert_cutout(stack, jobs[leaf.job_id])
     _assert_cutout(stack, jobs[star.job_id])
     assert jobs[star.job_id]["source_key"] == "incoming/étoile+1.png"
