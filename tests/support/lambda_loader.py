@@ -10,6 +10,8 @@ from types import ModuleType
 from cutout import aws_clients, secrets
 from cutout.config import get_settings
 
+from cutout_dev.local_stack.lambda_runtime import LambdaContext
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,14 +27,8 @@ def cold_start(function: str) -> ModuleType:
     return module
 
 
-class FakeContext:
-    function_name = "cutout-test"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cutout-test"
+class FakeContext(LambdaContext):
+    """The local stack's Lambda context (one source of truth), named for a test invocation."""
 
     def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        super().__init__("cutout-test", memory_mb=256, timeout_seconds=30)

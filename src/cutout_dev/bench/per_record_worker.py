@@ -14,7 +14,6 @@ import hashlib
 import json
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,24 +21,17 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from cutout_dev import aws_events
+from cutout_dev.local_stack.lambda_runtime import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[3]
 CREATE_PATH = "/v1/image-background-remover"
 
 
-class FakeContext:
-    """The Lambda context attributes Powertools reads."""
-
-    function_name = "cutout-submit-bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cutout-submit-bench"
+class FakeContext(LambdaContext):
+    """The local stack's Lambda context, named for the benchmark's submit invocations."""
 
     def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        super().__init__("cutout-submit-bench", memory_mb=256, timeout_seconds=30)
 
 
 def sqs_event(bucket: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
