@@ -1,0 +1,382 @@
+"""Admission slots over moto server (DynamoDB over HTTP, table schema from template.yaml).
+
+Slots are acquired atomically, released exactly once whoever asks, limited by an AIMD effective limit, and a
+periodic reconciliation against the job records frees whatever leaked — and says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cutout.admission import LIMIT_KEY, WAITING, Admission, slot_key
+from cutout.job_store import _ser
+from cutout.models import CREATE_OUTCOME_UNKNOWN, iso
+from cutout.observability import metrics
+
+from tests.conftest import Aws
+from tests.support.observed import emitted_metrics, find_log
+
+T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+
+
+class Clock:
+    """An injected clock the test moves by hand (no sleeping, no timing thresholds)."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make(aws: Aws, clock: Clock) -> Iterator[Callable[..., Admission]]:
+    metrics.clear_metrics()
+
+    def build(n: int = 3, **kwargs: Any) -> Admission:
+        return Admission(aws.table, n, client=aws.client("dynamodb"), clock=clock, **kwargs)
+
+    yield build
+    metrics.clear_metrics()
+
+
+def put_job(aws: Aws, job_id: str, status: str, *, created_at: datetime = T0, **attrs: Any) -> None:
+    record = {
+        "job_id": job_id,
+        "status": status,
+        "source_bucket": aws.bucket,
+        "source_key": f"incoming/{job_id}.png",
+        "created_at": iso(created_at),
+        "updated_at": iso(attrs.pop("updated_at", created_at)),
+        **attrs,
+    }
+    aws.client("dynamodb").put_item(TableName=aws.table, Item=_ser(record))
+
+
+def slot_items(aws: Aws) -> dict[str, str]:
+    items = aws.client("dynamodb").scan(TableName=aws.table)["Items"]
+    return {i["job_id"]["S"]: i["holder"]["S"] for i in items if i["job_id"]["S"].startswith("slot#")}
+
+
+# ----- acquire / release ------------------------------------------------------------------------------
+def test_at_most_n_jobs_hold_a_slot_and_the_rest_wait(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: three slots
+    admission = make(3)
+
+    # when: four jobs ask for one
+    got = {job: admission.acquire(job) for job in ("a", "b", "c", "d")}
+
+    # then: three distinct slots are held by the first three; the fourth gets none (it waits)
+    assert sorted(s for s in got.values() if s) == [slot_key(0), slot_key(1), slot_key(2)]
+    assert got["d"] is None
+    assert slot_items(aws) == {got["a"]: "a", got["b"]: "b", got["c"]: "c"}
+
+
+def test_acquire_is_idempotent_for_the_job_that_holds_a_slot(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: a job holding a slot
+    admission = make(2)
+    first = admission.acquire("a")
+
+    # when: its message is redelivered and it asks again
+    again = admission.acquire("a")
+
+    # then: it gets the same slot back, and still holds only one
+    assert again == first
+    assert list(slot_items(aws).values()) == ["a"]
+
+
+def test_a_slot_is_released_exactly_once_whoever_asks(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: a full house of one
+    admission = make(1)
+    slot = admission.acquire("a")
+    assert admission.acquire("b") is None
+
+    # when: the webhook, the poll and the sweeper all release it, and a stranger tries too
+    answers = [admission.release(slot, "a"), admission.release(slot, "a"), admission.release(slot, "z")]
+
+    # then: exactly one release freed it, and the next job gets it
+    assert answers == [True, False, False]
+    assert admission.acquire("b") == slot
+    # and a late release by the old holder cannot take it away from the new one
+    assert admission.release(slot, "a") is False
+    assert slot_items(aws) == {slot: "b"}
+
+
+def test_release_without_a_slot_changes_nothing(make: Callable[..., Admission], aws: Aws) -> None:
+    admission = make(2)
+    admission.acquire("a")
+    assert admission.release(None, "a") is False
+    assert admission.release("budget#2026-11-30", "a") is False
+    assert list(slot_items(aws).values()) == ["a"]
+
+
+def test_concurrent_acquirers_never_exceed_the_slots(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: three slots and twenty invocations arriving at once
+    admission = make(3)
+    results: dict[str, str | None] = {}
+    barrier = threading.Barrier(20)
+
+    def worker(job: str) -> None:
+        barrier.wait()
+        results[job] = admission.acquire(job)
+
+    threads = [threading.Thread(target=worker, args=(f"job{i}",)) for i in range(20)]
+
+    # when: they all try to acquire
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then: exactly three won, each a different slot
+    winners = {job: slot for job, slot in results.items() if slot}
+    assert len(winners) == 3
+    assert len(set(winners.values())) == 3
+    assert slot_items(aws) == {slot: job for job, slot in winners.items()}
+
+
+# ----- effective limit (AIMD) ---------------------------------------------------------------------------
+def test_a_429_halves_the_limit_once_per_burst(make: Callable[..., Admission], clock: Clock) -> None:
+    # given: eight slots, nothing throttled yet
+    admission = make(8)
+
+    # when: a burst of creates is answered 429
+    first = admission.throttled()
+    second = admission.throttled()
+
+    # then: the limit is halved once for the burst
+    assert first.effective == 4
+    assert second.effective == 4
+    # and after the back-off window the next 429 halves again, down to a floor of one
+    clock.advance(seconds=31)
+    assert admission.throttled().effective == 2
+    clock.advance(seconds=31)
+    assert admission.throttled().effective == 1
+    clock.advance(seconds=31)
+    assert admission.throttled().effective == 1
+
+
+def test_the_limit_recovers_one_per_success_after_the_backoff(make: Callable[..., Admission], clock: Clock) -> None:
+    # given: a limit halved from 4 to 2
+    admission = make(4)
+    admission.throttled()
+
+    # when: projects finish well inside the back-off window, then after it
+    during = admission.succeeded()
+    clock.advance(seconds=31)
+    after = [admission.succeeded().effective for _ in range(4)]
+
+    # then: no increase while backing off; then +1 per success, capped at the configured maximum
+    assert during.effective == 2
+    assert after == [3, 4, 4, 4]
+
+
+def test_success_at_the_top_writes_nothing(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: a limit never lowered
+    admission = make(3)
+
+    # when: a project finishes
+    assert admission.succeeded().effective == 3
+
+    # then: no limit item was written (a success costs no write in the common case)
+    item = aws.client("dynamodb").get_item(TableName=aws.table, Key={"job_id": {"S": LIMIT_KEY}})
+    assert "Item" not in item
+
+
+def test_acquire_respects_the_lowered_limit(make: Callable[..., Admission]) -> None:
+    # given: four slots, a limit lowered to two by a 429
+    admission = make(4)
+    admission.throttled()
+
+    # when: four jobs ask
+    got = [admission.acquire(j) for j in ("a", "b", "c", "d")]
+
+    # then: only two are admitted, on the lowest two slots
+    assert sorted(s for s in got if s) == [slot_key(0), slot_key(1)]
+
+
+def test_slots_above_a_lowered_limit_drain_before_new_jobs_start(make: Callable[..., Admission]) -> None:
+    # given: three jobs in flight on four slots, then a 429 lowers the limit to two
+    admission = make(4)
+    held = {j: admission.acquire(j) for j in ("a", "b", "c")}
+    admission.throttled()
+
+    # when: one of them ends and a new job asks
+    admission.release(held["a"], "a")
+    blocked = admission.acquire("d")
+    # and another ends
+    admission.release(held["b"], "b")
+    admitted = admission.acquire("d")
+
+    # then: the new job starts only once fewer than two are in flight
+    assert blocked is None
+    assert admitted is not None
+
+
+def test_a_lowered_maximum_applies_at_once(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: a limit item written under a larger MaxJobsInFlight
+    aws.client("dynamodb").put_item(TableName=aws.table, Item={"job_id": {"S": LIMIT_KEY}, "effective": {"N": "10"}})
+
+    # when: the stack now runs with two
+    admission = make(2)
+
+    # then: two is the limit
+    assert admission.limit().effective == 2
+    assert [admission.acquire(j) is not None for j in ("a", "b", "c")] == [True, True, False]
+
+
+def test_the_maximum_is_bounded_by_one_batch_read() -> None:
+    with pytest.raises(ValueError, match=r"1\.\.99"):
+        Admission("t", 100)
+    with pytest.raises(ValueError, match=r"1\.\.99"):
+        Admission("t", 0)
+
+
+# ----- the waiting line ---------------------------------------------------------------------------------
+def test_waiting_jobs_come_out_oldest_first(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: waiting jobs uploaded in a shuffled order, and jobs in other states
+    for job, minute in (("w3", 3), ("w1", 1), ("w4", 4), ("w2", 2)):
+        put_job(aws, job, WAITING, created_at=T0 + timedelta(minutes=minute))
+    put_job(aws, "q", "queued")
+    admission = make(3)
+
+    # when: the dispatcher asks for the next three
+    nxt = admission.oldest_waiting(3)
+
+    # then: the three oldest waiting jobs, oldest first; the count sees all four
+    assert [j["job_id"] for j in nxt] == ["w1", "w2", "w3"]
+    assert admission.count_waiting() == 4
+    assert admission.oldest_waiting(0) == []
+
+
+# ----- reconciliation -----------------------------------------------------------------------------------
+def hold(aws: Aws, index: int, holder: str, acquired_at: datetime) -> str:
+    """A slot item as an acquire writes it (what a crashed path leaves behind)."""
+    key = slot_key(index)
+    aws.client("dynamodb").put_item(
+        TableName=aws.table,
+        Item={"job_id": {"S": key}, "holder": {"S": holder}, "acquired_at": {"S": iso(acquired_at)}},
+    )
+    return key
+
+
+def test_reconcile_on_a_healthy_table_repairs_nothing_and_says_so(
+    make: Callable[..., Admission], aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: two jobs rendering with their slots, and one waiting
+    admission = make(3)
+    for job in ("a", "b"):
+        put_job(aws, job, "rendering")
+        admission.acquire(job)
+    put_job(aws, "w", WAITING)
+
+    # when: the periodic reconciliation runs
+    result = admission.reconcile()
+    metrics.flush_metrics()
+
+    # then: nothing repaired; in flight and waiting are reported
+    assert (result.in_flight, result.waiting, result.repaired) == (2, 1, ())
+    emitted = emitted_metrics(capsys.readouterr().out)
+    assert (emitted["SlotsRepaired"], emitted["JobsInFlight"], emitted["JobsWaiting"]) == (0, 2, 1)
+
+
+def test_reconcile_frees_leaked_slots_and_counts_them(
+    make: Callable[..., Admission],
+    aws: Aws,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
+    no_secrets_in_logs: Any,
+) -> None:
+    # given: slots left behind by paths that died before releasing
+    long_ago = T0 - timedelta(minutes=5)
+    put_job(aws, "done", "complete", updated_at=long_ago)  # finished, its release was lost
+    hold(aws, 0, "done", long_ago)
+    hold(aws, 1, "ghost", long_ago)  # no such job
+    put_job(aws, "parked", WAITING)  # took a slot, died before it was dispatched
+    hold(aws, 2, "parked", long_ago)
+    put_job(aws, "live", "rendering")  # healthy
+    hold(aws, 3, "live", long_ago)
+    put_job(aws, "ending", "error", updated_at=T0)  # ending right now: its own path is about to release
+    hold(aws, 4, "ending", long_ago)
+    admission = make(5)
+
+    # when: the reconciliation runs
+    result = admission.reconcile()
+    metrics.flush_metrics()
+
+    # then: the three leaks are freed, each with its reason; the live and the just-ended ones are left alone
+    assert sorted((r.holder, r.reason) for r in result.repaired) == [
+        ("done", "holder_complete"),
+        ("ghost", "holder_missing"),
+        ("parked", "holder_waiting"),
+    ]
+    assert slot_items(aws) == {slot_key(3): "live", slot_key(4): "ending"}
+    assert result.in_flight == 2
+    assert emitted_metrics(capsys.readouterr().out)["SlotsRepaired"] == 3
+    assert find_log(no_secrets_in_logs.lines, reason="holder_missing", job_id="ghost") is not None
+
+
+def test_an_unknown_outcome_keeps_its_slot_until_the_bound(
+    make: Callable[..., Admission], aws: Aws, clock: Clock
+) -> None:
+    # given: an ambiguous create (its project may be rendering at Magic Hour) and a submit that died mid-create
+    put_job(aws, "amb", "error", error_code=CREATE_OUTCOME_UNKNOWN, ambiguous=True, updated_at=T0)
+    hold(aws, 0, "amb", T0)
+    put_job(aws, "mid", "submitting")
+    hold(aws, 1, "mid", T0)
+    admission = make(2, unknown_outcome_hold=timedelta(minutes=15))
+
+    # when: the reconciliation runs within the bound, and again after it
+    clock.advance(minutes=14)
+    within = admission.reconcile()
+    clock.advance(minutes=2)
+    after = admission.reconcile()
+
+    # then: kept while evidence may still come, freed (and counted) once the bound has passed
+    assert within.repaired == ()
+    assert sorted(r.reason for r in after.repaired) == ["unknown_outcome_past_bound"] * 2
+    assert slot_items(aws) == {}
+
+
+def test_reconcile_does_not_free_a_slot_taken_again_meanwhile(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: a leaked slot that another job re-took between the reconciliation's read and its repair
+    admission = make(1)
+    slot = hold(aws, 0, "ghost", T0 - timedelta(minutes=5))
+    snapshot = admission.snapshot()
+    assert admission.release(slot, "ghost")
+    assert admission.acquire("new") == slot
+
+    # when: the repair of what was read is attempted
+    freed = admission._free(snapshot.slots[0])
+
+    # then: the new holder keeps it
+    assert freed is False
+    assert slot_items(aws) == {slot: "new"}
+
+
+def test_reconcile_frees_the_losing_slot_of_a_job_dispatched_twice(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: two racing dispatches of one job each took a slot; the record names the winner's
+    long_ago = T0 - timedelta(minutes=5)
+    put_job(aws, "a", "rendering", slot=slot_key(0))
+    hold(aws, 0, "a", long_ago)
+    hold(aws, 1, "a", long_ago)
+    admission = make(2)
+
+    # when: the reconciliation runs
+    result = admission.reconcile()
+
+    # then: the loser's slot is freed, the winner's kept
+    assert [(r.slot_id, r.reason) for r in result.repaired] == [(slot_key(1), "holder_holds_another_slot")]
+    assert slot_items(aws) == {slot_key(0): "a"}
