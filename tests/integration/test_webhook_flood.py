@@ -21,6 +21,7 @@ from cutout.webhook_auth import MAX_BODY_BYTES, sign
 
 from tests.conftest import WEBHOOK_SECRET, Aws
 from tests.support.lambda_loader import FakeContext, cold_start
+from tests.support.observed import emitted_metrics
 
 JOB_ID = "0123456789abcdef0123456789abcdef"
 PROJECT_ID = "cm-flood-target"
@@ -132,7 +133,11 @@ def queued_messages(aws: Aws) -> int:
 
 
 def test_a_thousand_forged_deliveries_make_no_aws_call_and_change_nothing(
-    function_env: dict[str, str], aws: Aws, target: dict[str, Any], aws_calls: AwsCalls
+    function_env: dict[str, str],
+    aws: Aws,
+    target: dict[str, Any],
+    aws_calls: AwsCalls,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given: a warm webhook function (its secret cached by an earlier, genuine delivery) and a job in flight
     webhook = cold_start("webhook")
@@ -142,6 +147,7 @@ def test_a_thousand_forged_deliveries_make_no_aws_call_and_change_nothing(
     assert aws_calls.calls == ["secretsmanager.GetSecretValue"]
     aws_calls.calls.clear()
     before = table_items(aws)
+    capsys.readouterr()
 
     # when: 1,000 forged, unsigned and stale deliveries arrive
     answers = [
@@ -154,6 +160,8 @@ def test_a_thousand_forged_deliveries_make_no_aws_call_and_change_nothing(
     assert aws_calls.calls == []
     assert table_items(aws) == before
     assert queued_messages(aws) == 0
+    # and each refusal is counted in the metric the WebhookRejected alarm watches
+    assert emitted_metrics(capsys.readouterr().out)["WebhookRejected"] == FLOOD
 
 
 @pytest.mark.xfail(strict=True, reason="phase 2: the webhook handler passes the secret read as a callable")
