@@ -148,30 +148,46 @@ def test_concurrent_acquirers_never_exceed_the_slots(make: Callable[..., Admissi
 
 
 # ----- effective limit (AIMD) ---------------------------------------------------------------------------
-def test_a_429_halves_the_limit_once_per_burst(make: Callable[..., Admission], clock: Clock) -> None:
-    # given: eight slots, nothing throttled yet
+def test_a_429_with_none_of_ours_in_flight_halves_the_limit_once_per_burst(
+    make: Callable[..., Admission], clock: Clock
+) -> None:
+    # given: eight slots, nothing of ours at Magic Hour (the 429 is not about our concurrency)
     admission = make(8)
 
     # when: a burst of creates is answered 429
-    first = admission.throttled()
-    second = admission.throttled()
+    first = admission.throttled("a")
+    second = admission.throttled("b")
 
     # then: the limit is halved once for the burst
     assert first.effective == 4
     assert second.effective == 4
     # and after the back-off window the next 429 halves again, down to a floor of one
     clock.advance(seconds=31)
-    assert admission.throttled().effective == 2
+    assert admission.throttled("c").effective == 2
     clock.advance(seconds=31)
-    assert admission.throttled().effective == 1
+    assert admission.throttled("d").effective == 1
     clock.advance(seconds=31)
-    assert admission.throttled().effective == 1
+    assert admission.throttled("e").effective == 1
+
+
+def test_a_429_lowers_the_limit_to_what_magic_hour_accepted(make: Callable[..., Admission]) -> None:
+    # given: a limit of eight, two of our projects accepted at Magic Hour, and a third job's create refused
+    admission = make(8)
+    for job in ("a", "b", "c"):
+        admission.acquire(job)
+
+    # when: the refusal is reported
+    lowered = admission.throttled("c")
+
+    # then: the plan evidently allows two: that is the limit now (not a blind half, 4)
+    assert lowered.effective == 2
+    assert admission.limit().effective == 2
 
 
 def test_the_limit_recovers_one_per_success_after_the_backoff(make: Callable[..., Admission], clock: Clock) -> None:
     # given: a limit halved from 4 to 2
     admission = make(4)
-    admission.throttled()
+    admission.throttled("a")
 
     # when: projects finish well inside the back-off window, then after it
     during = admission.succeeded()
@@ -198,7 +214,7 @@ def test_success_at_the_top_writes_nothing(make: Callable[..., Admission], aws: 
 def test_acquire_respects_the_lowered_limit(make: Callable[..., Admission]) -> None:
     # given: four slots, a limit lowered to two by a 429
     admission = make(4)
-    admission.throttled()
+    admission.throttled("a")
 
     # when: four jobs ask
     got = [admission.acquire(j) for j in ("a", "b", "c", "d")]
@@ -207,11 +223,17 @@ def test_acquire_respects_the_lowered_limit(make: Callable[..., Admission]) -> N
     assert sorted(s for s in got if s) == [slot_key(0), slot_key(1)]
 
 
-def test_slots_above_a_lowered_limit_drain_before_new_jobs_start(make: Callable[..., Admission]) -> None:
-    # given: three jobs in flight on four slots, then a 429 lowers the limit to two
+def set_limit(aws: Aws, effective: int) -> None:
+    aws.client("dynamodb").put_item(
+        TableName=aws.table, Item={"job_id": {"S": LIMIT_KEY}, "effective": {"N": str(effective)}}
+    )
+
+
+def test_slots_above_a_lowered_limit_drain_before_new_jobs_start(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: three jobs in flight on four slots, then the effective limit is lowered to two
     admission = make(4)
     held = {j: admission.acquire(j) for j in ("a", "b", "c")}
-    admission.throttled()
+    set_limit(aws, 2)
 
     # when: one of them ends and a new job asks
     admission.release(held["a"], "a")
@@ -380,3 +402,78 @@ def test_reconcile_frees_the_losing_slot_of_a_job_dispatched_twice(make: Callabl
     # then: the loser's slot is freed, the winner's kept
     assert [(r.slot_id, r.reason) for r in result.repaired] == [(slot_key(1), "holder_holds_another_slot")]
     assert slot_items(aws) == {slot_key(0): "a"}
+
+
+def test_random_acquires_and_releases_keep_the_books(make: Callable[..., Admission], aws: Aws) -> None:
+    # given: four slots and eight workers each running jobs through acquire → (work) → release, some releasing twice
+    admission = make(4)
+    freed: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    peak = [0]
+
+    def worker(w: int) -> None:
+        for j in range(12):
+            job = f"w{w}-j{j}"
+            slot = admission.acquire(job)
+            if slot is None:
+                continue
+            with lock:
+                peak[0] = max(peak[0], len(slot_items(aws)))
+            # the ending path, and a duplicate of it (webhook and poll both report the finish)
+            for _ in range(1 + j % 2):
+                if admission.release(slot, job):
+                    with lock:
+                        freed.append((slot, job))
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+
+    # when: they all run at once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then: never more than four held, every acquisition freed exactly once, nothing left behind
+    assert peak[0] <= 4
+    assert len(freed) == len(set(freed))
+    assert slot_items(aws) == {}
+
+
+def test_aimd_converges_on_the_plans_real_limit(make: Callable[..., Admission], clock: Clock) -> None:
+    """MaxJobsInFlight set to 8 against a plan that really allows 2: the 429s stop once the limit has learnt."""
+    # given: our limit 8, Magic Hour's 2 (it answers 429 to a create beyond 2 unfinished projects)
+    admission = make(8)
+    real_limit = 2
+    at_magic_hour: list[str] = []
+    waiting = [f"job{i:03d}" for i in range(200)]
+    refused_per_round: list[int] = []
+    busy_per_round: list[int] = []
+
+    # when: rounds of dispatch (every waiting job that gets a slot is created) and completion (the oldest ends)
+    for _ in range(24):
+        refused = 0
+        for job in list(waiting):
+            slot = admission.acquire(job)
+            if slot is None:
+                break
+            if len(at_magic_hour) >= real_limit:
+                refused += 1  # 429: the job goes back to waiting, its slot is given back, the limit backs off
+                admission.throttled(job)
+                admission.release(slot, job)
+                break
+            waiting.remove(job)
+            at_magic_hour.append(job)
+        refused_per_round.append(refused)
+        busy_per_round.append(len(at_magic_hour))
+        if at_magic_hour:
+            done = at_magic_hour.pop(0)
+            admission.release(next(s.slot_id for s in admission.snapshot().slots if s.holder == done), done)
+            admission.succeeded()
+        clock.advance(seconds=10)
+
+    # then: the first 429 teaches the limit at once; afterwards Magic Hour is kept full (2 busy every round)
+    # and a refusal is only the occasional probe one above the limit (at most one per back-off window)
+    assert refused_per_round[0] == 1
+    assert admission.limit().effective in (real_limit, real_limit + 1)
+    assert busy_per_round == [real_limit] * len(busy_per_round)
+    assert sum(refused_per_round[1:]) <= len(refused_per_round) // 3

@@ -14,8 +14,9 @@ Why slots, not one counter (the AWS semaphore sample keeps a single `count < lim
   whose holder has ended (or does not exist) is freed and counted (`SlotsRepaired`); nothing leaks forever.
 - Writes spread over N items instead of one hot key; per job ≈ 2 writes (acquire + release) plus one read.
 
-Effective limit (AIMD): `admission#limit` holds `effective` ≤ N. A 429 on a create halves it (min 1) once per
-back-off window; each successful finish adds 1 (up to N) after the window. Acquire only hands out slots below
+Effective limit (additive increase, measured decrease): `admission#limit` holds `effective` ≤ N. A 429 on a create
+lowers it, once per back-off window, to the number of our projects Magic Hour had accepted (halving when there
+were none: then the 429 was not about our concurrency); each successful finish adds 1 (up to N) after the window. Acquire only hands out slots below
 the effective limit and only while fewer than `effective` slots are held, so a `MaxJobsInFlight` set above the
 plan's real limit converges instead of burning receives. The item is written only when the value changes.
 N is a hard bound (there are N items); the effective limit is enforced on slot indices (hard for new jobs) and on
@@ -261,19 +262,33 @@ class Admission:
         return True
 
     # ----- effective limit (AIMD) --------------------------------------------------------------------
-    def throttled(self, seen: Limit | None = None) -> Limit:
-        """Magic Hour answered 429 to a create: halve the effective limit (min 1), once per back-off window."""
-        seen = seen or self.limit()
+    def throttled(self, job_id: str) -> Limit:
+        """Magic Hour answered 429 to `job_id`'s create: lower the effective limit, once per back-off window.
+
+        The projects of ours it had accepted (the other held slots) measure what the plan really allows, so the
+        limit drops to that (below the current one, at least 1), not blindly to half: a MaxJobsInFlight of 8
+        against a plan of 2 lands on 2 at the first 429 instead of oscillating 1-2-3. When none of ours were in
+        flight, the 429 says nothing about our concurrency (a rate limit, another tool on the key): halve.
+        """
+        snap = self.snapshot()
+        seen = snap.limit
         now = self._clock()
         if seen.backing_off(now):
             return seen  # this burst's first 429 has already lowered it
-        lowered = max(1, seen.effective // 2)
+        others = len([s for s in snap.held if s.holder != job_id])
+        lowered = min(max(1, others), seen.effective - 1) if others else seen.effective // 2
+        lowered = max(1, lowered)
         until = now + self.backoff
         if self._write_limit(seen, lowered, until):
             count("AdmissionLimitLowered")
             logger.warning(
                 "Magic Hour throttled a create; in-flight limit lowered",
-                extra={"effective_limit": lowered, "previous_limit": seen.effective, "backoff_until": iso(until)},
+                extra={
+                    "effective_limit": lowered,
+                    "previous_limit": seen.effective,
+                    "accepted_in_flight": others,
+                    "backoff_until": iso(until),
+                },
             )
             return Limit(lowered, seen.maximum, lowered, until)
         return self.limit()  # someone else changed it first: theirs stands
