@@ -477,3 +477,15 @@ def test_aimd_converges_on_the_plans_real_limit(make: Callable[..., Admission], 
     assert admission.limit().effective in (real_limit, real_limit + 1)
     assert busy_per_round == [real_limit] * len(busy_per_round)
     assert sum(refused_per_round[1:]) <= len(refused_per_round) // 3
+
+
+def test_reconcile_asks_for_a_dispatch_only_when_jobs_wait_beside_a_free_slot(
+    make: Callable[..., Admission], aws: Aws
+) -> None:
+    admission = make(1)
+    assert admission.reconcile().should_dispatch is False  # nothing waits
+    put_job(aws, "w", WAITING)
+    assert admission.reconcile().should_dispatch is True  # waits, slot free: a missed wake-up
+    put_job(aws, "r", "rendering")
+    admission.acquire("r")
+    assert admission.reconcile().should_dispatch is False  # waits for a good reason

@@ -138,6 +138,11 @@ class Reconciliation:
     effective_limit: int
     repaired: tuple[Repair, ...] = field(default_factory=tuple)
 
+    @property
+    def should_dispatch(self) -> bool:
+        """Jobs wait while a slot is free: a wake-up was missed (a crash, or the GSI's lag), so dispatch now."""
+        return self.waiting > 0 and self.in_flight < self.effective_limit
+
 
 class Admission:
     """Slots for Magic Hour projects in the jobs table. Thread-safe (no mutable state besides the RNG)."""
