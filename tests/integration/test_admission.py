@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cutout.admission import LIMIT_KEY, WAITING, Admission, slot_key
+from cutout.admission import LIMIT_KEY, WAITING, Acquired, Admission, slot_key
 from cutout.job_store import _ser
 from cutout.models import CREATE_OUTCOME_UNKNOWN, iso
 from cutout.observability import metrics
@@ -52,6 +52,10 @@ def make(aws: Aws, clock: Clock) -> Iterator[Callable[..., Admission]]:
     metrics.clear_metrics()
 
 
+def slot_of(acquired: Acquired | None) -> str | None:
+    return acquired.slot_id if acquired else None
+
+
 def put_job(aws: Aws, job_id: str, status: str, *, created_at: datetime = T0, **attrs: Any) -> None:
     record = {
         "job_id": job_id,
@@ -76,7 +80,7 @@ def test_at_most_n_jobs_hold_a_slot_and_the_rest_wait(make: Callable[..., Admiss
     admission = make(3)
 
     # when: four jobs ask for one
-    got = {job: admission.acquire(job) for job in ("a", "b", "c", "d")}
+    got = {job: slot_of(admission.acquire(job)) for job in ("a", "b", "c", "d")}
 
     # then: three distinct slots are held by the first three; the fourth gets none (it waits)
     assert sorted(s for s in got.values() if s) == [slot_key(0), slot_key(1), slot_key(2)]
@@ -92,15 +96,16 @@ def test_acquire_is_idempotent_for_the_job_that_holds_a_slot(make: Callable[...,
     # when: its message is redelivered and it asks again
     again = admission.acquire("a")
 
-    # then: it gets the same slot back, and still holds only one
-    assert again == first
+    # then: it gets the same slot back (marked as not taken now), and still holds only one
+    assert first is not None and first.fresh
+    assert again is not None and again.slot_id == first.slot_id and not again.fresh
     assert list(slot_items(aws).values()) == ["a"]
 
 
 def test_a_slot_is_released_exactly_once_whoever_asks(make: Callable[..., Admission], aws: Aws) -> None:
     # given: a full house of one
     admission = make(1)
-    slot = admission.acquire("a")
+    slot = slot_of(admission.acquire("a"))
     assert admission.acquire("b") is None
 
     # when: the webhook, the poll and the sweeper all release it, and a stranger tries too
@@ -108,7 +113,7 @@ def test_a_slot_is_released_exactly_once_whoever_asks(make: Callable[..., Admiss
 
     # then: exactly one release freed it, and the next job gets it
     assert answers == [True, False, False]
-    assert admission.acquire("b") == slot
+    assert slot_of(admission.acquire("b")) == slot
     # and a late release by the old holder cannot take it away from the new one
     assert admission.release(slot, "a") is False
     assert slot_items(aws) == {slot: "b"}
@@ -130,7 +135,7 @@ def test_concurrent_acquirers_never_exceed_the_slots(make: Callable[..., Admissi
 
     def worker(job: str) -> None:
         barrier.wait()
-        results[job] = admission.acquire(job)
+        results[job] = slot_of(admission.acquire(job))
 
     threads = [threading.Thread(target=worker, args=(f"job{i}",)) for i in range(20)]
 
@@ -217,7 +222,7 @@ def test_acquire_respects_the_lowered_limit(make: Callable[..., Admission]) -> N
     admission.throttled("a")
 
     # when: four jobs ask
-    got = [admission.acquire(j) for j in ("a", "b", "c", "d")]
+    got = [slot_of(admission.acquire(j)) for j in ("a", "b", "c", "d")]
 
     # then: only two are admitted, on the lowest two slots
     assert sorted(s for s in got if s) == [slot_key(0), slot_key(1)]
@@ -232,7 +237,7 @@ def set_limit(aws: Aws, effective: int) -> None:
 def test_slots_above_a_lowered_limit_drain_before_new_jobs_start(make: Callable[..., Admission], aws: Aws) -> None:
     # given: three jobs in flight on four slots, then the effective limit is lowered to two
     admission = make(4)
-    held = {j: admission.acquire(j) for j in ("a", "b", "c")}
+    held = {j: slot_of(admission.acquire(j)) for j in ("a", "b", "c")}
     set_limit(aws, 2)
 
     # when: one of them ends and a new job asks
@@ -378,7 +383,7 @@ def test_reconcile_does_not_free_a_slot_taken_again_meanwhile(make: Callable[...
     slot = hold(aws, 0, "ghost", T0 - timedelta(minutes=5))
     snapshot = admission.snapshot()
     assert admission.release(slot, "ghost")
-    assert admission.acquire("new") == slot
+    assert slot_of(admission.acquire("new")) == slot
 
     # when: the repair of what was read is attempted
     freed = admission._free(snapshot.slots[0])
@@ -414,7 +419,7 @@ def test_random_acquires_and_releases_keep_the_books(make: Callable[..., Admissi
     def worker(w: int) -> None:
         for j in range(12):
             job = f"w{w}-j{j}"
-            slot = admission.acquire(job)
+            slot = slot_of(admission.acquire(job))
             if slot is None:
                 continue
             with lock:
@@ -453,7 +458,7 @@ def test_aimd_converges_on_the_plans_real_limit(make: Callable[..., Admission], 
     for _ in range(24):
         refused = 0
         for job in list(waiting):
-            slot = admission.acquire(job)
+            slot = slot_of(admission.acquire(job))
             if slot is None:
                 break
             if len(at_magic_hour) >= real_limit:

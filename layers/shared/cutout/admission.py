@@ -16,9 +16,10 @@ Why slots, not one counter (the AWS semaphore sample keeps a single `count < lim
 
 Effective limit (additive increase, measured decrease): `admission#limit` holds `effective` ≤ N. A 429 on a create
 lowers it, once per back-off window, to the number of our projects Magic Hour had accepted (halving when there
-were none: then the 429 was not about our concurrency); each successful finish adds 1 (up to N) after the window. Acquire only hands out slots below
-the effective limit and only while fewer than `effective` slots are held, so a `MaxJobsInFlight` set above the
-plan's real limit converges instead of burning receives. The item is written only when the value changes.
+were none: then the 429 was not about our concurrency); each successful finish adds 1 (up to N) after the window.
+Acquire only hands out slots below the effective limit and only while fewer than `effective` slots are held, so a
+`MaxJobsInFlight` set above the plan's real limit converges instead of burning receives. The item is written only
+when the value changes.
 N is a hard bound (there are N items); the effective limit is enforced on slot indices (hard for new jobs) and on
 the held count as read (soft: slots above a freshly lowered limit drain as their jobs end).
 
@@ -90,6 +91,12 @@ class Slot:
     @property
     def index(self) -> int:
         return int(self.slot_id[len(SLOT_PREFIX) :])
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    slot_id: str
+    fresh: bool  # taken by this call (False: the job held it already)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,16 +228,17 @@ class Admission:
         raise RuntimeError("DynamoDB left keys unprocessed after 5 attempts")
 
     # ----- acquire / release -------------------------------------------------------------------------
-    def acquire(self, job_id: str) -> str | None:
-        """Take a free slot for `job_id` and return its id, or None when none is free (the job waits).
+    def acquire(self, job_id: str) -> Acquired | None:
+        """Take a free slot for `job_id`, or None when none is free (the job waits).
 
-        Idempotent: a job that already holds a slot gets that slot back (a redelivered message, or a retry
-        after a crash between acquire and the record's update).
+        Idempotent: a job that already holds a slot gets that slot back with `fresh=False` (a retry after a crash
+        between acquire and the record's update; or a duplicate delivery of a job in flight, whose caller must
+        then not release a slot it did not take).
         """
         snap = self.snapshot()
         mine = snap.held_by(job_id)
         if mine is not None:
-            return mine.slot_id
+            return Acquired(mine.slot_id, fresh=False)
         candidates = snap.free_below_limit()
         # Concurrent acquirers would all race for the lowest free index; a random order spreads them out.
         self._rng.shuffle(candidates)
@@ -248,7 +256,7 @@ class Admission:
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 continue  # taken meanwhile by another job: try the next
-            return slot.slot_id
+            return Acquired(slot.slot_id, fresh=True)
         return None
 
     def release(self, slot_id: str | None, job_id: str) -> bool:
@@ -451,6 +459,7 @@ __all__ = [
     "MAX_SLOTS",
     "SLOT_PREFIX",
     "WAITING",
+    "Acquired",
     "Admission",
     "Limit",
     "Reconciliation",
