@@ -1,5 +1,6 @@
 """Magic Hour API emulator (dev only): the background-remover endpoints, uploads, signed
-downloads, signed webhooks, a credit ledger and deterministic fault injection.
+downloads, signed webhooks, a credit ledger, deterministic fault injection and a per-key plan
+concurrency limit (``plan_concurrency``/``plan_mode``, read back with ``/_emulator/plan``).
 
 In-process: ``with EmulatorServer(EmulatorConfig(...)) as emu: emu.base_url``.
 Out of process: ``python -m cutout_dev.emulator --port 8787`` and the ``/_emulator/*`` control API.

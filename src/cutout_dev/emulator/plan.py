@@ -111,7 +111,7 @@ class PlanSlots:
         if project_id in plan.rendering:
             plan.rendering.discard(project_id)
             self._rendering -= 1
-        if project_id in plan.waiting:
+        elif project_id in plan.waiting:  # O(n); not reached today (cancel rolls before the FIFO)
             plan.waiting.remove(project_id)
         return self._start_waiting(plan, limit)
 
