@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from cutout.completion import InvalidOutput, check_png
 from cutout.config import ConfigError, Settings
+from cutout.download import check_png
+from cutout.errors import InvalidOutput
+from cutout.inspection import sniff_image
 from cutout.models import RANK, JobStatus, job_id_for, job_id_from_project_name, output_key_for, project_name
-from cutout.submit import sniff_image
 
 from tests.support.images import PDF_BYTES, image_bytes
 
