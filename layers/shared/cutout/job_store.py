@@ -7,7 +7,7 @@
     reject                (absent)                               rejected                - (refused, free)
     reject_by_magic_hour  submitting                             rejected                our claim token
     mark_queued           submitting                             queued                  our claim token
-      ... or else         adopt_ambiguous (a stale claim was resolved meanwhile)
+      ... or else         ambiguous error (stale claim resolved) queued                  -
     mark_progress         forward                                queued | rendering      the job's project
     mark_ambiguous        forward                                error (create unknown)  -
     adopt_ambiguous       forward, or ambiguous error            queued | rendering      -
@@ -173,7 +173,8 @@ class JobStore:
             set_={"project_id": project_id, "credits_charged": credits_charged, "submitted_at": now},
             remove=("claim_token",),
         )
-        return recorded or self.adopt_ambiguous(job_id, JobStatus.QUEUED, project_id, credits_charged)
+        # Another token on a `submitting` record is not ours to move: only the ambiguous placeholder is adopted.
+        return recorded or self._adopt(job_id, JobStatus.QUEUED, project_id, credits_charged, from_={JobStatus.ERROR})
 
     def mark_ambiguous(self, job_id: str, why: str) -> bool:
         """The create may have happened and cannot be repeated (no idempotency key): a placeholder error that
@@ -201,10 +202,21 @@ class JobStore:
 
     def adopt_ambiguous(self, job_id: str, status: JobStatus, project_id: str, credits_charged: int | None) -> bool:
         """An ambiguous create's project reported in: the job is that project's, in progress again."""
+        return self._adopt(job_id, status, project_id, credits_charged, from_=forward_to(status) | {JobStatus.ERROR})
+
+    def _adopt(
+        self,
+        job_id: str,
+        status: JobStatus,
+        project_id: str,
+        credits_charged: int | None,
+        *,
+        from_: Collection[JobStatus],
+    ) -> bool:
         return self._write(
             job_id,
             status,
-            from_=forward_to(status) | {JobStatus.ERROR},
+            from_=from_,
             error_code_if_error=CREATE_OUTCOME_UNKNOWN,
             set_={"project_id": project_id, "credits_charged": credits_charged, "ambiguous": True},
             remove=("error_code", "error_message", "expires_at", "claim_token"),
