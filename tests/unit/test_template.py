@@ -9,15 +9,15 @@ modules that need to know which environment each function gets, e.g.::
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cutout_dev.local_stack import cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -96,16 +96,9 @@ RESOURCE_STAR_ALLOWED = {
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-@cache
-def _load() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
-
-
 def load_template() -> dict[str, Any]:
     """template.yaml as plain dicts (short-form tags become ``{"Ref": ...}`` / ``{"Fn::...": ...}``)."""
-    return copy.deepcopy(_load())
+    return cfn_yaml.load_template(TEMPLATE)
 
 
 def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
