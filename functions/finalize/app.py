@@ -6,8 +6,6 @@ Download the cutout, check it is a PNG, write it under the output prefix, record
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -16,7 +14,7 @@ from cutout.errors import MalformedResponse
 from cutout.finalize import Finalizer
 from cutout.magic_hour import parse_project
 from cutout.messages import CompletionMessage
-from cutout.models import utc_now
+from cutout.models import Clock, utc_now
 from cutout.observability import count, logger, metrics
 from cutout.outcomes import FinalizeOutcome
 from cutout.sqs_batch import process_batch
@@ -27,7 +25,7 @@ if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start millis
 finalizer: Finalizer
 
 
-def configure(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Finalizer:
+def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Finalizer:
     """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
     global finalizer  # noqa: PLW0603 - the one documented place that (re)builds the module's service
     finalizer = Finalizer(settings or get_settings(), clock=clock)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.config import Settings, get_settings
-from cutout.models import utc_now
+from cutout.models import Clock, utc_now
 from cutout.observability import count, logger, metrics
 from cutout.outcomes import PollOutcome
 from cutout.poll import Poller
@@ -20,7 +18,7 @@ if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start millis
 poller: Poller
 
 
-def configure(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Poller:
+def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Poller:
     """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
     global poller  # noqa: PLW0603 - the one documented place that (re)builds the module's service
     poller = Poller(settings or get_settings(), clock=clock)

@@ -7,13 +7,11 @@ accepted too (other wirings, `sam local invoke -e events/...`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.config import Settings, get_settings
-from cutout.models import utc_now
+from cutout.models import Clock, utc_now
 from cutout.observability import logger, metrics
 from cutout.outcomes import SubmitOutcome
 from cutout.sqs_batch import process_batch
@@ -28,7 +26,7 @@ submitter: Submitter
 def configure(
     settings: Settings | None = None,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
     after_create: AfterCreate | None = None,
     park_delay_seconds: int = PARK_DELAY_SECONDS,
 ) -> Submitter:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cutout.config import Settings, get_settings
-from cutout.models import utc_now
+from cutout.models import Clock, utc_now
 from cutout.observability import logger, metrics
 from cutout.sweep import Sweeper
 
@@ -17,7 +15,7 @@ if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start millis
 sweeper: Sweeper
 
 
-def configure(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Sweeper:
+def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Sweeper:
     """Build this function's domain service (at import: the cold start). The seam for the local stack, the soak
     (a clock running ahead, so "stuck past the limit" is reached now) and tests."""
     global sweeper  # noqa: PLW0603 - the one documented place that (re)builds the module's service

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cutout.config import Settings, get_settings
-from cutout.models import utc_now
+from cutout.models import Clock, utc_now
 from cutout.observability import logger, metrics
 from cutout.webhook import Answer, Delivery, WebhookReceiver
 
@@ -23,7 +21,7 @@ if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start millis
 receiver: WebhookReceiver
 
 
-def configure(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> WebhookReceiver:
+def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> WebhookReceiver:
     """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
     global receiver  # noqa: PLW0603 - the one documented place that (re)builds the module's service
     receiver = WebhookReceiver(settings or get_settings(), clock=clock)

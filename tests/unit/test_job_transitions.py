@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cutout.job import Job
-from cutout.job_store import JobStore, SourceObject
+from cutout.job import Job, SourceObject
+from cutout.job_store import JobStore
 from cutout.models import CREATE_OUTCOME_UNKNOWN, JobStatus
 
 from tests.conftest import Aws

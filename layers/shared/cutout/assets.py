@@ -9,7 +9,7 @@ from cutout import aws_clients
 from cutout.config import Settings
 from cutout.errors import InvalidBackground
 from cutout.inspection import IMAGE_EXTENSIONS, extension_of
-from cutout.job_store import SourceObject
+from cutout.job import SourceObject
 from cutout.magic_hour import MagicHourAccess
 
 

@@ -3,12 +3,12 @@ them back. A spent budget raises BudgetExhausted (the upload waits in its queue,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from cutout.counters import Counters
 from cutout.errors import BudgetExhausted
 from cutout.magic_hour import CREDITS_PER_IMAGE
+from cutout.models import Clock
 from cutout.observability import count, logger
 
 # A day's counter outlives its day (time zones of whoever reads it), then expires (TTL).
@@ -16,7 +16,7 @@ COUNTER_RETENTION = timedelta(days=3)
 
 
 class CreditBudget:
-    def __init__(self, counters: Counters, daily_credits: int, clock: Callable[[], datetime]) -> None:
+    def __init__(self, counters: Counters, daily_credits: int, clock: Clock) -> None:
         self.counters = counters
         self.daily_credits = daily_credits  # 0 = no budget
         self.clock = clock

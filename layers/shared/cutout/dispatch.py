@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from cutout import aws_clients
 from cutout.config import Settings
 from cutout.messages import CompletionMessage, PollMessage
-from cutout.models import iso, utc_now
+from cutout.models import Clock, iso, utc_now
 
 SQS_MAX_DELAY_SECONDS = 900
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
         self.settings = settings
         self.clock = clock
 

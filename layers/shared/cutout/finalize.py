@@ -8,39 +8,24 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 from urllib.parse import quote
 
 from cutout import aws_clients
-from cutout.config import Settings
-from cutout.dispatch import Dispatcher
 from cutout.download import UrlExpired, download
 from cutout.errors import InvalidOutput, RetryLater
 from cutout.job import Job, parse_time
-from cutout.job_store import JobStore
-from cutout.magic_hour import MagicHourAccess, Project, parse_project
+from cutout.magic_hour import Project, parse_project
 from cutout.messages import DOWNLOAD_GIVE_UP_RECEIVES, INVALID_OUTPUT_RECEIVES, UNKNOWN_JOB_RECEIVES, CompletionMessage
-from cutout.models import MAGIC_HOUR_STATUS, JobStatus, iso, job_id_from_project_name, output_key_for, utc_now
+from cutout.models import MAGIC_HOUR_STATUS, JobStatus, iso, job_id_from_project_name, output_key_for
 from cutout.observability import bind_job, count, logger
 from cutout.outcomes import FinalizeOutcome
-from cutout.terminal import Terminal
+from cutout.use_case import UseCase
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # beyond this the download spills to /tmp
 FINALIZE_LEASE_SECONDS = 120
 
 
-class Finalizer:
-    def __init__(
-        self, settings: Settings, store: JobStore | None = None, *, clock: Callable[[], datetime] = utc_now
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.store = store or JobStore(settings.jobs_table, clock=clock)
-        self.magic_hour = MagicHourAccess(settings.magic_hour_base_url, settings.api_key_secret_id)
-        self.dispatch = Dispatcher(settings, clock)
-        self.terminal = Terminal(self.store, settings.event_bus_name)
-
+class Finalizer(UseCase):
     def handle(self, message: CompletionMessage, receive_count: int = 1) -> FinalizeOutcome:
         project = parse_project(message.project)
         bind_job(project_id=project.id)

@@ -37,6 +37,25 @@ def reached_attribute(status: JobStatus) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceObject:
+    """What the submit path knows about an upload when it writes the first record."""
+
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None
+    size: int | None
+    background_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    won: bool
+    token: str
+    existing: Job | None
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     job_id: str
     status: JobStatus

@@ -27,50 +27,23 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cutout import aws_clients
 from cutout.dynamo_expressions import Expression, update_expression
-from cutout.job import Job
-from cutout.models import CREATE_OUTCOME_UNKNOWN, IN_FLIGHT, RANK, JobStatus, iso, utc_now
+from cutout.job import Claim, Job, SourceObject
+from cutout.models import CREATE_OUTCOME_UNKNOWN, IN_FLIGHT, Clock, JobStatus, forward_to, iso, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-Clock = Callable[[], datetime]
 
 BY_STATUS_INDEX = "by-status"
 BY_PROJECT_INDEX = "by-project"
 MESSAGE_LIMIT = 1000  # characters of an error message kept on the record
 # The attributes a finalize lease consists of: dropped when the job ends, whoever ends it.
 LEASE = ("finalize_until", "finalize_token")
-
-
-def forward_to(status: JobStatus) -> frozenset[JobStatus]:
-    """The statuses a job may leave for `status`: those ranked below it (moves only go forward)."""
-    return frozenset(s for s, rank in RANK.items() if rank < RANK[status])
-
-
-@dataclass(frozen=True, slots=True)
-class SourceObject:
-    """What the submit path knows about an upload when it writes the first record."""
-
-    bucket: str
-    key: str
-    etag: str
-    version_id: str | None
-    size: int | None
-    background_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    won: bool
-    token: str
-    existing: Job | None
 
 
 class JobStore:

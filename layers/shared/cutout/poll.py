@@ -3,33 +3,16 @@ webhook is missed). A finished project goes to the finalizer; a job past its lim
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
-from cutout.config import Settings
-from cutout.dispatch import Dispatcher
 from cutout.errors import MagicHourError, MalformedResponse, ProjectNotFound
 from cutout.job import Job, parse_time
-from cutout.job_store import JobStore
-from cutout.magic_hour import MagicHourAccess
 from cutout.messages import CompletionMessage, PollMessage
-from cutout.models import MAGIC_HOUR_STATUS, TERMINAL, JobStatus, iso, utc_now
+from cutout.models import MAGIC_HOUR_STATUS, TERMINAL, JobStatus, iso
 from cutout.observability import bind_job, count, logger
 from cutout.outcomes import PollOutcome
-from cutout.terminal import Terminal
+from cutout.use_case import UseCase
 
 
-class Poller:
-    def __init__(
-        self, settings: Settings, store: JobStore | None = None, *, clock: Callable[[], datetime] = utc_now
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.store = store or JobStore(settings.jobs_table, clock=clock)
-        self.magic_hour = MagicHourAccess(settings.magic_hour_base_url, settings.api_key_secret_id)
-        self.dispatch = Dispatcher(settings, clock)
-        self.terminal = Terminal(self.store, settings.event_bus_name)
-
+class Poller(UseCase):
     def parse(self, body: str) -> PollMessage:
         return PollMessage.from_json(body, now=iso(self.clock()))
 

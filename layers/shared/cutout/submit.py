@@ -8,15 +8,13 @@ owner died mid-create) is resolved as an ambiguous create, never re-created. A s
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from cutout import s3_events, secrets
 from cutout.assets import Assets
 from cutout.budget import CreditBudget
 from cutout.config import Settings
-from cutout.counters import Counters
-from cutout.dispatch import Dispatcher
 from cutout.errors import (
     AmbiguousCreate,
     BudgetExhausted,
@@ -27,13 +25,14 @@ from cutout.errors import (
     RetryLater,
 )
 from cutout.inspection import Inspected, background_key, inspect_upload, problem
-from cutout.job import Job
-from cutout.job_store import JobStore, SourceObject
-from cutout.magic_hour import CreateResult, MagicHourAccess
-from cutout.models import JobStatus, job_id_for, project_name, utc_now
+from cutout.job import Job, SourceObject
+from cutout.job_store import JobStore
+from cutout.magic_hour import CreateResult
+from cutout.models import Clock, JobStatus, job_id_for, project_name, utc_now
 from cutout.observability import bind_job, clear_job, count, logger
 from cutout.outcomes import SubmitKind, SubmitOutcome
 from cutout.s3_events import ObjectRef, Skip
+from cutout.use_case import UseCase
 
 # A spent budget lasts until the next UTC day (or a raised budget). Failing the record would spend one of its
 # receives per visibility timeout and dead-letter it within minutes (maxReceiveCount), so the message is sent
@@ -44,23 +43,19 @@ AfterCreate = Callable[[str, str], None]
 """Called with (job id, project id) between the create and its record: the soak's "worker killed here"."""
 
 
-class Submitter:
+class Submitter(UseCase):
     def __init__(
         self,
         settings: Settings,
         store: JobStore | None = None,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         after_create: AfterCreate | None = None,
         park_delay_seconds: int = PARK_DELAY_SECONDS,
     ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.store = store or JobStore(settings.jobs_table, clock=clock)
-        self.magic_hour = MagicHourAccess(settings.magic_hour_base_url, settings.api_key_secret_id)
+        super().__init__(settings, store, clock=clock)
         self.assets = Assets(settings, self.magic_hour)
-        self.budget = CreditBudget(Counters(settings.jobs_table), settings.daily_credit_budget, clock)
-        self.dispatch = Dispatcher(settings, clock)
+        self.budget = CreditBudget(self.counters, settings.daily_credit_budget, clock)
         self.after_create = after_create
         self.park_delay_seconds = park_delay_seconds
 

@@ -3,36 +3,21 @@ the poll limit are completed from their project, recorded as ambiguous, or timed
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from cutout.config import Settings
-from cutout.dispatch import Dispatcher
 from cutout.errors import MagicHourError
 from cutout.job import Job
-from cutout.job_store import JobStore
-from cutout.magic_hour import MagicHourAccess
 from cutout.messages import CompletionMessage
-from cutout.models import CREATE_OUTCOME_UNKNOWN, MAGIC_HOUR_STATUS, TERMINAL, JobStatus, utc_now
+from cutout.models import CREATE_OUTCOME_UNKNOWN, MAGIC_HOUR_STATUS, TERMINAL, JobStatus
 from cutout.observability import bind_job, count, logger
 from cutout.outcomes import SweepOutcome
-from cutout.terminal import Terminal
+from cutout.use_case import UseCase
 
 # How long past the poll limit a job may stay in flight before the sweep resolves it.
 GRACE = timedelta(seconds=600)
 
 
-class Sweeper:
-    def __init__(
-        self, settings: Settings, store: JobStore | None = None, *, clock: Callable[[], datetime] = utc_now
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.store = store or JobStore(settings.jobs_table, clock=clock)
-        self.magic_hour = MagicHourAccess(settings.magic_hour_base_url, settings.api_key_secret_id)
-        self.dispatch = Dispatcher(settings, clock)
-        self.terminal = Terminal(self.store, settings.event_bus_name)
-
+class Sweeper(UseCase):
     def sweep(self) -> dict[str, int]:
         cutoff = self.clock() - timedelta(seconds=self.settings.poll_max_wait_seconds) - GRACE
         stuck = 0

@@ -9,22 +9,19 @@ cannot be enqueued the mark is dropped again, letting Magic Hour's retry through
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from cutout import secrets
-from cutout.config import Settings
-from cutout.counters import Counters
-from cutout.dispatch import Dispatcher
 from cutout.errors import MalformedResponse, WebhookRejected
-from cutout.job_store import JobStore
 from cutout.magic_hour import Project, parse_project
 from cutout.messages import CompletionMessage
-from cutout.models import JobStatus, job_id_from_project_name, utc_now
+from cutout.models import JobStatus, job_id_from_project_name
 from cutout.observability import bind_job, count, logger
 from cutout.outcomes import WebhookOutcome
+from cutout.use_case import UseCase
 from cutout.webhook_auth import TOLERANCE_SECONDS, verify
 
 REPLAY_WINDOW = timedelta(seconds=2 * TOLERANCE_SECONDS)  # > the timestamp tolerance: a replay inside it is caught
@@ -45,16 +42,7 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-class WebhookReceiver:
-    def __init__(
-        self, settings: Settings, store: JobStore | None = None, *, clock: Callable[[], datetime] = utc_now
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.store = store or JobStore(settings.jobs_table, clock=clock)
-        self.counters = Counters(settings.jobs_table)
-        self.dispatch = Dispatcher(settings, clock)
-
+class WebhookReceiver(UseCase):
     def receive(self, delivery: Delivery) -> Answer:
         if delivery.method != "POST":
             return Answer(405, WebhookOutcome.REJECTED, {"error": "method not allowed"})
