@@ -62,3 +62,14 @@ def test_settings_normalise_and_refuse_recursion() -> None:
     with pytest.raises(ConfigError):
         Settings.from_env({"JOBS_TABLE": "t", "ASSET_TRANSFER": "carrier-pigeon"})
     assert Settings.from_env({"JOBS_TABLE": "t", "POLL_MAX_DELAY_SECONDS": "5000"}).poll_max_delay_seconds == 900
+
+
+def test_a_budget_needs_the_ingest_queue_url_to_park_uploads() -> None:
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-ingest"
+    s = Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10", "INGEST_QUEUE_URL": url})
+    assert (s.daily_credit_budget, s.ingest_queue_url) == (10, url)
+    assert Settings.from_env({"JOBS_TABLE": "t"}).ingest_queue_url == ""  # no budget, no parking
+    with pytest.raises(ConfigError, match="INGEST_QUEUE_URL is required"):
+        Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10"})
+    with pytest.raises(ConfigError, match="queue URL"):
+        Settings.from_env({"JOBS_TABLE": "t", "INGEST_QUEUE_URL": "arn:aws:sqs:us-east-1:123456789012:cutout-ingest"})
