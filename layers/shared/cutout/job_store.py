@@ -1,20 +1,20 @@
 """Data access for the jobs table (DynamoDB): the job state machine, one named transition per legal move.
 
-    transition            from                                   to                      guard (besides `from`)
-    --------------------  -------------------------------------  ----------------------  ------------------------
-    claim                 (absent)                               submitting              - (licence to create)
-    release_claim         submitting                             (absent)                our claim token
-    reject                (absent)                               rejected                - (refused, free)
-    reject_by_magic_hour  submitting                             rejected                our claim token
-    mark_queued           submitting                             queued                  our claim token
-      ... or else         ambiguous error (stale claim resolved) queued                  -
-    mark_progress         forward                                queued | rendering      the job's project
-    mark_ambiguous        forward                                error (create unknown)  -
-    adopt_ambiguous       forward, or ambiguous error            queued | rendering      -
-    fail                  forward (+ ambiguous error: adopting)  error|canceled|timed_out -
-    begin_finalize        in flight (+ ambiguous error)          (unchanged)             no fresh finalize lease
-    end_finalize          any                                    (unchanged)             our finalize lease
-    complete              any                                    complete                our finalize lease
+    transition            from                                    to                            guard (besides `from`)
+    --------------------  --------------------------------------  ----------------------------  ----------------------
+    claim                 (absent)                                submitting                    licence to create
+    release_claim         submitting                              (deleted)                     our claim token
+    reject                (absent)                                rejected                      nothing spent yet
+    reject_by_magic_hour  submitting                              rejected                      our claim token
+    mark_queued           submitting                              queued                        our claim token
+      ... or else         ambiguous error (a stale claim)         queued                        -
+    mark_progress         forward                                 queued | rendering            the job's own project
+    mark_ambiguous        forward                                 error (create unknown)        -
+    adopt_ambiguous       forward, or ambiguous error             queued | rendering            -
+    fail                  forward (+ ambiguous error: adopting)   error | canceled | timed_out  -
+    begin_finalize        in flight (+ ambiguous error)           (unchanged)                   no fresh finalize lease
+    end_finalize          any                                     (unchanged)                   our finalize lease
+    complete              any                                     complete                      our finalize lease
 
 "Forward" means a lower rank (models.RANK): duplicate or late messages change nothing. Every move is ONE
 conditional write built by `_write`; a refused condition answers False (nobody raises on a lost race). A status
