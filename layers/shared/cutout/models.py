@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -29,6 +30,12 @@ RANK: dict[JobStatus, int] = {
     JobStatus.RENDERING: 2,
     **{status: 3 for status in TERMINAL},
 }
+
+
+def forward_to(status: JobStatus) -> frozenset[JobStatus]:
+    """The statuses a job may leave for `status`: those ranked below it (moves only go forward)."""
+    return frozenset(s for s, rank in RANK.items() if rank < RANK[status])
+
 
 # Statuses reported by Magic Hour (GET /v1/image-projects/{id}) mapped onto ours.
 MAGIC_HOUR_STATUS: dict[str, JobStatus] = {
@@ -77,6 +84,10 @@ def output_key_for(source_key: str, input_prefix: str, output_prefix: str) -> st
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# Where "now" comes from: `utc_now` in production, an injected one in the soak and tests (never a patched global).
+Clock = Callable[[], datetime]
 
 
 def iso(ts: datetime) -> str:
