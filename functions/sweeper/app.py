@@ -1,4 +1,6 @@
-"""Sweeper function (scheduled): resolves jobs stuck non-terminal past the poll limit; emits StuckJobs."""
+"""Sweeper function (scheduled): resolves jobs stuck non-terminal past the poll limit (StuckJobs), late-checks
+recently timed-out jobs, and — on its one-minute admission schedule (`{"task": "admission"}`) — reconciles the
+in-flight slots and wakes the dispatcher for jobs that wait beside a free slot."""
 
 from __future__ import annotations
 
@@ -28,5 +30,10 @@ configure()
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("task") == "admission":
+        result = sweeper.tick()
+        if result is None:
+            return {}
+        return {"in_flight": result.in_flight, "waiting": result.waiting, "repaired": len(result.repaired)}
     return sweeper.sweep()

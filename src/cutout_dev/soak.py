@@ -96,12 +96,19 @@ class SoakConfig:
     poll_max_delay_seconds: int = 5
     poll_max_wait_seconds: int = 40
     concurrency: str = "4"  # the template's MaximumConcurrency parameter (per SQS event source)
+    # The template's MaxJobsInFlight. The soak's stand-in has no plan limit and a tenth of its creates end with an
+    # unknown outcome (each keeps its slot until evidence or its bound), so the soak runs with more slots than a
+    # Creator plan's 3: admission still makes most uploads wait, and the faults do not starve it.
+    max_jobs_in_flight: str = "10"
     upload_threads: int = 4
     timeout_seconds: float = 540.0  # hard limit for waiting (the whole run stays under 10 minutes)
     redrive: bool = True
     results_path: Path | None = DEFAULT_RESULTS
     function_log: Path | None = Path(tempfile.gettempdir()) / "cutout-soak-functions.log"
     progress: bool = True
+    # Local period of the scheduled functions: the admission tick (slot reconciliation, dispatch of waiting jobs)
+    # is every minute on AWS; the soak's timings are compressed, so is its tick.
+    schedule_interval_seconds: float = 3.0
 
     def emulator(self) -> dict[str, Any]:
         return {
@@ -584,12 +591,14 @@ def run(cfg: SoakConfig) -> SoakResult:
     stack_cfg = LocalStackConfig(
         webhooks=True,
         emulator=cfg.emulator(),
+        schedule_interval_seconds=cfg.schedule_interval_seconds,
         parameters={
             "PollFirstDelaySeconds": str(cfg.poll_first_delay_seconds),
             "PollMaxDelaySeconds": str(cfg.poll_max_delay_seconds),
             "PollMaxWaitSeconds": str(cfg.poll_max_wait_seconds),
             "PollMaxAttempts": "100",
             "MaximumConcurrency": cfg.concurrency,
+            "MaxJobsInFlight": cfg.max_jobs_in_flight,
         },
         visibility_timeout_seconds={
             INGEST_QUEUE: cfg.ingest_visibility_seconds,

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 from cutout.admission import LIMIT_KEY, WAITING, Acquired, Admission, slot_key
-from cutout.job_store import _ser
 from cutout.models import CREATE_OUTCOME_UNKNOWN, iso
 from cutout.observability import metrics
 
@@ -283,7 +283,7 @@ def test_waiting_jobs_come_out_oldest_first(make: Callable[..., Admission], aws:
     nxt = admission.oldest_waiting(3)
 
     # then: the three oldest waiting jobs, oldest first; the count sees all four
-    assert [j["job_id"] for j in nxt] == ["w1", "w2", "w3"]
+    assert [j.job_id for j in nxt] == ["w1", "w2", "w3"]
     assert admission.count_waiting() == 4
     assert admission.oldest_waiting(0) == []
 
@@ -494,3 +494,25 @@ def test_reconcile_asks_for_a_dispatch_only_when_jobs_wait_beside_a_free_slot(
     put_job(aws, "r", "rendering")
     admission.acquire("r")
     assert admission.reconcile().should_dispatch is False  # waits for a good reason
+
+
+def _ser(record: dict[str, Any]) -> dict[str, Any]:
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(v) for k, v in record.items() if v is not None}
+
+
+def test_a_job_finding_no_free_slot_repairs_a_leaked_one_on_the_spot(
+    make: Callable[..., Admission], aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: the only slot held by a job that ended minutes ago (its release was lost)
+    put_job(aws, "done", "complete", updated_at=T0 - timedelta(minutes=5))
+    hold(aws, 0, "done", T0 - timedelta(minutes=5))
+    admission = make(1)
+
+    # when: a new job asks for a slot (no periodic tick has run)
+    got = admission.acquire("new")
+    metrics.flush_metrics()
+
+    # then: it gets the repaired slot at once, and the repair is counted
+    assert got is not None and got.slot_id == slot_key(0)
+    assert emitted_metrics(capsys.readouterr().out)["SlotsRepaired"] == 1

@@ -32,6 +32,8 @@ QUEUES = {
 FUNCTIONS = ["SubmitFunction", "WebhookFunction", "PollFunction", "FinalizeFunction", "SweeperFunction"]
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 _POLL_ENV = {"POLL_FIRST_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_MAX_ATTEMPTS", "POLL_MAX_WAIT_SECONDS"}
+# Every function that takes, releases or reconciles an in-flight slot (admission.py).
+_ADMISSION_ENV = {"MAX_JOBS_IN_FLIGHT"}
 
 # The environment contract: exactly these variables (plus the Powertools ones from Globals) per function.
 FUNCTION_ENV: dict[str, set[str]] = {
@@ -51,6 +53,7 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "DAILY_CREDIT_BUDGET",
         "SUBMIT_LEASE_SECONDS",
         "INGEST_QUEUE_URL",
+        *_ADMISSION_ENV,
         "POLL_QUEUE_URL",
         *_POLL_ENV,
     },
@@ -63,6 +66,8 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "COMPLETION_QUEUE_URL",
         "EVENT_BUS_NAME",
         *_POLL_ENV,
+        *_ADMISSION_ENV,
+        "INGEST_QUEUE_URL",
     },
     "FinalizeFunction": {
         "JOBS_TABLE",
@@ -76,6 +81,8 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "EVENT_BUS_NAME",
         "POLL_QUEUE_URL",
         "POLL_FIRST_DELAY_SECONDS",
+        *_ADMISSION_ENV,
+        "INGEST_QUEUE_URL",
     },
     "SweeperFunction": {
         "JOBS_TABLE",
@@ -84,6 +91,8 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "MAGIC_HOUR_BASE_URL",
         "MAGIC_HOUR_API_KEY_SECRET",
         "COMPLETION_QUEUE_URL",
+        *_ADMISSION_ENV,
+        "INGEST_QUEUE_URL",
     },
 }
 
@@ -479,9 +488,12 @@ def test_webhook_is_public_and_authenticated_in_code() -> None:
 
 
 def test_sweeper_runs_on_a_schedule() -> None:
-    (event,) = props("SweeperFunction")["Events"].values()
-    assert event["Type"] == "Schedule"
-    assert event["Properties"]["Schedule"] == "rate(15 minutes)"
+    events = props("SweeperFunction")["Events"]
+    assert {e["Type"] for e in events.values()} == {"Schedule"}
+    assert events["Sweep"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    # The admission tick (slot reconciliation, dispatch of waiting jobs) runs every minute on the same function.
+    assert events["Admission"]["Properties"]["Schedule"] == "rate(1 minute)"
+    assert json.loads(events["Admission"]["Properties"]["Input"]) == {"task": "admission"}
 
 
 # ----------------------------------------------------------------------------------------------- alarms

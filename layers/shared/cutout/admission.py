@@ -42,28 +42,33 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cutout import aws_clients
-from cutout.job_store import BY_STATUS_INDEX, _deser
-from cutout.models import CREATE_OUTCOME_UNKNOWN, TERMINAL, JobStatus, iso, utc_now
+from cutout.job import Job, plain_item
+from cutout.job_store import BY_STATUS_INDEX
+from cutout.models import JobStatus, iso, utc_now
 from cutout.observability import count, logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from cutout.config import Settings
+
 SLOT_PREFIX = "slot#"
 LIMIT_KEY = "admission#limit"
 MAX_SLOTS = 99  # + the limit item = 100 keys, one BatchGetItem
-# The status a job has while it waits for a slot. A string until the job model knows it.
-WAITING = "waiting"
+WAITING = JobStatus.WAITING.value
 
 # How long a finished (or never dispatched) holder may keep its slot before reconciliation calls it a leak: the
 # ending path releases right after its terminal write, so anything older than this was missed, not in progress.
 DEFAULT_GRACE = timedelta(seconds=60)
-# A slot held by a job whose create has an unknown outcome (timeout after send, a worker that died mid-create) is
-# kept this long after it was taken, waiting for evidence (the project, named after the job, reports in through
-# its webhook or the sweeper's check, and its ending path releases the slot). A project that exists reports in
-# well within this (Magic Hour p50 is 4 s, and admission keeps its queue at most N deep); a create that never
-# happened must not cost a slot for longer.
-DEFAULT_UNKNOWN_OUTCOME_HOLD = timedelta(minutes=15)
+# A slot held by a job whose create has an unknown outcome (timeout after send, a 500, a worker that died
+# mid-create) is kept this long after it was taken, waiting for evidence: the project, named after the job,
+# reports in (webhook, poll or the sweeper's check) and its ending path releases the slot as any other. Without
+# evidence it is freed after this bound: a project that exists has almost surely finished by then (Magic Hour's
+# p50 is 4 s, queueing included, and admission keeps its queue at most N deep), so freeing it rarely lets one
+# project too many start — and that costs at most one project queued at Magic Hour or one 429 (backpressure,
+# handled) — while a create that never happened must not cost a slot for long. Capped by PollMaxWaitSeconds.
+UNKNOWN_OUTCOME_HOLD_CAP = timedelta(seconds=60)
+DEFAULT_UNKNOWN_OUTCOME_HOLD = UNKNOWN_OUTCOME_HOLD_CAP
 # After a 429 the limit is not lowered again nor raised within this window: one decrease per congestion episode
 # (several creates of one burst all see the same 429), and no increase straight back into the wall.
 DEFAULT_BACKOFF = timedelta(seconds=30)
@@ -197,7 +202,7 @@ class Admission:
     def limit(self) -> Limit:
         resp = self.client.get_item(TableName=self.table, Key={"job_id": {"S": LIMIT_KEY}}, ConsistentRead=True)
         item = resp.get("Item")
-        return self._limit_from(_deser(item) if item else None)
+        return self._limit_from(plain_item(item) if item else None)
 
     def _limit_from(self, item: dict[str, Any] | None) -> Limit:
         if not item or not isinstance(item.get("effective"), int):
@@ -220,7 +225,7 @@ class Admission:
         for _ in range(5):
             resp = self.client.batch_get_item(RequestItems=request)
             for item in resp.get("Responses", {}).get(self.table, []):
-                record = _deser(item)
+                record = plain_item(item)
                 out[str(record["job_id"])] = record
             request = dict(resp.get("UnprocessedKeys") or {})
             if not request:
@@ -240,6 +245,14 @@ class Admission:
         if mine is not None:
             return Acquired(mine.slot_id, fresh=False)
         candidates = snap.free_below_limit()
+        if not candidates and self._may_have_leaks(snap):
+            # Repair on the spot rather than make a job wait for the periodic tick behind a slot nobody needs
+            # (an ended holder whose release was lost, an unknown outcome past its bound).
+            repaired = self.repair(snap)
+            if repaired:
+                count("SlotsRepaired", len(repaired))
+                snap = self.snapshot()
+                candidates = snap.free_below_limit()
         # Concurrent acquirers would all race for the lowest free index; a random order spreads them out.
         self._rng.shuffle(candidates)
         now = iso(self._clock())
@@ -343,7 +356,7 @@ class Admission:
         return True
 
     # ----- the waiting line --------------------------------------------------------------------------
-    def oldest_waiting(self, limit: int) -> list[dict[str, Any]]:
+    def oldest_waiting(self, limit: int) -> list[Job]:
         """Up to `limit` waiting jobs, oldest upload first (by-status GSI, sorted by created_at)."""
         if limit <= 0:
             return []
@@ -356,7 +369,7 @@ class Admission:
             ScanIndexForward=True,
             Limit=limit,
         )
-        return [_deser(i) for i in resp.get("Items", [])]
+        return [Job.from_item(i) for i in resp.get("Items", [])]
 
     def count_waiting(self) -> int:
         """Approximate (GSI) number of waiting jobs; a COUNT query reads no attributes back."""
@@ -384,18 +397,7 @@ class Admission:
         """
         snap = self.snapshot()
         held = snap.held
-        jobs = self._batch_get([s.holder for s in held if s.holder]) if held else {}
-        now = self._clock()
-        repaired: list[Repair] = []
-        for slot in held:
-            assert slot.holder is not None  # held slots have holders
-            reason = self.leak_reason(slot, jobs.get(slot.holder), now)
-            if reason and self._free(slot):
-                repaired.append(Repair(slot.slot_id, slot.holder, reason))
-                logger.warning(
-                    "slot repaired: its holder no longer needs it",
-                    extra={"slot": slot.slot_id, "job_id": slot.holder, "reason": reason},
-                )
+        repaired = self.repair(snap)
         result = Reconciliation(
             in_flight=len(held) - len(repaired),
             waiting=self.count_waiting(),
@@ -416,28 +418,46 @@ class Admission:
         )
         return result
 
-    def leak_reason(self, slot: Slot, job: dict[str, Any] | None, now: datetime) -> str | None:
+    def repair(self, snap: Snapshot) -> list[Repair]:
+        """Free the leaked slots of `snap` (read their holders' records; conditional deletes), each logged."""
+        held = snap.held
+        records = self._batch_get([s.holder for s in held if s.holder]) if held else {}
+        jobs = {k: Job.from_record(v) for k, v in records.items()}
+        now = self._clock()
+        repaired: list[Repair] = []
+        for slot in held:
+            assert slot.holder is not None  # held slots have holders
+            reason = self.leak_reason(slot, jobs.get(slot.holder), now)
+            if reason and self._free(slot):
+                repaired.append(Repair(slot.slot_id, slot.holder, reason))
+                logger.warning(
+                    "slot repaired: its holder no longer needs it",
+                    extra={"slot": slot.slot_id, "job_id": slot.holder, "reason": reason},
+                )
+        return repaired
+
+    def _may_have_leaks(self, snap: Snapshot) -> bool:
+        """Some held slot is older than a leak could be young: worth reading its holder before making a job wait."""
+        oldest = self._clock() - min(self.grace, self.unknown_outcome_hold)
+        return any((_parse_ts(s.acquired_at) or oldest) < oldest for s in snap.held)
+
+    def leak_reason(self, slot: Slot, job: Job | None, now: datetime) -> str | None:
         """Why `slot` should be freed now, or None while its holder may still legitimately need it."""
         acquired = _parse_ts(slot.acquired_at) or now
         held_for = now - acquired
         if job is None:
             # The record is written before a slot is taken, so a holder without one is a leftover.
             return "holder_missing" if held_for > self.grace else None
-        other = job.get("slot")
-        if isinstance(other, str) and other != slot.slot_id and held_for > self.grace:
+        if job.slot and job.slot != slot.slot_id and held_for > self.grace:
             return "holder_holds_another_slot"  # two racing dispatches of one job: the loser's slot
-        status = str(job.get("status", ""))
-        unknown = status == JobStatus.SUBMITTING or (
-            status == JobStatus.ERROR and job.get("error_code") == CREATE_OUTCOME_UNKNOWN
-        )
-        if unknown:
+        if job.status == JobStatus.SUBMITTING or job.is_ambiguous:
             # The project may exist and be rendering: freed on evidence (its ending path), or after the bound.
             return "unknown_outcome_past_bound" if held_for > self.unknown_outcome_hold else None
-        if status == WAITING:
+        if job.status == JobStatus.WAITING:
             return "holder_waiting" if held_for > self.grace else None
-        if status in {s.value for s in TERMINAL}:
-            ended = _parse_ts(job.get("updated_at")) or acquired
-            return f"holder_{status}" if now - ended > self.grace else None
+        if job.is_terminal:
+            ended = _parse_ts(job.updated_at) or acquired
+            return f"holder_{job.status.value}" if now - ended > self.grace else None
         return None  # queued / rendering: its poll bound and the sweeper end it, and that releases the slot
 
     def _free(self, slot: Slot) -> bool:
@@ -454,6 +474,52 @@ class Admission:
         return True
 
 
+class Slots:
+    """What an ending path does with its job's slot: give it back (exactly once, whoever calls), and wake the
+    dispatcher so the oldest waiting job starts now rather than at the next periodic tick."""
+
+    def __init__(self, admission: Admission | None, wake: Callable[[str], None]) -> None:
+        self.admission = admission
+        self._wake = wake
+
+    def finished(self, job_id: str, slot: str | None, *, succeeded: bool, why: str) -> bool:
+        """The job's project is finished at Magic Hour (or never will be): free its slot. True if this call did."""
+        if self.admission is None or not slot or not self.admission.release(slot, job_id):
+            return False
+        count("SlotsReleased")
+        if succeeded:
+            self.admission.succeeded()
+        self.wake(why)
+        return True
+
+    def give_back(self, job_id: str, slot: str | None) -> bool:
+        """Free a slot without waking anyone: the create was refused or not attempted, so starting another job at
+        once would only meet the same refusal (the next finish, or the periodic tick, dispatches)."""
+        return bool(self.admission and slot and self.admission.release(slot, job_id))
+
+    def wake(self, why: str) -> None:
+        try:
+            self._wake(why)
+        except Exception:
+            # Best effort: the periodic tick dispatches whatever a lost wake-up leaves waiting.
+            count("DispatchWakeFailed")
+            logger.exception("could not request a dispatch", extra={"why": why})
+
+
+def admission_for(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Admission | None:
+    """A function's admission, or None when it is off (MAX_JOBS_IN_FLIGHT 0 or unset)."""
+    if settings.max_jobs_in_flight <= 0:
+        return None
+    hold = min(UNKNOWN_OUTCOME_HOLD_CAP, timedelta(seconds=settings.poll_max_wait_seconds))
+    return Admission(
+        settings.jobs_table,
+        settings.max_jobs_in_flight,
+        clock=clock,
+        grace=min(DEFAULT_GRACE, hold),
+        unknown_outcome_hold=hold,
+    )
+
+
 __all__ = [
     "LIMIT_KEY",
     "MAX_SLOTS",
@@ -465,6 +531,8 @@ __all__ = [
     "Reconciliation",
     "Repair",
     "Slot",
+    "Slots",
     "Snapshot",
+    "admission_for",
     "slot_key",
 ]

@@ -41,6 +41,15 @@ def _queue_url(env: dict[str, str], name: str) -> str:
     return value
 
 
+def _max_jobs_in_flight(env: dict[str, str]) -> int:
+    from cutout.admission import MAX_SLOTS
+
+    value = _int(env, "MAX_JOBS_IN_FLIGHT", 0)
+    if value > MAX_SLOTS:
+        raise ConfigError(f"MAX_JOBS_IN_FLIGHT must be <= {MAX_SLOTS} (one BatchGetItem reads every slot), got {value}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     jobs_table: str
@@ -67,6 +76,9 @@ class Settings:
     poll_max_wait_seconds: int
     daily_credit_budget: int
     submit_lease_seconds: int
+    # Most Magic Hour projects unfinished at once (admission.py). The template always sets it (default 3);
+    # 0, the value when unset, turns admission off (every upload is created at once, as before it existed).
+    max_jobs_in_flight: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -116,6 +128,7 @@ class Settings:
             poll_max_wait_seconds=_int(env, "POLL_MAX_WAIT_SECONDS", 3600, minimum=1),
             daily_credit_budget=budget,
             submit_lease_seconds=_int(env, "SUBMIT_LEASE_SECONDS", 120, minimum=1),
+            max_jobs_in_flight=_max_jobs_in_flight(env),
         )
 
     def output_bucket_for(self, source_bucket: str) -> str:

@@ -1,10 +1,11 @@
-"""The SQS messages Cutout sends itself: the first and next status checks, completions, and parked uploads."""
+"""The SQS messages Cutout sends itself: the first and next status checks, completions, parked uploads, and the
+wake-ups that start waiting jobs."""
 
 from __future__ import annotations
 
 from cutout import aws_clients
 from cutout.config import Settings
-from cutout.messages import CompletionMessage, PollMessage
+from cutout.messages import CompletionMessage, DispatchMessage, PollMessage
 from cutout.models import Clock, iso, utc_now
 
 SQS_MAX_DELAY_SECONDS = 900
@@ -27,6 +28,11 @@ class Dispatcher:
 
     def completion(self, message: CompletionMessage) -> None:
         self._send(self.settings.completion_queue_url, message.to_json())
+
+    def wake(self, reason: str) -> None:
+        """Ask the submit function to start the oldest waiting jobs (a slot was freed)."""
+        if self.settings.ingest_queue_url:
+            self._send(self.settings.ingest_queue_url, DispatchMessage(reason).to_json())
 
     def park(self, body: str, delay_seconds: int) -> None:
         """Send an ingest message back to its queue, delayed (a fresh receive count)."""

@@ -31,6 +31,9 @@ _FIELDS = (
     "created_at",
     "completed_at",
     "updated_at",
+    # A result that arrived after the job had timed out, and completed it (late=true, and when it timed out).
+    "late",
+    "late_after_timeout_at",
 )
 
 

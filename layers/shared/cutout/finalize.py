@@ -2,6 +2,11 @@
 
 A completion message holds a Magic Hour project; the job moves forward from it. Writing the cutout is guarded by
 a lease on the record, so webhook and poll racing produce one S3 write and one event.
+
+A finished project frees its in-flight slot as soon as Magic Hour reports it (before our download): Magic Hour's
+own slot is free by then. A paid result is never thrown away: a job that timed out (or was swept) while its
+project was in fact still queued or rendering is completed when the result arrives (`complete_late`), marked
+`late` with when it had timed out, and the "Cutout Completed" event says so.
 """
 
 from __future__ import annotations
@@ -40,14 +45,17 @@ class Finalizer(UseCase):
             logger.warning("completion names another project than the job's; dropped")
             return FinalizeOutcome.PROJECT_MISMATCH
         adopting = job.is_unadopted_ambiguous or self._orphaned_claim(job, receive_count)
-        if job.is_terminal and not adopting:
+        status = MAGIC_HOUR_STATUS[project.status]
+        late = job.status == JobStatus.TIMED_OUT and status == JobStatus.COMPLETE
+        if job.is_terminal and not adopting and not late:
             count("DuplicateCompletion")
             return FinalizeOutcome.ALREADY_FINAL
-        status = MAGIC_HOUR_STATUS[project.status]
         if status in (JobStatus.QUEUED, JobStatus.RENDERING):
             return self._progress(job, project, status, adopting)
+        # Magic Hour has finished the project, so its plan slot is free: so is ours (once, whoever reports it).
+        self.slots.finished(job.job_id, job.slot, succeeded=status == JobStatus.COMPLETE, why="finished")
         if status == JobStatus.COMPLETE:
-            return self._complete(job, project, receive_count, adopting)
+            return self._complete(job, project, receive_count, adopting, late=late)
         return self._failed(job, project, status, adopting)
 
     def _job_for(self, message: CompletionMessage, project: Project, receive_count: int) -> Job | None:
@@ -96,14 +104,18 @@ class Finalizer(UseCase):
         return FinalizeOutcome(status.value) if changed else FinalizeOutcome.ALREADY_FINAL
 
     # ----- complete: lease → download → check → S3 → record → event ------------------------------------
-    def _complete(self, job: Job, project: Project, receive_count: int, adopting: bool) -> FinalizeOutcome:
+    def _complete(
+        self, job: Job, project: Project, receive_count: int, adopting: bool, *, late: bool = False
+    ) -> FinalizeOutcome:
         token = uuid.uuid4().hex
-        if not self.store.begin_finalize(job.job_id, token, FINALIZE_LEASE_SECONDS, adopt_ambiguous=adopting):
+        if not self.store.begin_finalize(
+            job.job_id, token, FINALIZE_LEASE_SECONDS, adopt_ambiguous=adopting, late=late
+        ):
             current = self.store.get(job.job_id)
             if current is not None and current.status == JobStatus.COMPLETE:
                 count("DuplicateCompletion")
                 return FinalizeOutcome.ALREADY_FINAL
-            if current is None or current.is_terminal:
+            if current is None or (current.is_terminal and not (late and current.status == JobStatus.TIMED_OUT)):
                 return FinalizeOutcome.ALREADY_FINAL
             raise RetryLater("another finalizer holds the lease")
         bucket = self.settings.output_bucket_for(job.source_bucket)
@@ -125,10 +137,17 @@ class Finalizer(UseCase):
             "credits_charged": project.credits_charged or job.credits_charged,
             "ambiguous": True if adopting else None,
         }
+        if late:
+            # complete_late: timed_out → complete. The record and the event say when it had been given up.
+            attrs["late"] = True
+            attrs["late_after_timeout_at"] = job.reached.get(JobStatus.TIMED_OUT) or job.updated_at
         if not self.store.complete(job.job_id, token, attrs):
             # Our lease expired and someone else finished; their write and ours hold the same bytes.
             return FinalizeOutcome.ALREADY_FINAL
         count("Completed")
+        if late:
+            count("CompletedLate")
+            logger.warning("a timed-out job's result arrived late; completed")
         latency = (self.clock() - job.created).total_seconds()
         logger.info("job complete", extra={"output_key": key, "output_size": size, "latency_seconds": latency})
         self.terminal.completed(self.store.get(job.job_id) or job)

@@ -82,6 +82,11 @@ class Job:
     ambiguous: bool | None = None
     finalize_until: str | None = None
     finalize_token: str | None = None
+    # The in-flight slot this job holds or held (admission.py): whoever ends the job releases it by this name.
+    slot: str | None = None
+    # A result that arrived after the job had timed out, and completed it anyway (`complete_late`).
+    late: bool | None = None
+    late_after_timeout_at: str | None = None
     expires_at: int | None = None
     # When each status was first reached (`<status>_at` attributes), and anything else the table holds.
     reached: Mapping[JobStatus, str] = field(default_factory=dict)
@@ -131,6 +136,12 @@ class Job:
     @property
     def created(self) -> datetime:
         return parse_time(self.created_at)
+
+    @property
+    def rendering_since(self) -> datetime | None:
+        """When Magic Hour first reported the project rendering (poll bounds count from here, not the create)."""
+        at = self.reached.get(JobStatus.RENDERING)
+        return parse_time(at) if at else None
 
     @property
     def claimed(self) -> datetime | None:

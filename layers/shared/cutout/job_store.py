@@ -2,7 +2,10 @@
 
     transition            from                                    to                            guard (besides `from`)
     --------------------  --------------------------------------  ----------------------------  ----------------------
+    wait                  (absent)                                waiting                       nothing spent (no slot)
     claim                 (absent)                                submitting                    licence to create
+    dispatch              waiting                                 submitting                    a slot taken; licence
+    back_to_waiting       submitting                              waiting                       our claim token
     release_claim         submitting                              (deleted)                     our claim token
     reject                (absent)                                rejected                      nothing spent yet
     reject_by_magic_hour  submitting                              rejected                      our claim token
@@ -13,6 +16,7 @@
     adopt_ambiguous       forward, or ambiguous error             queued | rendering            -
     fail                  forward (+ ambiguous error: adopting)   error | canceled | timed_out  -
     begin_finalize        in flight (+ ambiguous error)           (unchanged)                   no fresh finalize lease
+      ... late=True       timed_out (a late result)               (unchanged)                   no fresh finalize lease
     end_finalize          any                                     (unchanged)                   our finalize lease
     complete              any                                     complete                      our finalize lease
 
@@ -73,12 +77,21 @@ class JobStore:
         items = resp.get("Items", [])
         return str(items[0]["job_id"]["S"]) if items else None
 
-    def list_by_status(self, status: JobStatus, created_before: datetime | None = None) -> list[Job]:
+    def list_by_status(
+        self, status: JobStatus, created_before: datetime | None = None, *, created_after: datetime | None = None
+    ) -> list[Job]:
         expr = "#s = :s"
         values: dict[str, Any] = {":s": {"S": status.value}}
-        if created_before is not None:
+        if created_before is not None and created_after is not None:
+            expr += " AND created_at BETWEEN :a AND :c"
+            values[":a"] = {"S": iso(created_after)}
+            values[":c"] = {"S": iso(created_before)}
+        elif created_before is not None:
             expr += " AND created_at < :c"
             values[":c"] = {"S": iso(created_before)}
+        elif created_after is not None:
+            expr += " AND created_at > :a"
+            values[":a"] = {"S": iso(created_after)}
         jobs: list[Job] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -95,14 +108,48 @@ class JobStore:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     # ----- the submit path -------------------------------------------------------------------------
-    def claim(self, job_id: str, source: SourceObject) -> Claim:
-        """Insert the `submitting` record unless one exists. Winning the claim is the only licence to create."""
+    def claim(self, job_id: str, source: SourceObject, *, slot: str | None = None) -> Claim:
+        """Insert the `submitting` record unless one exists. Winning the claim is the only licence to create.
+        `slot`: the in-flight slot taken for it (admission.py), recorded so whoever ends the job releases it."""
         token = uuid.uuid4().hex
         now = iso(self.clock())
-        record = {**self._source_record(source, now), "claimed_at": now, "claim_token": token}
+        record = {**self._source_record(source, now), "claimed_at": now, "claim_token": token, "slot": slot}
         if self._write(job_id, JobStatus.SUBMITTING, insert=True, set_=record):
             return Claim(won=True, token=token, existing=None)
         return Claim(won=False, token=token, existing=self.get(job_id))
+
+    def wait(self, job_id: str, source: SourceObject) -> Claim:
+        """Insert the `waiting` record unless one exists: no slot is free, the upload waits, visibly and for free.
+        (Nothing is presigned yet: the URL is made when the job is dispatched.)"""
+        record = self._source_record(source, iso(self.clock()))
+        if self._write(job_id, JobStatus.WAITING, insert=True, set_=record):
+            return Claim(won=True, token="", existing=None)
+        return Claim(won=False, token="", existing=self.get(job_id))
+
+    def dispatch(self, job_id: str, slot: str) -> str | None:
+        """waiting → submitting with `slot`: the licence to create, like a claim. Returns the claim token, or None
+        when another dispatcher (or a duplicate delivery) took this job first."""
+        token = uuid.uuid4().hex
+        now = iso(self.clock())
+        taken = self._write(
+            job_id,
+            JobStatus.SUBMITTING,
+            from_={JobStatus.WAITING},
+            set_={"claimed_at": now, "claim_token": token, "slot": slot},
+        )
+        return token if taken else None
+
+    def back_to_waiting(self, job_id: str, token: str, reason: str) -> bool:
+        """A create that provably did not happen (Magic Hour's 429 at its plan limit, a 502/503): the job waits
+        again instead of failing its message, and gives up its slot (the caller releases it)."""
+        return self._write(
+            job_id,
+            JobStatus.WAITING,
+            from_={JobStatus.SUBMITTING},
+            guard={"claim_token": token},
+            set_={"waiting_reason": reason[:MESSAGE_LIMIT]},
+            remove=("claim_token", "claimed_at", "slot"),
+        )
 
     def release_claim(self, job_id: str, token: str) -> None:
         """Delete our own claim after a create that provably did not happen, so a retry may claim again."""
@@ -219,16 +266,22 @@ class JobStore:
         )
 
     # ----- finalization lease: one S3 write and one event per job, even with webhook + poll racing -------
-    def begin_finalize(self, job_id: str, token: str, lease_seconds: int, *, adopt_ambiguous: bool = False) -> bool:
-        """Take the right to write this job's output. Fails while another finalizer's lease is fresh."""
+    def begin_finalize(
+        self, job_id: str, token: str, lease_seconds: int, *, adopt_ambiguous: bool = False, late: bool = False
+    ) -> bool:
+        """Take the right to write this job's output. Fails while another finalizer's lease is fresh.
+        `late`: the job timed out meanwhile and its paid result has arrived after all (`complete_late`)."""
         now = self.clock()
         expr = Expression()
         free = f"(attribute_not_exists({expr.name('finalize_until')}) OR {expr.name('finalize_until')} < "
         free += f"{expr.value(iso(now))})"
+        allowed = set(IN_FLIGHT) | ({JobStatus.ERROR} if adopt_ambiguous else set())
+        if late:
+            allowed.add(JobStatus.TIMED_OUT)
         return self._write(
             job_id,
             None,
-            from_=IN_FLIGHT | ({JobStatus.ERROR} if adopt_ambiguous else set()),
+            from_=allowed,
             error_code_if_error=CREATE_OUTCOME_UNKNOWN if adopt_ambiguous else None,
             condition=free,
             expr=expr,

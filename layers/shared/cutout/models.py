@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 
 
 class JobStatus(StrEnum):
+    WAITING = "waiting"  # for an in-flight slot (admission.py): visible, costs nothing, not yet at Magic Hour
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RENDERING = "rendering"
@@ -24,7 +25,10 @@ TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELED, J
 IN_FLIGHT = frozenset({JobStatus.SUBMITTING, JobStatus.QUEUED, JobStatus.RENDERING})
 
 # A state only moves forward: an update is applied only when the new rank is higher than the stored one.
+# The two exceptions are named transitions of their own (job_store.py): a create refused with 429 puts a job back
+# from submitting to waiting, and a late result completes a timed_out job.
 RANK: dict[JobStatus, int] = {
+    JobStatus.WAITING: -1,
     JobStatus.SUBMITTING: 0,
     JobStatus.QUEUED: 1,
     JobStatus.RENDERING: 2,

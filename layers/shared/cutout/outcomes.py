@@ -13,6 +13,7 @@ class SubmitKind(StrEnum):
     REJECTED = "rejected"
     AMBIGUOUS = "ambiguous"
     PARKED = "parked"  # the budget is spent: the upload waits in its queue
+    WAITING = "waiting"  # no in-flight slot free (or Magic Hour said 429): the job waits in the table, for free
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class SweepOutcome(StrEnum):
     AMBIGUOUS = "ambiguous"
     TIMED_OUT = "timed_out"
     COMPLETION_ENQUEUED = "completion_enqueued"
+    LATE_COMPLETION_ENQUEUED = "late_completion_enqueued"  # a timed-out job's project finished after all
 
 
 class WebhookOutcome(StrEnum):

@@ -7,6 +7,7 @@ reads its secret on first use).
 
 from __future__ import annotations
 
+from cutout.admission import Slots, admission_for
 from cutout.config import Settings
 from cutout.counters import Counters
 from cutout.dispatch import Dispatcher
@@ -24,4 +25,7 @@ class UseCase:
         self.counters = Counters(settings.jobs_table)
         self.magic_hour = MagicHourAccess(settings.magic_hour_base_url, settings.api_key_secret_id)
         self.dispatch = Dispatcher(settings, clock)
-        self.terminal = Terminal(self.store, settings.event_bus_name)
+        # In-flight slots (None when admission is off); every ending path gives its job's slot back through these.
+        self.admission = admission_for(settings, clock)
+        self.slots = Slots(self.admission, self.dispatch.wake)
+        self.terminal = Terminal(self.store, settings.event_bus_name, self.slots)

@@ -47,8 +47,10 @@ class WebhookReceiver(UseCase):
         if delivery.method != "POST":
             return Answer(405, WebhookOutcome.REJECTED, {"error": "method not allowed"})
         try:
+            # The secret is read (a Secrets Manager call when not cached) only for a delivery that could be
+            # authentic: unsigned, stale or oversized ones are refused without any AWS call.
             signature = verify(
-                dict(delivery.headers), delivery.body, secrets.webhook_secret(self.settings.webhook_secret_id)
+                dict(delivery.headers), delivery.body, lambda: secrets.webhook_secret(self.settings.webhook_secret_id)
             )
         except WebhookRejected as exc:
             count("WebhookRejected")
