@@ -314,3 +314,64 @@ def test_job_round_trips_through_its_plain_record(store: JobStore) -> None:
     assert Job.from_record(record) == job
     assert record["status"] == "complete" and record["complete_at"] and "reached" not in record
     assert job.error_code != CREATE_OUTCOME_UNKNOWN and not job.is_ambiguous
+
+
+# ----- admission: waiting, dispatch, back to waiting, a late result ----------------------------------------------
+def waiting(store: JobStore) -> None:
+    assert store.wait(JOB, SOURCE).won
+
+
+def test_wait_inserts_a_waiting_record_once_and_never_over_a_claim(store: JobStore) -> None:
+    first = store.wait(JOB, SOURCE)
+    second = store.wait(JOB, SOURCE)
+    assert first.won and not second.won
+    assert second.existing is not None and second.existing.status == JobStatus.WAITING
+    job = _job(store)
+    assert job.status == JobStatus.WAITING
+    assert job.claim_token is None and job.slot is None  # nothing presigned, nothing claimed, nothing spent
+
+
+def test_dispatch_turns_a_waiting_job_into_a_claim_once(store: JobStore, clock: Clock) -> None:
+    waiting(store)
+    clock.advance(3600)  # it waited an hour for a slot
+    token = store.dispatch(JOB, "slot#1")
+    assert token is not None
+    assert store.dispatch(JOB, "slot#2") is None  # a second dispatcher loses
+    job = _job(store)
+    assert (job.status, job.claim_token, job.slot) == (JobStatus.SUBMITTING, token, "slot#1")
+    assert job.claimed == T0 + timedelta(seconds=3600)  # the claim counts from the dispatch, not the upload
+
+
+def test_dispatch_refuses_a_job_that_is_not_waiting(store: JobStore) -> None:
+    queued(store)
+    assert store.dispatch(JOB, "slot#0") is None
+    assert _job(store).status == JobStatus.QUEUED
+
+
+def test_back_to_waiting_is_for_our_own_claim_only(store: JobStore) -> None:
+    waiting(store)
+    token = store.dispatch(JOB, "slot#0")
+    assert token is not None
+    assert not store.back_to_waiting(JOB, "someone-else", "throttled_429")
+    assert store.back_to_waiting(JOB, token, "throttled_429")
+    job = _job(store)
+    assert (job.status, job.claim_token, job.slot) == (JobStatus.WAITING, None, None)
+    assert job.extra["waiting_reason"] == "throttled_429"
+    assert not store.back_to_waiting(JOB, token, "again")  # not submitting any more
+
+
+def test_a_late_result_may_finalize_a_timed_out_job_and_only_when_asked(store: JobStore) -> None:
+    rendering(store)
+    assert store.fail(JOB, JobStatus.TIMED_OUT, "timed_out", "no result after 30 checks")
+    assert not store.begin_finalize(JOB, "lease", 120)  # an ordinary completion leaves it alone
+    assert store.begin_finalize(JOB, "lease", 120, late=True)
+    assert store.complete(JOB, "lease", {"late": True, "late_after_timeout_at": "2026-01-02T03:04:05.000Z"})
+    job = _job(store)
+    assert job.status == JobStatus.COMPLETE and job.late is True
+    assert job.error_code is None
+
+
+def test_a_late_result_never_finalizes_a_job_that_failed_for_real(store: JobStore) -> None:
+    rendering(store)
+    assert store.fail(JOB, JobStatus.ERROR, "render_error", "render failed")
+    assert not store.begin_finalize(JOB, "lease", 120, late=True)

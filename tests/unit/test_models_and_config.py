@@ -29,6 +29,8 @@ def test_project_name_round_trips_and_rejects_strangers() -> None:
 def test_states_only_move_forward() -> None:
     assert RANK[JobStatus.SUBMITTING] < RANK[JobStatus.QUEUED] < RANK[JobStatus.RENDERING] < RANK[JobStatus.COMPLETE]
     assert RANK[JobStatus.COMPLETE] == RANK[JobStatus.ERROR] == RANK[JobStatus.TIMED_OUT]
+    # waiting (for an in-flight slot) comes before anything that costs money, and is not terminal
+    assert RANK[JobStatus.WAITING] < RANK[JobStatus.SUBMITTING]
 
 
 def test_output_key_mirrors_the_input_path() -> None:
@@ -73,3 +75,12 @@ def test_a_budget_needs_the_ingest_queue_url_to_park_uploads() -> None:
         Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10"})
     with pytest.raises(ConfigError, match="queue URL"):
         Settings.from_env({"JOBS_TABLE": "t", "INGEST_QUEUE_URL": "arn:aws:sqs:us-east-1:123456789012:cutout-ingest"})
+
+
+def test_admission_is_configured_by_max_jobs_in_flight() -> None:
+    assert Settings.from_env({"JOBS_TABLE": "t"}).max_jobs_in_flight == 0  # unset: off (the template sets it)
+    assert Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "5"}).max_jobs_in_flight == 5
+    with pytest.raises(ConfigError, match="<= 99"):
+        Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "100"})
+    with pytest.raises(ConfigError, match="integer"):
+        Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "three"})
