@@ -125,7 +125,6 @@ class MagicHourClient:
         read_timeout: float = 20.0,
         create_retries: int = 3,
         backoff_factor: float = 0.5,
-        retry_throttled_creates: bool = True,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -141,9 +140,7 @@ class MagicHourClient:
             other=0,
             redirect=0,
             status=create_retries,
-            # With admission on, a 429 is the plan's limit speaking: it goes straight to the caller, which makes the
-            # job wait and lowers the limit (admission.py), rather than being re-sent three times within seconds.
-            status_forcelist=NOT_CREATED_STATUSES if retry_throttled_creates else NOT_CREATED_STATUSES - {429},
+            status_forcelist=NOT_CREATED_STATUSES,
             allowed_methods=frozenset({"POST"}),
             backoff_factor=backoff_factor,
             backoff_jitter=backoff_factor,
@@ -263,21 +260,16 @@ class MagicHourAccess:
 
     `forget()` after a 401 makes the next call re-read the key: it may have been rotated."""
 
-    def __init__(self, base_url: str, api_key_secret_id: str, *, retry_throttled_creates: bool = True) -> None:
+    def __init__(self, base_url: str, api_key_secret_id: str) -> None:
         self.base_url = base_url
         self.api_key_secret_id = api_key_secret_id
-        self.retry_throttled_creates = retry_throttled_creates
         self._client: MagicHourClient | None = None
 
     def __call__(self, *, refresh: bool = False) -> MagicHourClient:
         if self._client is None or refresh:
             from cutout import secrets
 
-            self._client = MagicHourClient(
-                self.base_url,
-                secrets.api_key(self.api_key_secret_id, force=refresh),
-                retry_throttled_creates=self.retry_throttled_creates,
-            )
+            self._client = MagicHourClient(self.base_url, secrets.api_key(self.api_key_secret_id, force=refresh))
         return self._client
 
     def forget(self) -> None:

@@ -23,11 +23,7 @@ class UseCase:
         self.clock = clock
         self.store = store or JobStore(settings.jobs_table, clock=clock)
         self.counters = Counters(settings.jobs_table)
-        self.magic_hour = MagicHourAccess(
-            settings.magic_hour_base_url,
-            settings.api_key_secret_id,
-            retry_throttled_creates=settings.max_jobs_in_flight <= 0,
-        )
+        self.magic_hour = MagicHourAccess(settings.magic_hour_base_url, settings.api_key_secret_id)
         self.dispatch = Dispatcher(settings, clock)
         # In-flight slots (None when admission is off); every ending path gives its job's slot back through these.
         self.admission = admission_for(settings, clock)
