@@ -345,10 +345,13 @@ class Submitter(UseCase):
         if existing.status == JobStatus.SUBMITTING:
             lease = timedelta(seconds=self.settings.submit_lease_seconds)
             if claimed is not None and self.clock() - claimed < lease:
-                # Another worker is creating this very job right now: come back later and see how it went.
+                # Another worker is creating this very job right now. This copy adds nothing: the first delivery's
+                # own message is still in flight, and should its worker die, that message comes back and finds the
+                # claim stale. Sending this one back too only parked it for a visibility timeout (186 s), which
+                # kept the queue from draining behind every burst with a duplicate in it.
                 count("DuplicatesInFlight")
-                logger.info("duplicate delivery while the first is in flight; retrying later")
-                raise RetryLater("job is being submitted by another worker")
+                logger.info("duplicate delivery while the first is in flight; dropped")
+                return SubmitOutcome(SubmitKind.DUPLICATE, "in_flight", existing.job_id)
             return self._mark_ambiguous(
                 existing.job_id, "the worker that claimed this job stopped before recording the create"
             )
