@@ -29,17 +29,25 @@ S3_GET_USD = 0.0004 / 1_000  # GET and all other requests
 EVENTBRIDGE_EVENT_USD = 1.00 / 1_000_000
 
 # When part 3 did not run: the calls one image makes on the webhook path, read from the domain code
-# (submit: GET range, claim (a conditional insert), record update, poll send; webhook: replay-mark update,
-# completion send; finalize: get, lease update, S3 put, complete update, get, PutEvents; the 5 s poll: one get).
+# (submit: GET range, slot snapshot (BatchGetItem) + slot put, claim (a conditional insert), record update, poll
+# send; webhook: replay-mark update, completion send; finalize: get, slot delete, limit get, dispatch send, lease
+# update, S3 put, complete update, get, PutEvents; the dispatch message: one by-status query; the 5 s poll: one get).
 MODELLED_CALLS = {
     "s3.GetObject": 1,
     "dynamodb.UpdateItem": 5,
-    "dynamodb.GetItem": 3,
+    "dynamodb.GetItem": 4,
+    "dynamodb.BatchGetItem": 1,
+    "dynamodb.PutItem": 1,
+    "dynamodb.DeleteItem": 1,
+    "dynamodb.Query": 1,
     "s3.PutObject": 1,
-    "sqs.SendMessage": 2,
+    "sqs.SendMessage": 3,
     "eventbridge.PutEvents": 1,
 }
-MODELLED_INVOCATIONS = {"SubmitFunction": 0.1, "WebhookFunction": 3.0, "PollFunction": 1.0, "FinalizeFunction": 1.0}
+# The dispatch message each finish sends is one more (small) submit invocation per image at most.
+MODELLED_INVOCATIONS = {"SubmitFunction": 1.1, "WebhookFunction": 3.0, "PollFunction": 1.0, "FinalizeFunction": 1.0}
+# Items one admission snapshot reads (MaxJobsInFlight slots + the limit item, at the template's default of 3).
+SNAPSHOT_ITEMS = 4
 
 
 def _memory_mb() -> dict[str, int]:
@@ -89,7 +97,11 @@ def model(e2e: dict[str, Any] | None, per_record: dict[str, Any] | None) -> dict
     # 2 WRU when the status (its key) changes (delete + put), counted as 2 throughout: conservative — plus
     # by-project (KEYS_ONLY) once, when project_id is first set.
     wru = writes * 3 + 1
-    rru = calls.get("dynamodb.GetItem", 0) + calls.get("dynamodb.Query", 0)
+    rru = (
+        calls.get("dynamodb.GetItem", 0)
+        + calls.get("dynamodb.Query", 0)
+        + calls.get("dynamodb.BatchGetItem", 0) * SNAPSHOT_ITEMS
+    )
     s3_puts = calls.get("s3.PutObject", 0)
     # + Magic Hour's GET of the presigned URL: billed to the bucket owner.
     s3_gets = calls.get("s3.GetObject", 0) + calls.get("s3.HeadObject", 0) + 1
