@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from cutout import aws_clients
-from cutout.models import RANK, TERMINAL, JobStatus, iso, utc_now
+from cutout.models import RANK, RETRYABLE, TERMINAL, JobStatus, iso, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,6 +27,30 @@ _deserializer = TypeDeserializer()
 TERMINAL_RETENTION = timedelta(days=90)
 BY_STATUS_INDEX = "by-status"
 BY_PROJECT_INDEX = "by-project"
+# What a retry keeps of the outcome it replaces (one `history` entry) and what it clears for the next attempt.
+HISTORY_FIELDS = (
+    "status",
+    "error_code",
+    "error_message",
+    "project_id",
+    "credits_charged",
+    "credits_refunded",
+    "ambiguous",
+)
+OUTCOME_FIELDS = (
+    "error_code",
+    "error_message",
+    "project_id",
+    "credits_charged",
+    "credits_refunded",
+    "ambiguous",
+    "expires_at",
+    "submitted_at",
+    "claimed_at",
+    "claim_token",
+    "finalize_until",
+    "finalize_token",
+)
 
 
 def _ser(value: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +73,16 @@ class SourceObject:
     version_id: str | None
     size: int | None
     background_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """What `JobStore.reopen_for_retry` did: `reason` is "reopened" or why not (not_found, in_flight, complete,
+    rejected, retry_pending, ambiguous, changed)."""
+
+    ok: bool
+    reason: str
+    record: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,31 +156,71 @@ class JobStore:
         }
 
     def claim(self, job_id: str, source: SourceObject) -> Claim:
-        """Insert the `submitting` record unless one exists. Winning the claim is the licence to create."""
+        """Write the `submitting` record unless a job exists. Winning the claim is the licence to create.
+
+        A job reopened by an operator (`retry_pending`) is claimable too, through this same condition, so a retry
+        racing a redelivered upload still creates once. An UpdateItem rather than a PutItem: a reopened job keeps
+        its `attempts` and `history`. `created_at` is the attempt's start (the sweeper's limit counts from it);
+        earlier attempts' start times are in `history`.
+        """
         token = uuid.uuid4().hex
         record = self._base_record(job_id, source, JobStatus.SUBMITTING)
         record.update(claimed_at=record["created_at"], claim_token=token)
+        del record["job_id"]
+        names = {f"#a{i}": k for i, k in enumerate(record)}
+        values = {f":v{i}": _serializer.serialize(v) for i, v in enumerate(record.values()) if v is not None}
+        sets = [f"#a{i} = :v{i}" for i, v in enumerate(record.values()) if v is not None]
+        removes = [f"#a{i}" for i, v in enumerate(record.values()) if v is None]
+        status_name = next(n for n, k in names.items() if k == "status")
+        values[":retry"] = {"S": JobStatus.RETRY_PENDING.value}
+        update = "SET " + ", ".join(sets)
+        if removes:
+            update += " REMOVE " + ", ".join(removes)
         try:
-            self.client.put_item(
+            self.client.update_item(
                 TableName=self.table,
-                Item=_ser(record),
-                ConditionExpression="attribute_not_exists(job_id)",
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_not_exists(job_id) OR {status_name} = :retry",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return Claim(won=False, token=token, existing=self.get(job_id))
         return Claim(won=True, token=token, existing=None)
 
     def release_claim(self, job_id: str, token: str) -> None:
-        """Delete our own claim after a create that provably did not happen, so a retry may claim again."""
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+        """Undo our own claim after a create that provably did not happen, so a retry may claim again.
+
+        A first attempt's record is deleted; a reopened job (it has `attempts`) goes back to `retry_pending`
+        instead, so its history survives a budget pause or a refused create."""
+        try:
             self.client.delete_item(
                 TableName=self.table,
                 Key={"job_id": {"S": job_id}},
-                ConditionExpression="claim_token = :t AND #s = :submitting",
+                ConditionExpression="claim_token = :t AND #s = :submitting AND attribute_not_exists(attempts)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":t": {"S": token},
                     ":submitting": {"S": JobStatus.SUBMITTING.value},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass  # not ours any more, or a reopened job: handled below
+        else:
+            return
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET #s = :retry, updated_at = :u REMOVE claim_token, claimed_at",
+                ConditionExpression="claim_token = :t AND #s = :submitting AND attribute_exists(attempts)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":t": {"S": token},
+                    ":submitting": {"S": JobStatus.SUBMITTING.value},
+                    ":retry": {"S": JobStatus.RETRY_PENDING.value},
+                    ":u": {"S": iso(utc_now())},
                 },
             )
 
@@ -161,6 +235,66 @@ class JobStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    # ----- operator retry: the one backward move, explicit and conditional ------------------------------------
+    def reopen_for_retry(self, job_id: str, *, allow_ambiguous: bool = False) -> Reopened:
+        """Failed (error, timed_out, canceled) → `retry_pending`, keeping the record: the previous outcome is pushed
+        onto `history`, `attempts` counts submit attempts (a first attempt has none: 1). The submit's claim takes
+        the job from there, so a retry and a redelivered upload still create once.
+
+        An ambiguous create (`ambiguous=true`) may already be paid: reopened only with `allow_ambiguous`. The
+        update is conditional on the record being exactly the one read, so the history entry is what it replaced.
+        """
+        job = self.get(job_id)
+        if job is None:
+            return Reopened(False, "not_found", None)
+        status = JobStatus(job["status"])
+        if status not in RETRYABLE:
+            reason = (
+                status.value
+                if status in (JobStatus.COMPLETE, JobStatus.REJECTED, JobStatus.RETRY_PENDING)
+                else "in_flight"
+            )
+            return Reopened(False, reason, job)
+        if job.get("ambiguous") and not allow_ambiguous:
+            return Reopened(False, "ambiguous", job)
+        entry = {k: job[k] for k in HISTORY_FIELDS if job.get(k) is not None}
+        entry["started_at"] = job.get("created_at")
+        entry["ended_at"] = job.get("updated_at")
+        names = {f"#r{i}": k for i, k in enumerate(OUTCOME_FIELDS)}
+        removes = ", ".join(names)
+        amb = next(n for n, k in names.items() if k == "ambiguous")
+        names.update({"#s": "status", "#u": "updated_at", "#n": "attempts", "#h": "history"})
+        condition = "#s = :prev AND #u = :prev_u"
+        values: dict[str, Any] = {
+            ":retry": {"S": JobStatus.RETRY_PENDING.value},
+            ":now": {"S": iso(utc_now())},
+            ":one": {"N": "1"},
+            ":entry": {"L": [_serializer.serialize({k: v for k, v in entry.items() if v is not None})]},
+            ":empty": {"L": []},
+            ":prev": {"S": status.value},
+            ":prev_u": {"S": str(job.get("updated_at"))},
+        }
+        if not allow_ambiguous:
+            condition += f" AND (attribute_not_exists({amb}) OR {amb} = :false)"
+            values[":false"] = {"BOOL": False}
+        try:
+            resp = self.client.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=(
+                    "SET #s = :retry, #u = :now, #n = if_not_exists(#n, :one) + :one,"
+                    " #h = list_append(if_not_exists(#h, :empty), :entry)"
+                    f" REMOVE {removes}"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return Reopened(False, "changed", self.get(job_id))
+        return Reopened(True, "reopened", _deser(resp["Attributes"]))
 
     # ----- forward-only updates ----------------------------------------------------------------------
     def advance(

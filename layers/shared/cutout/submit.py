@@ -158,7 +158,7 @@ class Submitter:
             # Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that
             # exists already (presigning is free, so the presign mode relies on the claim alone).
             existing = self.store.get(job_id)
-            if existing is not None:
+            if existing is not None and existing.get("status") != JobStatus.RETRY_PENDING:  # a retry goes on
                 return self._already_claimed(job_id, existing)
         try:
             image_url, background_url = self._assets(source)
