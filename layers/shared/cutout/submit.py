@@ -151,7 +151,7 @@ class Submitter:
             size=inspected.size,
             background_key=self._background_key(inspected),
         )
-        problem = self._validate(inspected)
+        problem = self.validate(inspected)
         if problem:
             return self._reject(job_id, source, *problem)
         if self.settings.asset_transfer == "upload":
@@ -210,7 +210,9 @@ class Submitter:
             metadata={k.lower(): v for k, v in (resp.get("Metadata") or {}).items()},
         )
 
-    def _validate(self, obj: Inspected) -> tuple[str, str] | None:
+    def validate(self, obj: Inspected) -> tuple[str, str] | None:
+        """(code, message) of the first check the upload fails, or None. `cutout backfill` calls it with what a
+        listing knows (no content type, no head bytes: those checks then wait for the submit's own GET)."""
         ext = extension_of(obj.key)
         if ext not in IMAGE_EXTENSIONS:
             return (
