@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import jmespath
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the command failed (bad arguments, AWS error, nothing found)
@@ -80,8 +81,19 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+        # Text, not str: values are keys and messages from uploads, and rich would read "[...]" as markup.
+        out.add_row(*(Text("" if v is None else str(v)) for v in row))
     return out
+
+
+def fields(rows: Iterable[tuple[str, Any]]) -> Table:
+    """A two-column "name  value" block (values taken literally, as in ``table``)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    for name, value in rows:
+        grid.add_row(name, Text("" if value is None else str(value)))
+    return grid
 
 
 def iso(moment: datetime) -> str:
