@@ -58,7 +58,7 @@ def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
     result = {"jobs": rows, "count": len(rows), "limit": limit}
 
     def draw(console: Any) -> None:
-        columns = ("job id", "status", "created", "credits", "error / output", "source")
+        columns = ("job id", "status", "created", "credits", "error / output key", "source key")
         console.print(
             table(
                 None,
@@ -133,7 +133,8 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
                     ("Job", "job_id"),
                     ("Status", "status"),
                     ("Source", "source"),
-                    ("ETag / version", "source_etag"),
+                    ("ETag", "source_etag"),
+                    ("Version", "source_version_id"),
                     ("Output", "output"),
                     ("Magic Hour project", "project_id"),
                     ("Credits", "credits"),

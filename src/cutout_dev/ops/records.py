@@ -173,11 +173,13 @@ def summary(job: Mapping[str, Any]) -> dict[str, Any]:
         "job_id": job.get("job_id"),
         "status": job.get("status"),
         "source": source_uri(job),
+        "source_key": job.get("source_key"),
         "created_at": job.get("created_at"),
         "updated_at": job.get("updated_at"),
         "credits": net_credits(job),
         "error_code": job.get("error_code"),
         "output": output_uri(job),
+        "output_key": job.get("output_key"),
     }
 
 

@@ -42,6 +42,8 @@ def alarms_firing(target: StackTarget) -> list[dict[str, Any]]:
     pages = target.client("cloudwatch").get_paginator("describe_alarms")
     for page in pages.paginate(AlarmNamePrefix=target.alarm_prefix, StateValue="ALARM"):
         for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+            if alarm.get("StateValue") != "ALARM":
+                continue  # CloudWatch applies StateValue with the prefix; moto only applies one filter
             since = alarm.get("StateUpdatedTimestamp")
             firing.append(
                 {
