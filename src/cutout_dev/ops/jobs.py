@@ -69,8 +69,8 @@ def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
                         r["status"],
                         r["created_at"],
                         r["credits"],
-                        r["error_code"] or r["output"] or "",
-                        r["source"],
+                        r["error_code"] or r["output_key"] or "",
+                        r["source_key"],
                     )
                     for r in rows
                 ],
