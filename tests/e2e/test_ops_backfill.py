@@ -8,14 +8,17 @@ a bucket before Cutout watched it — so only the backfill can bring them to the
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
+from cutout_dev import cli
 from cutout_dev.local_stack import LocalStack
 from cutout_dev.local_stack.aws import REGION
 from cutout_dev.local_stack.stack import job_id_for
@@ -95,12 +98,39 @@ def _creates(stack: LocalStack) -> Counter[str]:
     return Counter(str(c.name) for c in stack.emulator.state.creates)
 
 
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    """Run the CLI with --json; (exit status, parsed stdout without the functions' one-line EMF/log JSON)."""
+    code = cli.main([*argv, "--json"])
+    out = "\n".join(line for line in capsys.readouterr().out.splitlines() if not line.startswith('{"'))
+    return code, json.loads(out) if out.strip() else None
+
+
+@pytest.fixture
+def at_the_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[LocalStack], None]:
+    """An operator's shell: in a scratch directory (the checkpoint's .cutout/), the local stack's state file."""
+    monkeypatch.chdir(tmp_path)
+
+    def point_at(stack: LocalStack) -> None:
+        monkeypatch.setenv("CUTOUT_LOCAL_STACK_FILE", str(tmp_path / "endpoints.json"))
+        cli._write_state(stack)
+
+    return point_at
+
+
+def _text(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = cli.main(list(argv))
+    return code, "\n".join(line for line in capsys.readouterr().out.splitlines() if not line.startswith('{"'))
+
+
 def _never(question: str) -> bool:
     raise AssertionError(f"asked {question!r} although --yes was given")
 
 
 def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_an_interrupt(
-    make_stack: MakeStack, tmp_path: Path
+    make_stack: MakeStack,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    at_the_terminal: Callable[[LocalStack], None],
 ) -> None:
     # More concurrent submits than the template's 3: the jobs wait on the emulator, not on the CPU.
     stack = make_stack(webhooks=True, parameters={"MaximumConcurrency": "10"})
@@ -126,15 +156,12 @@ def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_a
     notes: list[str] = []
     options = Options(uri=f"s3://{ep.bucket}/", yes=True, checkpoint_dir=tmp_path / ".cutout")
 
-    # when the operator previews it
-    preview = run_backfill(
-        pipeline,
-        Options(uri=options.uri, dry_run=True, checkpoint_dir=options.checkpoint_dir),
-        confirm=_never,
-        note=notes.append,
-    )
+    # when the operator previews it (`cutout backfill s3://bucket/ --dry-run`)
+    at_the_terminal(stack)
+    code, preview = _cli(capsys, "backfill", f"s3://{ep.bucket}/", "--dry-run")
 
     # then the estimate counts only the new images, and nothing was enqueued
+    assert code == 0
     assert preview["status"] == "dry_run"
     assert preview["images"] == len(new)
     assert preview["already_jobs"] == len(done)
@@ -147,6 +174,10 @@ def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_a
         "unsupported_extension": 1,
     }
     assert stack.queue_depths()["IngestQueue"] == 0
+    # and a person reads the same in a table
+    code, table = _text(capsys, "backfill", f"s3://{ep.bucket}/", "--dry-run")
+    assert "images" in table
+    assert f"{5 * len(new):,}" in table  # credits
 
     # when the backfill is interrupted (Ctrl-C) after a few batches
     def interrupt(sent: int, total: int) -> None:
@@ -218,8 +249,11 @@ def test_backfill_stays_within_the_daily_budget_unless_acknowledged(make_stack: 
     assert any("parks over-budget uploads" in n for n in notes)
 
 
-def test_retry_of_a_failed_job_completes_and_keeps_its_history(make_stack: MakeStack) -> None:
+def test_retry_of_a_failed_job_completes_and_keeps_its_history(
+    make_stack: MakeStack, capsys: pytest.CaptureFixture[str], at_the_terminal: Callable[[LocalStack], None]
+) -> None:
     stack = make_stack(webhooks=True)
+    at_the_terminal(stack)
     pipeline = _pipeline(stack)
     # given a job that failed at Magic Hour
     stack.emulator.configure(render_error_rate=1.0)
@@ -228,11 +262,11 @@ def test_retry_of_a_failed_job_completes_and_keeps_its_history(make_stack: MakeS
     assert failed["status"] == "error"
     stack.emulator.configure(render_error_rate=0.0)
 
-    # when the operator retries the failed jobs
-    selection = select(pipeline, ids=[up.job_id])
-    result = run_retry(pipeline, selection, yes=True, allow_ambiguous=False, confirm=_never, note=print)
+    # when the operator retries the failed jobs (`cutout retry --status error --since 1h --yes`)
+    code, result = _cli(capsys, "retry", "--status", "error", "--since", "1h", "--yes")
 
     # then the same record completes, with the failure kept in its history
+    assert code == 0
     assert result["retried"] == [up.job_id]
     stack.emulator.wait_until(lambda: (stack.job(up.job_id) or {}).get("status") == "complete", timeout=60)
     job = stack.job(up.job_id)

@@ -14,12 +14,14 @@ an event that is enqueued twice meets the submit's claim like any duplicate deli
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import hashlib
 import io
 import json
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,7 +38,10 @@ from cutout.models import iso, job_id_for, utc_now
 from cutout.s3_events import ObjectRef
 from cutout.submit import Inspected, Submitter
 
-from cutout_dev.ops.ingest import S3Object, batches, object_created_event, send_events
+from cutout_dev.ops.ingest import S3Object, SendError, batches, object_created_event, send_events
+from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, Output, fields
+from cutout_dev.ops.records import JobsTable
+from cutout_dev.ops.target import StackTarget, TargetError
 
 # Magic Hour's processing-time p50 for the background remover, queueing included (magichour-api.md §3).
 RENDER_SECONDS = 4.0
@@ -47,7 +52,7 @@ ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 CHECKPOINT_DIR = Path(".cutout")
 
 
-class BackfillError(RuntimeError):
+class BackfillError(TargetError):
     """The backfill cannot go on (bad location, unreadable manifest, budget refused)."""
 
 
@@ -70,6 +75,27 @@ class Pipeline:
     concurrency: int = 3  # MaxJobsInFlight where the stack has it, else MaximumConcurrency
     max_input_bytes: int = 20 * 1024 * 1024
 
+    @classmethod
+    def from_target(cls, target: StackTarget) -> Pipeline:
+        """From the stack's outputs and parameters (a deployed stack or the local one alike)."""
+        params = target.parameters
+        return cls(
+            s3=target.client("s3"),
+            dynamodb=target.client("dynamodb"),
+            sqs=target.client("sqs"),
+            table=target.table,
+            ingest_queue_url=target.queue("IngestQueue").url,
+            bucket=target.bucket,
+            input_prefix=target.input_prefix,
+            output_prefix=target.output_prefix,
+            output_bucket=target.output_bucket,
+            region=target.region,
+            daily_credit_budget=target.daily_credit_budget,
+            # Admission control's cap on jobs at Magic Hour, where the stack has it; else the submit's concurrency.
+            concurrency=_int(params.get("MaxJobsInFlight")) or target.maximum_concurrency,
+            max_input_bytes=_int(params.get("MaxInputBytes")) or 20 * 1024 * 1024,
+        )
+
     def settings(self) -> Settings:
         """The submit function's settings for what a backfill checks, through the domain's own parsing."""
         return Settings.from_env(
@@ -85,11 +111,14 @@ class Pipeline:
 
     def spent_today(self) -> int:
         """Credits reserved today (the submit's `budget#YYYY-MM-DD` counter)."""
-        day = utc_now().strftime("%Y-%m-%d")
-        item = self.dynamodb.get_item(
-            TableName=self.table, Key={"job_id": {"S": f"budget#{day}"}}, ConsistentRead=True
-        ).get("Item")
-        return int(item["credits"]["N"]) if item and "credits" in item else 0
+        return JobsTable(self.dynamodb, self.table).budget_spent(utc_now().strftime("%Y-%m-%d"))
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -569,3 +598,89 @@ def _document(plan: Plan, est: Estimate, checkpoint: Checkpoint, options: Option
         "checkpoint": str(checkpoint.path),
         "status": "planned",
     }
+
+
+# ----- the CLI ------------------------------------------------------------------------------------------------
+def ask(question: str) -> bool:
+    """A yes/no at the terminal; without one (cron, CI, a pipe) the answer must come from --yes."""
+    if not sys.stdin.isatty():
+        raise TargetError(f"{question} — no terminal to ask: pass --yes to go ahead (nothing was done)")
+    from rich.console import Console
+    from rich.prompt import Confirm
+
+    return Confirm.ask(question, default=False, console=Console(stderr=True))
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "backfill",
+        help="process the images already in the bucket (estimate first; resumable)",
+        description=(
+            "Enqueue the images already under s3://bucket/prefix as uploads, without rewriting them: skips what is "
+            "already a job and what an upload would skip, prints the estimate (images, credits, time, budget) and "
+            "asks before spending. Running it again goes on where it stopped and pays for nothing twice."
+        ),
+    )
+    parser.add_argument("location", metavar="s3://bucket/prefix", help="what to backfill")
+    parser.add_argument(
+        "--manifest", metavar="s3://.../manifest.json", help="read an S3 Inventory report instead of listing"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="estimate only; enqueue nothing")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="enqueue at most N images this run")
+    parser.add_argument("--yes", action="store_true", help="no questions; may go past today's budget")
+    parser.add_argument("--restart", action="store_true", help="ignore an unfinished run's checkpoint")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, target: StackTarget) -> int:
+    out = Output.from_args(args)
+    pipeline = Pipeline.from_target(target)
+    options = Options(
+        uri=args.location,
+        manifest=args.manifest,
+        dry_run=args.dry_run,
+        limit=args.limit,
+        yes=args.yes,
+        restart=args.restart,
+    )
+    bar = Bar(enabled=not out.json and sys.stderr.isatty())
+    try:
+        doc = run_backfill(pipeline, options, confirm=ask, note=out.note, bar=bar)
+    except SendError as exc:
+        raise TargetError(f"backfill stopped: {exc}; run it again to go on (the checkpoint has what was sent)") from exc
+    out.emit(doc, lambda console: console.print(_fields(doc)))
+    if doc["status"] == "interrupted":
+        return 130
+    if doc["status"] == "declined":
+        return EXIT_ERROR
+    return EXIT_ATTENTION if doc.get("capped_by_budget") else EXIT_OK
+
+
+def _fields(doc: dict[str, Any]) -> Any:
+    est, budget = doc["estimate"], doc["budget"]
+    skipped = ", ".join(f"{reason} {n}" for reason, n in doc["skipped"].items())
+    rows: list[tuple[str, Any]] = [
+        ("location", doc["location"] + (f"  (inventory {doc['manifest']})" if doc["manifest"] else "")),
+    ]
+    if doc["resumed_after"] is not None:
+        rows.append(("resumed after", f"{doc['resumed_after']}  ({doc['enqueued_before']} enqueued before)"))
+    rows += [
+        ("objects listed", f"{doc['objects']:,}" + ("" if doc["listing_complete"] else "  (stopped at --limit)")),
+        ("already jobs", f"{doc['already_jobs']:,}"),
+        ("skipped", f"{sum(doc['skipped'].values()):,}" + (f"  ({skipped})" if skipped else "")),
+        ("images", f"{doc['images']:,}"),
+        ("credits", f"{est['credits']:,}"),
+        ("time", f"~{est['duration']} at {est['concurrency']} at a time (~{est['render_seconds']:g} s per image)"),
+    ]
+    if budget["daily"]:
+        rows.append(
+            (
+                "daily budget",
+                f"{budget['daily']:,} credits: {budget['spent_today']:,} spent today, {budget['left_today']:,} left "
+                f"({budget['images_today']:,} images)",
+            )
+        )
+    else:
+        rows.append(("daily budget", "unlimited"))
+    rows += [("enqueued", f"{doc['enqueued']:,}  ({doc['status']})"), ("checkpoint", doc["checkpoint"])]
+    return fields(rows)

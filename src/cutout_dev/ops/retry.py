@@ -12,62 +12,28 @@ is retried only after a separate yes, or with --allow-ambiguous.
 
 from __future__ import annotations
 
-import re
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from cutout.job_store import BY_STATUS_INDEX, JobStore, _deser
+from cutout.job_store import JobStore
 from cutout.magic_hour import CREDITS_PER_IMAGE
-from cutout.models import RETRYABLE, JobStatus, iso, utc_now
+from cutout.models import RETRYABLE, JobStatus
 
-from cutout_dev.ops.backfill import Pipeline
+from cutout_dev.ops.backfill import Pipeline, ask
 from cutout_dev.ops.ingest import S3Object, batches, object_created_event, send_events
+from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, Output, table
+from cutout_dev.ops.records import JobsTable, parse_since
+from cutout_dev.ops.target import StackTarget, TargetError
 
 RETRY_REASON = "cutout retry"
-_SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class RetryError(RuntimeError):
-    pass
-
-
-def parse_since(text: str) -> datetime:
-    """``30m``, ``12h``, ``1d``, ``2w`` ago, or an ISO-8601 date/time (UTC when it has no zone)."""
-    match = _SINCE.match(text.strip().lower())
-    if match:
-        return utc_now() - timedelta(**{_UNITS[match[2]]: int(match[1])})
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise RetryError(f"--since: expected e.g. 1d, 12h or 2026-11-30T00:00, got {text!r}") from exc
-    return when if when.tzinfo else when.replace(tzinfo=utc_now().tzinfo)
-
-
-def jobs_by_status(
-    pipeline: Pipeline, status: JobStatus, since: datetime | None = None, code: str | None = None
-) -> list[dict[str, Any]]:
-    """Jobs in ``status`` (the `by-status` index, never a scan), created since ``since``, with error code ``code``."""
-    kwargs: dict[str, Any] = {
-        "TableName": pipeline.table,
-        "IndexName": BY_STATUS_INDEX,
-        "KeyConditionExpression": "#s = :s" + (" AND created_at >= :c" if since else ""),
-        "ExpressionAttributeNames": {"#s": "status"},
-        "ExpressionAttributeValues": {":s": {"S": status.value}, **({":c": {"S": iso(since)}} if since else {})},
-    }
-    if code:
-        kwargs["FilterExpression"] = "error_code = :code"
-        kwargs["ExpressionAttributeValues"][":code"] = {"S": code}
-    jobs: list[dict[str, Any]] = []
-    while True:
-        page = pipeline.dynamodb.query(**kwargs)
-        jobs.extend(_deser(item) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return jobs
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+class RetryError(TargetError):
+    """The selection cannot be made (exit status 1)."""
 
 
 @dataclass
@@ -87,11 +53,11 @@ def select(
     since: datetime | None = None,
     code: str | None = None,
 ) -> Selection:
-    store = JobStore(pipeline.table, pipeline.dynamodb)
+    jobs_table = JobsTable(pipeline.dynamodb, pipeline.table)
     found: list[dict[str, Any]] = []
     selection = Selection()
     for job_id in dict.fromkeys(ids or []):
-        job = store.get(job_id)
+        job = jobs_table.get(job_id)
         if job is None:
             selection.refused[job_id] = "not_found"
         else:
@@ -99,7 +65,11 @@ def select(
     if status is not None:
         if status not in RETRYABLE:
             raise RetryError(f"--status must be one of {', '.join(sorted(s.value for s in RETRYABLE))}")
-        found.extend(jobs_by_status(pipeline, status, since, code))
+        found.extend(
+            job
+            for job in jobs_table.by_status(status.value, since, newest_first=False)
+            if code is None or job.get("error_code") == code
+        )
     for job in found:
         st = JobStatus(job["status"])
         if st in RETRYABLE or st == JobStatus.RETRY_PENDING:  # retry_pending: a previous retry's send failed
@@ -196,3 +166,62 @@ def run_retry(
     doc["credits"] = len(doc["retried"]) * CREDITS_PER_IMAGE
     doc["status"] = "retried" if doc["retried"] else "nothing_to_do"
     return doc
+
+
+# ----- the CLI ------------------------------------------------------------------------------------------------
+def _since(text: str) -> datetime:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "retry",
+        help="reprocess failed jobs, keeping their records and history",
+        description=(
+            "Reprocess failed jobs (error, timed_out, canceled) through the same claim as an upload: the record and "
+            "its history are kept, jobs in flight or complete are refused, and an ambiguous create (it may already "
+            "be paid) is retried only after a separate yes or with --allow-ambiguous."
+        ),
+    )
+    parser.add_argument("jobs", nargs="*", metavar="ID|s3://bucket/key", help="job ids (or the objects they came from)")
+    parser.add_argument("--status", choices=sorted(s.value for s in RETRYABLE), help="every job with this status")
+    parser.add_argument("--since", type=_since, metavar="WHEN", help="with --status: created since (1d, 12h, ISO)")
+    parser.add_argument("--code", metavar="C", help="with --status: only this error code")
+    parser.add_argument("--yes", action="store_true", help="no questions (ambiguous creates still need the flag)")
+    parser.add_argument(
+        "--allow-ambiguous", action="store_true", help="also re-create ambiguous creates (may pay twice)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, target: StackTarget) -> int:
+    from cutout_dev.ops.jobs import resolve_job_id
+
+    if not args.jobs and not args.status:
+        raise RetryError("name jobs (ID or s3://bucket/key) or pick them with --status")
+    if (args.since or args.code) and not args.status:
+        raise RetryError("--since and --code select with --status")
+    out = Output.from_args(args)
+    pipeline = Pipeline.from_target(target)
+    ids = [resolve_job_id(target, ref) for ref in args.jobs]
+    selection = select(
+        pipeline, ids=ids, status=JobStatus(args.status) if args.status else None, since=args.since, code=args.code
+    )
+    doc = run_retry(pipeline, selection, yes=args.yes, allow_ambiguous=args.allow_ambiguous, confirm=ask, note=out.note)
+
+    def draw(console: Any) -> None:
+        rows = [(job_id, "retried") for job_id in doc["retried"]]
+        rows += [(job_id, f"refused: {why}") for job_id, why in doc["refused"].items()]
+        console.print(table(None, ("job", "outcome"), rows))
+        console.print(
+            f"{len(doc['retried'])} retried (up to {doc['credits']} credits), {len(doc['refused'])} refused"
+            + ("; follow them with: cutout jobs --status retry_pending" if doc["retried"] else "")
+        )
+
+    out.emit(doc, draw)
+    if doc["status"] == "declined":
+        return EXIT_ERROR
+    return EXIT_ATTENTION if doc["refused"] else EXIT_OK
