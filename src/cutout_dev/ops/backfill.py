@@ -670,7 +670,7 @@ def _fields(doc: dict[str, Any]) -> Any:
         ("skipped", f"{sum(doc['skipped'].values()):,}" + (f"  ({skipped})" if skipped else "")),
         ("images", f"{doc['images']:,}"),
         ("credits", f"{est['credits']:,}"),
-        ("time", f"~{est['duration']} at {est['concurrency']} at a time (~{est['render_seconds']:g} s per image)"),
+        ("time", f"~{est['duration']}  ({est['concurrency']} at a time, ~{est['render_seconds']:g} s each)"),
     ]
     if budget["daily"]:
         rows.append(

@@ -218,7 +218,7 @@ def run(args: argparse.Namespace, target: StackTarget) -> int:
         console.print(table(None, ("job", "outcome"), rows))
         console.print(
             f"{len(doc['retried'])} retried (up to {doc['credits']} credits), {len(doc['refused'])} refused"
-            + ("; follow them with: cutout jobs --status retry_pending" if doc["retried"] else "")
+            + ("; follow them with: cutout jobs --since 1h" if doc["retried"] else "")
         )
 
     out.emit(doc, draw)
