@@ -18,7 +18,15 @@ from botocore.stub import Stubber
 from cutout.models import job_id_for
 from cutout.s3_events import ObjectRef, parse
 
-from cutout_dev.ops.backfill import Checkpoint, Pipeline, existing_job_ids, make_plan, read_manifest
+from cutout_dev.ops.backfill import (
+    Checkpoint,
+    Options,
+    Pipeline,
+    existing_job_ids,
+    make_plan,
+    read_manifest,
+    run_backfill,
+)
 from cutout_dev.ops.ingest import S3Object, SendError, object_created_event, send_events
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, Aws
 from tests.support.images import image_bytes
@@ -184,3 +192,33 @@ def test_the_checkpoint_is_found_again_by_location(tmp_path: Path) -> None:
     assert (again.position, again.enqueued) == ("incoming/0042.png", 42)
     assert not other.resumable
     assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temp file left behind
+
+
+def test_a_limited_run_leaves_the_rest_to_the_next_run(aws: Aws, tmp_path: Path) -> None:
+    # given five images in the bucket and an ingest queue
+    queue = aws.client("sqs").create_queue(QueueName="ingest")["QueueUrl"]
+    keys = [f"{INPUT_PREFIX}batch/{i}.png" for i in range(5)]
+    for i, key in enumerate(keys):
+        aws.put(key, image_bytes("PNG", colour=(i * 40, 1, 1)))
+    pipeline = _pipeline(aws, queue)
+    options = Options(uri=f"s3://{aws.bucket}/{INPUT_PREFIX}", yes=True, limit=3, checkpoint_dir=tmp_path)
+
+    # when the operator backfills three today and the rest later
+    first = run_backfill(pipeline, options, confirm=_never, note=lambda _: None)
+    rest = run_backfill(pipeline, Options(**{**vars(options), "limit": None}), confirm=_never, note=lambda _: None)
+
+    # then the second run starts after the first's last image, and every image was enqueued once, in order
+    assert (first["enqueued"], first["listing_complete"]) == (3, False)
+    assert (rest["resumed_after"], rest["enqueued"]) == (keys[2], 2)
+    sent = []
+    while batch := aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        for message in batch:
+            (ref,) = parse(json.loads(message["Body"]))
+            assert isinstance(ref, ObjectRef)
+            sent.append(ref.key)
+            aws.client("sqs").delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    assert sorted(sent) == keys
+
+
+def _never(question: str) -> bool:
+    raise AssertionError(f"asked {question!r} although --yes was given")

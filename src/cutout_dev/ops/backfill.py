@@ -269,6 +269,8 @@ def make_plan(
                 plan.already_jobs += 1
             elif limit is None or len(plan.images) < limit:
                 plan.images.append(listed)
+            else:
+                plan.listing_complete = False  # more to do than --limit allows: the next run resumes
         page.clear()
 
     for listed in source:
@@ -463,7 +465,9 @@ class Bar:
 
     def phase(self, description: str, total: int | None) -> None:
         if self._progress is not None:
-            if self._task is not None:
+            if self._task is not None:  # the phase before is done: its count is its total
+                done = self._progress.tasks[self._task].completed
+                self._progress.update(self._task, total=done, completed=done)
                 self._progress.stop_task(self._task)
             self._task = self._progress.add_task(description, total=total, rate="")
 
