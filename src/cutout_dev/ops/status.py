@@ -117,7 +117,7 @@ def collect(target: StackTarget, now: datetime | None = None) -> dict[str, Any]:
 
 def draw(result: dict[str, Any], console: Any) -> None:
     rows: list[tuple[str, Any]] = []
-    where = "local stack" if result["local"] else "stack"
+    where = "local stack" if result["local"] else "deployed stack"
     rows.append(("Stack", f"{result['stack']} ({where})  {result['input'] or ''} -> {result['output'] or ''}"))
     rows.append(("Jobs", "  ".join(f"{s} {n}" for s, n in result["counts"].items() if n) or "none yet"))
     oldest = result["oldest_open"]
