@@ -103,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
             if exc.name == module_name:  # not built (yet) on this branch
                 continue
             raise
-        module.add_parser(sub)
+        add_parser = getattr(module, "add_parser", None)
+        if add_parser is not None:  # a library module not (yet) wired as a command is not one
+            add_parser(sub)
     for command in sub.choices.values():
         _global_options(command, suppress=True)
 

@@ -316,3 +316,29 @@ def test_usage_errors_exit_1_keeping_2_for_a_person_is_needed(capsys: pytest.Cap
         cli.main(["jobs", "--since", "yesterday-ish"])
     assert exited.value.code == 1
     assert "--since" in capsys.readouterr().err
+
+
+def test_status_asks_cloudwatch_for_the_stacks_alarms_in_alarm_only(stack: LocalStack) -> None:
+    from cutout_dev.ops.status import alarms_firing
+
+    target = resolve("cutout-local")
+    cloudwatch = target.client("cloudwatch")
+    # moto applies only one of AlarmNamePrefix/StateValue, so the exact request is checked against the model here.
+    firing = {
+        "AlarmName": "cutout-local/StuckJobs",
+        "StateValue": "ALARM",
+        "StateReason": "Threshold Crossed",
+        "StateUpdatedTimestamp": datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+    }
+    with Stubber(cloudwatch) as stub:
+        stub.add_response(
+            "describe_alarms",
+            {"MetricAlarms": [firing], "CompositeAlarms": []},
+            expected_params={"AlarmNamePrefix": "cutout-local/", "StateValue": "ALARM"},
+        )
+        alarms = alarms_firing(target)
+        stub.assert_no_pending_responses()
+
+    assert alarms == [
+        {"name": "cutout-local/StuckJobs", "reason": "Threshold Crossed", "since": "2026-11-30T09:00:00+00:00"}
+    ]

@@ -34,7 +34,9 @@ def add_parser(subparsers: Any) -> None:
     jobs.add_argument("--status", action="append", choices=statuses(), help="only this status (repeatable)")
     jobs.add_argument("--since", type=_since, metavar="WHEN", help="created since: 30m, 12h, 1d, 2w or an ISO time")
     jobs.add_argument("--prefix", metavar="KEY_PREFIX", help="only source keys starting with this")
-    jobs.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT})")
+    jobs.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT}; 0 = all)"
+    )
     jobs.set_defaults(run=run_jobs)
 
     job = subparsers.add_parser(
@@ -52,7 +54,7 @@ def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
     prefix = args.prefix
     if prefix and prefix.startswith("s3://"):
         prefix = prefix.removeprefix("s3://").partition("/")[2]
-    limit = max(0, args.limit)
+    limit = args.limit if args.limit > 0 else None
     found = table_.newest(args.status or statuses(), args.since, prefix=prefix, limit=limit)
     rows = [summary(j) for j in found]
     result = {"jobs": rows, "count": len(rows), "limit": limit}

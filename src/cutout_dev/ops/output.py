@@ -68,7 +68,15 @@ class Output:
             self.stream.write(json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
             self.stream.flush()
             return
-        human(self.console())
+        console = self.console()
+        if console.is_terminal:
+            human(console)
+            return
+        # Piped: the same drawing without the padding rich adds to the right of every table cell.
+        with console.capture() as captured:
+            human(console)
+        self.stream.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
+        self.stream.flush()
 
     def note(self, text: str) -> None:
         """A message for the person at the terminal (stderr: never mixed into the JSON on stdout)."""

@@ -64,7 +64,8 @@ def credits_today(target: StackTarget, jobs: JobsTable, now: datetime) -> dict[s
         source = "budget counter"
     else:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        spent = sum(net_credits(j) for s in statuses() for j in jobs.by_status(s, midnight))
+        cost = ("credits_charged", "credits_refunded")  # only what the sum needs: a busy day has many records
+        spent = sum(net_credits(j) for s in statuses() for j in jobs.by_status(s, midnight, attributes=cost))
         source = "job records"
     return {
         "day": day,
@@ -117,7 +118,7 @@ def collect(target: StackTarget, now: datetime | None = None) -> dict[str, Any]:
 
 def draw(result: dict[str, Any], console: Any) -> None:
     rows: list[tuple[str, Any]] = []
-    where = "local stack" if result["local"] else "stack"
+    where = "local stack" if result["local"] else "deployed stack"
     rows.append(("Stack", f"{result['stack']} ({where})  {result['input'] or ''} -> {result['output'] or ''}"))
     rows.append(("Jobs", "  ".join(f"{s} {n}" for s, n in result["counts"].items() if n) or "none yet"))
     oldest = result["oldest_open"]

@@ -115,6 +115,10 @@ class StackTarget:
         return self.outputs.get("AlarmNamePrefix") or f"{self.stack_name}/"
 
     @property
+    def dashboard_name(self) -> str:
+        return self.outputs.get("DashboardName") or self.stack_name
+
+    @property
     def dashboard_url(self) -> str | None:
         return self.outputs.get("DashboardUrl") or None
 
