@@ -19,7 +19,7 @@ import requests
 
 from cutout import aws_clients, events_out, secrets
 from cutout.config import Settings
-from cutout.job_store import JobStore
+from cutout.job_store import JobStore, previous_project_ids
 from cutout.magic_hour import (
     MagicHourClient,
     MagicHourError,
@@ -171,6 +171,10 @@ class Finalizer(Completion):
             logger.warning("completion for a project that is no job of ours; dropped")
             return "unknown_project"
         bind_job(job_id=job["job_id"], source_key=job.get("source_key"), project_id=project.id)
+        if project.id in previous_project_ids(job):
+            # An earlier attempt's project (the job was retried): its outcome is in the history already.
+            count("PreviousAttempt")
+            return "previous_attempt"
         adopting = job.get("error_code") == CREATE_OUTCOME_UNKNOWN and not job.get("project_id")
         if job.get("project_id") and job["project_id"] != project.id:
             count("ProjectMismatch")
@@ -406,6 +410,9 @@ class Poller(Completion):
             count("PollSkipped")  # finished already (usually by the webhook): the cheap path
             return "done"
         bind_job(source_key=job.get("source_key"))
+        if msg.project_id in previous_project_ids(job):
+            count("PreviousAttempt")  # a check scheduled for an attempt that has since been retried
+            return "previous_attempt"
         started = datetime.fromisoformat(msg.first_check_at.replace("Z", "+00:00"))
         waited = (utc_now() - started).total_seconds()
         try:

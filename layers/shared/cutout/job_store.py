@@ -53,6 +53,11 @@ OUTCOME_FIELDS = (
 )
 
 
+def previous_project_ids(job: dict[str, Any]) -> set[str]:
+    """Magic Hour projects of a retried job's earlier attempts: their late messages must not touch the new one."""
+    return {str(h["project_id"]) for h in job.get("history") or [] if isinstance(h, dict) and h.get("project_id")}
+
+
 def _ser(value: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in value.items() if v is not None}
 
