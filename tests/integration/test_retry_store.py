@@ -203,3 +203,21 @@ def test_releasing_a_first_claim_still_deletes_it(store: JobStore, aws: Aws) -> 
     claim = store.claim(JOB, _source(aws))
     store.release_claim(JOB, claim.token)
     assert store.get(JOB) is None
+
+
+def test_a_retry_refused_by_the_checks_is_rejected_in_place(store: JobStore, aws: Aws) -> None:
+    # given a reopened job whose object was deleted before the retry's event was processed
+    _failed(store, aws)
+    assert store.reopen_for_retry(JOB).ok
+
+    # when the submit refuses it (object_missing) the way it refuses any upload
+    assert store.put_rejected(JOB, _source(aws), "object_missing", "the object no longer exists")
+
+    # then the job is final, with its history, instead of waiting for ever
+    job = store.get(JOB)
+    assert job is not None
+    assert job["status"] == "rejected"
+    assert job["error_code"] == "object_missing"
+    assert len(job["history"]) == 1
+    # and a job that is not waiting for a retry is still never overwritten
+    assert not store.put_rejected(JOB, _source(aws), "not_an_image", "again")

@@ -238,6 +238,31 @@ class JobStore:
                 TableName=self.table, Item=_ser(record), ConditionExpression="attribute_not_exists(job_id)"
             )
         except self.client.exceptions.ConditionalCheckFailedException:
+            return self._reject_retry(job_id, code, message)
+        return True
+
+    def _reject_retry(self, job_id: str, code: str, message: str) -> bool:
+        """A reopened job whose retry is refused (its object deleted meanwhile, a lowered size limit): rejected in
+        place, history kept, rather than left waiting in `retry_pending`."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=(
+                    "SET #s = :rejected, error_code = :c, error_message = :m, expires_at = :e, updated_at = :u"
+                ),
+                ConditionExpression="#s = :retry",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":rejected": {"S": JobStatus.REJECTED.value},
+                    ":retry": {"S": JobStatus.RETRY_PENDING.value},
+                    ":c": {"S": code},
+                    ":m": {"S": message[:1000]},
+                    ":e": {"N": str(self._expiry())},
+                    ":u": {"S": iso(utc_now())},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
