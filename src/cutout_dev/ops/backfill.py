@@ -622,7 +622,8 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Enqueue the images already under s3://bucket/prefix as uploads, without rewriting them: skips what is "
             "already a job and what an upload would skip, prints the estimate (images, credits, time, budget) and "
-            "asks before spending. Running it again goes on where it stopped and pays for nothing twice."
+            "asks before spending. Running it again goes on where it stopped (checkpoint in ./.cutout/) and pays for "
+            "nothing twice."
         ),
     )
     parser.add_argument("location", metavar="s3://bucket/prefix", help="what to backfill")
