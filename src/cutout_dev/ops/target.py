@@ -171,7 +171,7 @@ def resolve(stack: str | None, profile: str | None = None, region: str | None = 
     if stack:
         try:
             session = boto3.Session(profile_name=profile, region_name=region)
-        except Exception as exc:  # botocore's ProfileNotFound and friends
+        except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
             raise TargetError(str(exc)) from exc
         return describe(stack, session, None, local=False)
     state_file = local_state_file()
