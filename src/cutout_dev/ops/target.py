@@ -17,8 +17,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cutout_dev.local_stack.stack import PROJECT_ROOT
-
+PROJECT_ROOT = Path(__file__).resolve().parents[3]  # as local_stack's (not imported: it loads moto's server)
 # Where `cutout local up` says where it listens. CUTOUT_LOCAL_STACK_FILE points elsewhere (tests, two checkouts).
 LOCAL_STATE_FILE = PROJECT_ROOT / ".local-stack" / "endpoints.json"
 LOCAL_STACK_NAME = "cutout-local"
