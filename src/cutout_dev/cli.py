@@ -25,14 +25,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.ops import COMMAND_MODULES
 from cutout_dev.ops.output import EXIT_ERROR
 from cutout_dev.ops.target import TargetError, local_state_file, resolve
+
+if TYPE_CHECKING:
+    # Imported when used: the local stack brings moto's server (a third of a second) that the ops commands
+    # against a deployed stack never need.
+    from cutout_dev.local_stack import LocalStack
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -198,6 +202,8 @@ def local_up(args: argparse.Namespace) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
     emulator = {"render_seconds": args.render_seconds, **_emulator_settings(args.fault)}
+    from cutout_dev.local_stack import LocalStack, LocalStackConfig
+
     config = LocalStackConfig(
         parameters=dict(args.param),
         webhooks=not args.no_webhooks,

@@ -302,6 +302,9 @@ def test_a_stack_that_does_not_exist_is_an_error(stack: LocalStack, capsys: pyte
     assert cli.main(["--stack", "no-such-stack", "status"]) == 1
     assert "no-such-stack" in capsys.readouterr().err
 
+    assert cli.main(["status", "--stack", "cutout-local", "--profile", "no-such-profile"]) == 1
+    assert "no-such-profile" in capsys.readouterr().err
+
 
 def test_without_a_running_local_stack_the_commands_say_how_to_start_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -17,8 +17,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cutout_dev.local_stack.stack import PROJECT_ROOT
-
+PROJECT_ROOT = Path(__file__).resolve().parents[3]  # as local_stack's (not imported: it loads moto's server)
 # Where `cutout local up` says where it listens. CUTOUT_LOCAL_STACK_FILE points elsewhere (tests, two checkouts).
 LOCAL_STATE_FILE = PROJECT_ROOT / ".local-stack" / "endpoints.json"
 LOCAL_STACK_NAME = "cutout-local"
@@ -171,7 +170,7 @@ def resolve(stack: str | None, profile: str | None = None, region: str | None = 
     if stack:
         try:
             session = boto3.Session(profile_name=profile, region_name=region)
-        except Exception as exc:  # botocore's ProfileNotFound and friends
+        except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
             raise TargetError(str(exc)) from exc
         return describe(stack, session, None, local=False)
     state_file = local_state_file()
