@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutout.completion import Sweeper
-from cutout.config import get_settings
+from cutout.config import Settings, get_settings
+from cutout.models import Clock, utc_now
 from cutout.observability import logger, metrics
+from cutout.sweep import Sweeper
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-settings = get_settings()
-sweeper = Sweeper(settings)
+sweeper: Sweeper
+
+
+def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Sweeper:
+    """Build this function's domain service (at import: the cold start). The seam for the local stack, the soak
+    (a clock running ahead, so "stuck past the limit" is reached now) and tests."""
+    global sweeper  # noqa: PLW0603 - the one documented place that (re)builds the module's service
+    sweeper = Sweeper(settings or get_settings(), clock=clock)
+    return sweeper
+
+
+configure()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -23,7 +23,7 @@ def test_a_retried_job_completes_and_ignores_its_previous_attempt(aws: Aws, emul
     first = submit(aws, fns, key, body)
     old_payload = wait_project(emulator, first["project_id"])
     store = JobStore(aws.table, aws.client("dynamodb"))
-    assert store.advance(first["job_id"], JobStatus.TIMED_OUT, attrs={"error_code": "timed_out"})
+    assert store.fail(first["job_id"], JobStatus.TIMED_OUT, "timed_out", "no result in time")
 
     # when the operator reopens it, and the old attempt's check and its late webhook arrive
     assert store.reopen_for_retry(first["job_id"]).ok
@@ -32,7 +32,9 @@ def test_a_retried_job_completes_and_ignores_its_previous_attempt(aws: Aws, emul
     assert run_queue(aws, fns, aws.completion_queue_url, "finalize") == {"batchItemFailures": []}
 
     # then the job still waits for its retry, untouched, and no cutout was written for the old project
-    assert (store.get(first["job_id"]) or {})["status"] == "retry_pending"
+    waiting = store.get(first["job_id"])
+    assert waiting is not None
+    assert waiting.status == JobStatus.RETRY_PENDING
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=aws.bucket, Prefix=OUTPUT_PREFIX)
 
     # when the retry's event is submitted and its project completes (and the old project's news comes once more)
@@ -44,10 +46,11 @@ def test_a_retried_job_completes_and_ignores_its_previous_attempt(aws: Aws, emul
     assert run_queue(aws, fns, aws.completion_queue_url, "finalize") == {"batchItemFailures": []}
 
     # then the same record is complete through a second project, its first attempt kept in the history
-    done = store.get(first["job_id"]) or {}
+    done = store.get(first["job_id"])
+    assert done is not None
     assert retried["job_id"] == first["job_id"]
-    assert done["status"] == "complete"
-    assert done["project_id"] == retried["project_id"] != first["project_id"]
-    assert done["attempts"] == 2
-    assert [(h["status"], h["project_id"]) for h in done["history"]] == [("timed_out", first["project_id"])]
+    assert done.status == JobStatus.COMPLETE
+    assert done.project_id == retried["project_id"] != first["project_id"]
+    assert done.attempts == 2
+    assert [(h["status"], h["project_id"]) for h in done.history or []] == [("timed_out", first["project_id"])]
     assert len(emulator.engine.state.creates) == 2

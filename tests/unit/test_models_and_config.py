@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from cutout.completion import InvalidOutput, check_png
 from cutout.config import ConfigError, Settings
+from cutout.download import check_png
+from cutout.errors import InvalidOutput
+from cutout.inspection import sniff_image
 from cutout.models import RANK, JobStatus, job_id_for, job_id_from_project_name, output_key_for, project_name
-from cutout.submit import sniff_image
 
 from tests.support.images import PDF_BYTES, image_bytes
 
@@ -61,3 +62,14 @@ def test_settings_normalise_and_refuse_recursion() -> None:
     with pytest.raises(ConfigError):
         Settings.from_env({"JOBS_TABLE": "t", "ASSET_TRANSFER": "carrier-pigeon"})
     assert Settings.from_env({"JOBS_TABLE": "t", "POLL_MAX_DELAY_SECONDS": "5000"}).poll_max_delay_seconds == 900
+
+
+def test_a_budget_needs_the_ingest_queue_url_to_park_uploads() -> None:
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-ingest"
+    s = Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10", "INGEST_QUEUE_URL": url})
+    assert (s.daily_credit_budget, s.ingest_queue_url) == (10, url)
+    assert Settings.from_env({"JOBS_TABLE": "t"}).ingest_queue_url == ""  # no budget, no parking
+    with pytest.raises(ConfigError, match="INGEST_QUEUE_URL is required"):
+        Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10"})
+    with pytest.raises(ConfigError, match="queue URL"):
+        Settings.from_env({"JOBS_TABLE": "t", "INGEST_QUEUE_URL": "arn:aws:sqs:us-east-1:123456789012:cutout-ingest"})

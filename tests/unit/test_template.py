@@ -9,15 +9,15 @@ modules that need to know which environment each function gets, e.g.::
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cutout_dev.local_stack import cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -50,6 +50,7 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "MAX_INPUT_BYTES",
         "DAILY_CREDIT_BUDGET",
         "SUBMIT_LEASE_SECONDS",
+        "INGEST_QUEUE_URL",
         "POLL_QUEUE_URL",
         *_POLL_ENV,
     },
@@ -95,16 +96,9 @@ RESOURCE_STAR_ALLOWED = {
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-@cache
-def _load() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
-
-
 def load_template() -> dict[str, Any]:
     """template.yaml as plain dicts (short-form tags become ``{"Ref": ...}`` / ``{"Fn::...": ...}``)."""
-    return copy.deepcopy(_load())
+    return cfn_yaml.load_template(TEMPLATE)
 
 
 def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
@@ -248,6 +242,27 @@ def test_design_names_the_same_table_schema() -> None:
 
 
 # ----------------------------------------------------------------------------------------------- queues
+@pytest.mark.parametrize("queue", sorted(QUEUES))
+def test_receive_thresholds_are_derived_from_the_queues_max_receive_count(queue: str) -> None:
+    # given: the domain's one constant behind its receive thresholds
+    from cutout import messages
+
+    # then: every queue dead-letters on that very receive, and each threshold acts before the DLQ would
+    assert props(queue)["RedrivePolicy"]["maxReceiveCount"] == messages.MAX_RECEIVE_COUNT
+    for threshold in (
+        messages.UNKNOWN_JOB_RECEIVES,
+        messages.INVALID_OUTPUT_RECEIVES,
+        messages.DOWNLOAD_GIVE_UP_RECEIVES,
+    ):
+        assert 1 <= threshold < messages.MAX_RECEIVE_COUNT
+
+
+def test_submit_parks_uploads_in_the_queue_it_consumes() -> None:
+    env = function_environment("SubmitFunction")
+    assert env["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
+    assert QUEUES["IngestQueue"][1] == "SubmitFunction"
+
+
 @pytest.mark.parametrize("queue", sorted(QUEUES))
 def test_queue_has_dlq_and_is_encrypted(queue: str) -> None:
     dlq, _ = QUEUES[queue]

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from cutout.webhook_auth import MAX_BODY_BYTES, WebhookRejected, sign, verify
+from cutout.errors import WebhookRejected
+from cutout.webhook_auth import MAX_BODY_BYTES, sign, verify
 
 SECRET = "s3cr3t"
 BODY = b'{"type":"image.completed","payload":{"id":"x"}}'

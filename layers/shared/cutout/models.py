@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -36,6 +37,12 @@ RANK: dict[JobStatus, int] = {
 }
 # Failed outcomes an operator may retry (`JobStore.reopen_for_retry`).
 RETRYABLE = frozenset({JobStatus.ERROR, JobStatus.TIMED_OUT, JobStatus.CANCELED})
+
+
+def forward_to(status: JobStatus) -> frozenset[JobStatus]:
+    """The statuses a job may leave for `status`: those ranked below it (moves only go forward)."""
+    return frozenset(s for s, rank in RANK.items() if rank < RANK[status])
+
 
 # Statuses reported by Magic Hour (GET /v1/image-projects/{id}) mapped onto ours.
 MAGIC_HOUR_STATUS: dict[str, JobStatus] = {
@@ -84,6 +91,10 @@ def output_key_for(source_key: str, input_prefix: str, output_prefix: str) -> st
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# Where "now" comes from: `utc_now` in production, an injected one in the soak and tests (never a patched global).
+Clock = Callable[[], datetime]
 
 
 def iso(ts: datetime) -> str:

@@ -10,17 +10,12 @@ import hashlib
 import hmac
 import time
 
+from cutout.errors import WebhookRejected
+
 SIGNATURE_HEADER = "magic-hour-event-signature"
 TIMESTAMP_HEADER = "magic-hour-event-timestamp"
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 256 * 1024
-
-
-class WebhookRejected(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def sign(secret: str, timestamp: str, raw_body: bytes) -> str:

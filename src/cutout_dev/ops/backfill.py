@@ -32,11 +32,12 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from cutout.config import Settings
+from cutout.inspection import Inspected, problem
 from cutout.job_store import JobStore
 from cutout.magic_hour import CREDITS_PER_IMAGE
 from cutout.models import iso, job_id_for, utc_now
 from cutout.s3_events import ObjectRef
-from cutout.submit import Inspected, Submitter
+from cutout.submit import Submitter
 
 from cutout_dev.ops.ingest import S3Object, SendError, batches, object_created_event, send_events
 from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, Output, fields
@@ -212,7 +213,8 @@ class Filter:
     listing; the submit still checks them, and refuses such an object without spending anything."""
 
     def __init__(self, pipeline: Pipeline) -> None:
-        self._submitter = Submitter(pipeline.settings(), store=JobStore(pipeline.table, pipeline.dynamodb))
+        self._settings = pipeline.settings()
+        self._submitter = Submitter(self._settings, store=JobStore(pipeline.table, pipeline.dynamodb))
 
     def reason(self, listed: Listed) -> str | None:
         obj = listed.obj
@@ -222,8 +224,8 @@ class Filter:
             return skip
         if listed.storage_class.upper() in ARCHIVED:
             return "archived"
-        problem = self._submitter.validate(Inspected(obj.key, obj.etag, obj.version_id, obj.size, "", b"", {}))
-        return problem[0] if problem else None
+        refused = problem(Inspected(obj.key, obj.etag, obj.version_id, obj.size, "", b"", {}), self._settings)
+        return refused[0] if refused else None
 
 
 def existing_job_ids(dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep) -> set[str]:

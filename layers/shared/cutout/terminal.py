@@ -1,0 +1,32 @@
+"""Ending a job in failure: one conditional move, and the "Cutout Failed" event only when the move happened
+(so a job is announced once, however many messages race to fail it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cutout import events_out
+from cutout.job import Job
+from cutout.job_store import JobStore
+from cutout.models import JobStatus
+from cutout.observability import count, logger
+
+
+class Terminal:
+    def __init__(self, store: JobStore, event_bus: str) -> None:
+        self.store = store
+        self.event_bus = event_bus
+
+    def fail(
+        self, job: Job, status: JobStatus, code: str, message: str, *, adopting: bool = False, **attrs: Any
+    ) -> bool:
+        """Move `job` to a failed terminal status and publish it, once. False when it was final already."""
+        changed = self.store.fail(job.job_id, status, code, message, adopting=adopting, **attrs)
+        if changed:
+            count(f"Jobs_{status.value}")
+            logger.warning("job failed", extra={"status": status.value, "error_code": code})
+            events_out.publish(self.event_bus, events_out.FAILED, self.store.get(job.job_id) or job)
+        return changed
+
+    def completed(self, job: Job) -> None:
+        events_out.publish(self.event_bus, events_out.COMPLETED, job)
