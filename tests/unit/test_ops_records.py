@@ -54,6 +54,22 @@ def test_history_is_every_step_timestamp_oldest_first_without_bookkeeping() -> N
     assert [s["step"] for s in history(job)] == ["created", "submitted", "completed"]
 
 
+def test_history_shows_one_step_per_moment_when_the_store_also_stamps_the_status() -> None:
+    # given a record with both the named moments and the store's `<status>_at` stamps of the same moments
+    job = {
+        "created_at": "2026-11-30T10:00:00.000Z",
+        "claimed_at": "2026-11-30T10:00:00.000Z",
+        "submitting_at": "2026-11-30T10:00:00.000Z",
+        "submitted_at": "2026-11-30T10:00:01.000Z",
+        "queued_at": "2026-11-30T10:00:01.000Z",
+        "rendering_at": "2026-11-30T10:00:03.000Z",
+        "complete_at": "2026-11-30T10:00:09.001Z",
+        "completed_at": "2026-11-30T10:00:09.000Z",
+    }
+    # then each moment is shown once, by its telling name
+    assert [s["step"] for s in history(job)] == ["created", "claimed", "submitted", "rendering", "completed"]
+
+
 def test_detail_keeps_earlier_attempts_when_the_record_has_them() -> None:
     earlier = [{"status": "error", "error_code": "http_422", "ended_at": "2026-11-29T10:00:00.000Z"}]
     shown = detail({"job_id": "j", "status": "complete", "attempts": 2, "history": earlier})

@@ -26,6 +26,9 @@ from cutout_dev.ops.output import parse_time
 BY_STATUS_INDEX = "by-status"
 # Timestamps a record may carry that are not steps of its history.
 NOT_HISTORY = frozenset({"expires_at", "finalize_until", "updated_at"})
+# The store stamps `<status>_at` when a status is first reached; where the record also has the older, more telling
+# name for the same moment, that one is the step shown (one step per moment, not two).
+SAME_MOMENT = {"submitting_at": "claimed_at", "queued_at": "submitted_at", "complete_at": "completed_at"}
 
 _deserializer = TypeDeserializer()
 
@@ -189,7 +192,11 @@ def history(job: Mapping[str, Any]) -> list[dict[str, Any]]:
     steps = [
         {"step": key.removesuffix("_at"), "at": str(value)}
         for key, value in job.items()
-        if key.endswith("_at") and key not in NOT_HISTORY and isinstance(value, str) and parse_time(value)
+        if key.endswith("_at")
+        and key not in NOT_HISTORY
+        and isinstance(value, str)
+        and parse_time(value)
+        and SAME_MOMENT.get(key) not in job
     ]
     steps.sort(key=lambda s: s["at"])
     return steps
