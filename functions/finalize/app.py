@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.completion import CompletionMessage, Finalizer
 from cutout.config import get_settings
 from cutout.magic_hour import MalformedResponse, parse_project
 from cutout.observability import count, logger, metrics
-from cutout.sqs_batch import process_batch
+from cutout.sqs_batch import SQSRecord, process_batch
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext
