@@ -1,17 +1,21 @@
-"""Part 1 (and the RSS half of part 4): each handler's cold start in a fresh process against a floor process.
+"""Part 1 (and the RSS half of part 4): each handler's cold start in a fresh process against two floors.
 
 What is compared, per handler:
 * subject — ``import app`` (the function's module: Powertools, the domain package, settings, module-level objects;
   Lambda's INIT phase) **plus** what the handler builds on its first record without touching the network: the
-  boto3 clients ``cutout.aws_clients`` creates lazily, Powertools' Secrets Manager provider and the Magic Hour
-  HTTP session. Lazy creation moves that cost from INIT to the first invocation; a user waits for both.
-* floor — ``import boto3, requests`` and the same clients created directly: what any Python implementation of
-  the same function pays before it can make its first call.
+  boto3 clients ``cutout.aws_clients`` creates lazily (Secrets Manager's included) and the Magic Hour HTTP
+  session. Lazy creation moves that cost from INIT to the first invocation; a user waits for both.
+* floor (a) — ``import boto3, requests`` and the same clients created directly: what any Python implementation
+  of the same function pays before it can make its first call.
+* floor (b) — floor (a) plus the Powertools modules the handler loads (found by a run of the handler, so the
+  floor follows the code) and the Logger and Metrics every handler builds. Subject / floor (b) is what our own
+  code adds; floor (b) / floor (a) is what the Powertools utilities we chose cost.
 
-Both run the same tiny child script (so interpreter start-up and the script itself cancel out), with the
+All run the same tiny child script (so interpreter start-up and the script itself cancel out), with the
 function's environment and ``AWS_ENDPOINT_URL`` pointed at a closed loopback port: client creation is offline,
 and nothing could reach AWS if it were not. Timing is taken inside the child with ``perf_counter``; the parent also
-records the process wall time. Runs alternate subject/floor (ABBA) so drift on a noisy machine hits both.
+records the process wall time. Runs alternate subject, (a), (b) forwards and backwards so drift on a noisy
+machine hits all three.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ OWN_CODE_TARGET = 1.05  # the handler over floor (b): what our own code adds
 ENTRY_MODULE = "app"
 
 # What each handler creates on its first record (read from functions/*/app.py and the domain package):
-#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  cutout.secrets._provider() (Powertools SecretsProvider)
+#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  cutout.aws_clients.secretsmanager() (cutout.secrets)
 #   magic_hour cutout.magic_hour.MagicHourClient    http     a requests.Session (finalize's download)
 HANDLER_CLIENTS: dict[str, tuple[str, ...]] = {
     "submit": ("aws:s3", "aws:dynamodb", "aws:sqs", "secrets", "magic_hour"),
@@ -59,8 +63,7 @@ if _mode == "handler":
         if _c.startswith("aws:"):
             getattr(aws_clients, _c[4:])()
         elif _c == "secrets":
-            from cutout import secrets
-            getattr(secrets, "_provider", aws_clients.secretsmanager)()  # TEMP: baseline of the Powertools provider
+            aws_clients.secretsmanager()  # the client cutout.secrets reads through (its first read creates it)
         elif _c == "magic_hour":
             from cutout.magic_hour import MagicHourClient
             MagicHourClient(os.environ["MAGIC_HOUR_BASE_URL"], "bench-key")
