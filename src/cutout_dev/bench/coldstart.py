@@ -123,6 +123,7 @@ def child_env(function: str) -> dict[str, str]:
         "MAGIC_HOUR_BASE_URL": "http://127.0.0.1:9",
         "MAGIC_HOUR_API_KEY_SECRET": "cutout/magic-hour-api-key",
         "MAGIC_HOUR_WEBHOOK_SECRET": "cutout/magic-hour-webhook-secret",
+        "INGEST_QUEUE_URL": "http://127.0.0.1:9/123456789012/cutout-ingest",
         "POLL_QUEUE_URL": "http://127.0.0.1:9/123456789012/cutout-poll",
         "COMPLETION_QUEUE_URL": "http://127.0.0.1:9/123456789012/cutout-completion",
         "POWERTOOLS_SERVICE_NAME": "cutout",
