@@ -49,6 +49,9 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     assert cold
     for entry in cold.values():
         for key in (
+            "ready_cpu_ms",
+            "floor_ready_cpu_ms",
+            "floor_b_ready_cpu_ms",
             "ready_ms",
             "floor_ready_ms",
             "floor_b_ready_ms",

@@ -52,12 +52,12 @@ HANDLER_CLIENTS: dict[str, tuple[str, ...]] = {
 # in-process figures. Only builtins are imported before the clock starts; json/resource only after it stops.
 CHILD = r"""
 import time
-_t0 = time.perf_counter()
+_t0, _c0 = time.perf_counter(), time.process_time()
 import os, sys
 _mode, _clients = sys.argv[1], [c for c in sys.argv[2].split(",") if c]
 if _mode == "handler":
     import app  # noqa: F401  (functions/<name>/app.py via PYTHONPATH, as Lambda imports it)
-    _t1 = time.perf_counter()
+    _t1, _c1 = time.perf_counter(), time.process_time()
     from cutout import aws_clients
     for _c in _clients:
         if _c.startswith("aws:"):
@@ -81,7 +81,7 @@ else:
         from aws_lambda_powertools import Logger, Metrics
         Logger(service="cutout")
         Metrics(namespace="Cutout", service="cutout")
-    _t1 = time.perf_counter()
+    _t1, _c1 = time.perf_counter(), time.process_time()
     for _c in _clients:
         if _c.startswith("aws:"):
             boto3.client(_c[4:])
@@ -89,11 +89,13 @@ else:
             boto3.client("secretsmanager")
         else:
             requests.Session()
-_t2 = time.perf_counter()
+_t2, _c2 = time.perf_counter(), time.process_time()
 import json, resource
 print("BENCH_RESULT " + json.dumps({
     "import_ms": (_t1 - _t0) * 1000,
     "ready_ms": (_t2 - _t0) * 1000,
+    "import_cpu_ms": (_c1 - _c0) * 1000,
+    "ready_cpu_ms": (_c2 - _c0) * 1000,
     "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     "modules": len(sys.modules),
     "powertools": [n for n, m in list(sys.modules.items()) if n.split(".")[0] == "aws_lambda_powertools" and m],
@@ -134,12 +136,18 @@ def child_env(function: str) -> dict[str, str]:
 
 
 MODES = ("handler", "floor", "floor_b")  # the subject, floor (a), floor (b)
+# Why CPU time: on the shared 2-core machine the wall clock mostly measures the neighbours (the same child took
+# 0.35 s or 2 s depending on the load, IQRs as wide as the medians). Importing and building clients is CPU work on
+# local files, so the process's CPU time is the cost that carries over to an uncontended Lambda INIT.
+MEASURE = "CPU time of the child (time.process_time) from its first line to ready; wall clock reported beside it"
 
 
 @dataclass(frozen=True)
 class Sample:
     import_ms: float
     ready_ms: float
+    import_cpu_ms: float
+    ready_cpu_ms: float
     wall_ms: float
     maxrss_kb: int
     powertools: tuple[str, ...]  # the aws_lambda_powertools modules the process had loaded when ready
@@ -166,7 +174,15 @@ def _finish(function: str, mode: str, proc: subprocess.Popen[str], t0: float) ->
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"cold-start child {function}/{mode} failed ({proc.returncode}): {stderr[-2000:]}")
     doc = json.loads(line.removeprefix("BENCH_RESULT "))
-    sample = Sample(doc["import_ms"], doc["ready_ms"], wall, int(doc["maxrss_kb"]), tuple(doc["powertools"]))
+    sample = Sample(
+        doc["import_ms"],
+        doc["ready_ms"],
+        doc["import_cpu_ms"],
+        doc["ready_cpu_ms"],
+        wall,
+        int(doc["maxrss_kb"]),
+        tuple(doc["powertools"]),
+    )
     return sample, stderr
 
 
@@ -272,18 +288,25 @@ def _measure(fn: str, runs: int) -> dict[str, Any]:
             samples[mode].append(sample)
     subj, flo, flo_b = (samples[mode] for mode in MODES)
     times = {mode: parse_importtime(run_child(fn, mode, importtime=True, powertools=powertools)[1]) for mode in MODES}
-    ready = {mode: [s.ready_ms for s in samples[mode]] for mode in MODES}
+    cpu = {mode: [s.ready_cpu_ms for s in samples[mode]] for mode in MODES}
+    wall = {mode: [s.ready_ms for s in samples[mode]] for mode in MODES}
     return {
         "clients": list(HANDLER_CLIENTS[fn]),
         "powertools_modules": list(powertools),
         # Structure, checked by the smoke test: floor (b) really loads every Powertools module the handler does.
         "floor_b_covers_powertools": set(powertools) <= set(flo_b[-1].powertools),
-        "ready_ms": summary(ready["handler"]),
-        "floor_ready_ms": summary(ready["floor"]),
-        "floor_b_ready_ms": summary(ready["floor_b"]),
-        "ratio": ratio(ready["handler"], ready["floor"], target=COLD_START_TARGET),
-        "ratio_over_b": ratio(ready["handler"], ready["floor_b"], target=OWN_CODE_TARGET),
-        "floor_b_over_a": ratio(ready["floor_b"], ready["floor"]),
+        # Judged on CPU time (see MEASURE); the in-process wall clock beside it.
+        "ready_cpu_ms": summary(cpu["handler"]),
+        "floor_ready_cpu_ms": summary(cpu["floor"]),
+        "floor_b_ready_cpu_ms": summary(cpu["floor_b"]),
+        "ratio": ratio(cpu["handler"], cpu["floor"], target=COLD_START_TARGET),
+        "ratio_over_b": ratio(cpu["handler"], cpu["floor_b"], target=OWN_CODE_TARGET),
+        "floor_b_over_a": ratio(cpu["floor_b"], cpu["floor"]),
+        "ready_ms": summary(wall["handler"]),
+        "floor_ready_ms": summary(wall["floor"]),
+        "floor_b_ready_ms": summary(wall["floor_b"]),
+        "wall_ratio_ready": ratio(wall["handler"], wall["floor"]),
+        "wall_ratio_ready_over_b": ratio(wall["handler"], wall["floor_b"]),
         "import_ms": summary([s.import_ms for s in subj]),
         "floor_import_ms": summary([s.import_ms for s in flo]),
         "floor_b_import_ms": summary([s.import_ms for s in flo_b]),
@@ -308,6 +331,7 @@ def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -
         ),
         "runs": runs,
         "mode": "subject, floor (a) and floor (b) alternating (ABC CBA)",
+        "measure": MEASURE,
         "target": COLD_START_TARGET,
         "target_over_b": OWN_CODE_TARGET,
         "handlers": {},
@@ -316,8 +340,8 @@ def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -
         entry = _measure(fn, runs)
         results["handlers"][fn] = entry
         log(
-            f"  cold start {fn:<9} {entry['ready_ms']['median']:.0f} ms vs floor (a) "
-            f"{entry['floor_ready_ms']['median']:.0f} ms -> {entry['ratio']['value']:.2f}x, floor (b) "
-            f"{entry['floor_b_ready_ms']['median']:.0f} ms -> {entry['ratio_over_b']['value']:.2f}x"
+            f"  cold start {fn:<9} {entry['ready_cpu_ms']['median']:.0f} ms CPU vs floor (a) "
+            f"{entry['floor_ready_cpu_ms']['median']:.0f} ms -> {entry['ratio']['value']:.2f}x, floor (b) "
+            f"{entry['floor_b_ready_cpu_ms']['median']:.0f} ms -> {entry['ratio_over_b']['value']:.2f}x"
         )
     return results
