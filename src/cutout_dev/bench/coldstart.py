@@ -38,7 +38,7 @@ OWN_CODE_TARGET = 1.05  # the handler over floor (b): what our own code adds
 ENTRY_MODULE = "app"
 
 # What each handler creates on its first record (read from functions/*/app.py and the domain package):
-#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  cutout.secrets' SecretsProvider (on aws_clients.secretsmanager())
+#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  cutout.secrets' SecretsProvider (shared client)
 #   magic_hour cutout.magic_hour.MagicHourClient    http     a requests.Session (finalize's download)
 HANDLER_CLIENTS: dict[str, tuple[str, ...]] = {
     "submit": ("aws:s3", "aws:dynamodb", "aws:sqs", "secrets", "magic_hour"),
