@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.config import Settings, get_settings
 from cutout.errors import MalformedResponse
 from cutout.finalize import Finalizer
@@ -17,7 +16,7 @@ from cutout.messages import CompletionMessage
 from cutout.models import Clock, utc_now
 from cutout.observability import count, logger, metrics
 from cutout.outcomes import FinalizeOutcome
-from cutout.sqs_batch import process_batch
+from cutout.sqs_batch import SQSRecord, process_batch
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.config import Settings, get_settings
 from cutout.models import Clock, utc_now
 from cutout.observability import count, logger, metrics
 from cutout.outcomes import PollOutcome
 from cutout.poll import Poller
-from cutout.sqs_batch import process_batch
+from cutout.sqs_batch import SQSRecord, process_batch
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.config import Settings, get_settings
 from cutout.models import Clock, utc_now
 from cutout.observability import logger, metrics
 from cutout.outcomes import SubmitOutcome
-from cutout.sqs_batch import process_batch
+from cutout.sqs_batch import SQSRecord, process_batch
 from cutout.submit import PARK_DELAY_SECONDS, AfterCreate, Submitter
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds

@@ -1,17 +1,22 @@
-"""``cutout`` — developer commands for the local stack.
+"""``cutout`` — operate a Cutout stack, deployed or local, and run the local stack.
 
+    cutout [--stack NAME] [--profile P] [--region R] [--output table|json | --json] [--query JMESPATH] COMMAND
+    cutout status                 # one screen: counts, in flight, DLQs, credits today, alarms (exit 2: look at it)
+    cutout jobs [--status S] [--since 1d] [--prefix P] [--limit N]
+    cutout job ID|s3://bucket/key # one record, its history, a Logs Insights query
+    cutout spend [--days 7]       # credits and images per day
+    cutout redrive IngestDLQ      # DLQ → its source queue
     cutout local up [--no-webhooks] [--render-seconds 2] [--param PollFirstDelaySeconds=3] [--fault rate_5xx=0.2]
-    cutout jobs                 # the jobs table of the running local stack
-    cutout redrive IngestDLQ    # move a DLQ's messages back to its source queue
-    cutout samples              # regenerate samples/
+    cutout samples                # regenerate samples/
 
-``local up`` writes where everything is to ``.local-stack/endpoints.json`` so the other commands (from another
-terminal) find the running stack.
+Without ``--stack`` the commands act on the running local stack: ``local up`` writes where it is to
+``.local-stack/endpoints.json``. Exit status: 0 ok, 1 error, 2 a person is needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -20,12 +25,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cutout_dev.local_stack import LocalStack, LocalStackConfig
-from cutout_dev.local_stack.stack import PROJECT_ROOT, is_job_record, redrive_messages
+from botocore.exceptions import BotoCoreError, ClientError
 
-STATE_FILE = PROJECT_ROOT / ".local-stack" / "endpoints.json"
+from cutout_dev.ops import COMMAND_MODULES
+from cutout_dev.ops.output import EXIT_ERROR
+from cutout_dev.ops.target import TargetError, local_state_file, resolve
+
+if TYPE_CHECKING:
+    # Imported when used: the local stack brings moto's server (a third of a second) that the ops commands
+    # against a deployed stack never need.
+    from cutout_dev.local_stack import LocalStack
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -61,9 +72,46 @@ def _number(value: str) -> Any:
     return {"true": True, "false": False}.get(value.lower(), value)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1 (an error), keeping 2 for "a person is needed" (see ops.output)."""
+
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The AWS CLI's conventions; accepted before or after the command (``suppress`` on the subcommands, so a
+    value given before the command is not reset by the subcommand's default)."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("stack and output")
+    group.add_argument("--stack", default=default, metavar="NAME", help="deployed stack (default: the local stack)")
+    group.add_argument("--profile", default=default, help="AWS profile (as the AWS CLI)")
+    group.add_argument("--region", default=default, help="AWS region (as the AWS CLI)")
+    group.add_argument("--output", choices=("table", "json"), default=default, help="table (default) or json")
+    group.add_argument(
+        "--json", dest="output", action="store_const", const="json", default=default, help="--output json"
+    )
+    group.add_argument("--query", default=default, metavar="JMESPATH", help="pick from the JSON (implies json)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cutout", description="Cutout developer tools")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="cutout", description="Operate Cutout (a deployed stack or the local stack)")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # not built (yet) on this branch
+                continue
+            raise
+        add_parser = getattr(module, "add_parser", None)
+        if add_parser is not None:  # a library module not (yet) wired as a command is not one
+            add_parser(sub)
+    for command in sub.choices.values():
+        _global_options(command, suppress=True)
 
     local = sub.add_parser("local", help="the local stack").add_subparsers(dest="action", required=True)
     up = local.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
@@ -88,11 +136,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--emulator", action="store_true", help="use the emulator even if MAGIC_HOUR_API_KEY is set")
     up.add_argument("-v", "--verbose", action="store_true", help="debug logging of the local machinery")
-
-    sub.add_parser("jobs", help="list the running local stack's jobs")
-    redrive = sub.add_parser("redrive", help="move messages from a DLQ back to its source queue")
-    redrive.add_argument("dlq", help="DLQ logical id (IngestDLQ, PollDLQ, CompletionDLQ) or URL")
-    redrive.add_argument("--limit", type=int, default=None)
     sub.add_parser("samples", help="regenerate samples/")
     return parser
 
@@ -108,16 +151,20 @@ def _print_endpoints(stack: LocalStack) -> None:
     for name, url in ep.queues.items():
         print(f"  {name:<20} {url}")
     print()
-    print("Upload an image:")
+    print("Upload an image (moto accepts any credentials, but the AWS CLI wants some):")
     print(f"  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x {ep.aws_cli_upload_line('image.png')}")
-    print("Watch jobs:  cutout jobs      Redrive a DLQ:  cutout redrive IngestDLQ      Stop: Ctrl-C")
+    print("Operate it from another terminal (after `source .venv/bin/activate`):")
+    print("  cutout status      cutout jobs      cutout job <id|s3://bucket/key>      cutout redrive IngestDLQ")
+    print("Stop: Ctrl-C")
     print(flush=True)
 
 
 def _write_state(stack: LocalStack) -> None:
     ep = stack.endpoints
-    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    state_file = local_state_file()
+    state_file.parent.mkdir(parents=True, exist_ok=True)
     state = {
+        "stack_name": stack.config.stack_name,
         "aws": ep.aws,
         "region": ep.region,
         "table": ep.table,
@@ -125,7 +172,7 @@ def _write_state(stack: LocalStack) -> None:
         "queues": ep.queues,
         "redrive": stack.dead_letter_queues(),
     }
-    STATE_FILE.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
 def _watch(stack: LocalStack, stop: threading.Event) -> None:
@@ -155,6 +202,8 @@ def local_up(args: argparse.Namespace) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
     emulator = {"render_seconds": args.render_seconds, **_emulator_settings(args.fault)}
+    from cutout_dev.local_stack import LocalStack, LocalStackConfig
+
     config = LocalStackConfig(
         parameters=dict(args.param),
         webhooks=not args.no_webhooks,
@@ -181,58 +230,8 @@ def local_up(args: argparse.Namespace) -> int:
             print("\nstopping ...", flush=True)
         stop.set()
         watcher.join(timeout=5)
-    STATE_FILE.unlink(missing_ok=True)
+    local_state_file().unlink(missing_ok=True)
     print("stopped", flush=True)
-    return 0
-
-
-def _state() -> dict[str, Any]:
-    if not STATE_FILE.exists():
-        raise SystemExit("no local stack running (start one with: cutout local up)")
-    state: dict[str, Any] = json.loads(STATE_FILE.read_text(encoding="utf-8"))
-    return state
-
-
-def _client(state: dict[str, Any], service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=state["aws"],
-        region_name=state["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-    )
-
-
-def jobs_command() -> int:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    state = _state()
-    deserializer = TypeDeserializer()
-    items = [
-        {k: deserializer.deserialize(v) for k, v in raw.items()}
-        for raw in _client(state, "dynamodb").scan(TableName=state["table"]).get("Items", [])
-    ]
-    items = [i for i in items if is_job_record(i)]
-    for item in sorted(items, key=lambda j: str(j.get("created_at", ""))):
-        print(
-            f"{item['job_id']}  {item.get('status', '?'):<10}  {item.get('source_key', '')}  "
-            f"{item.get('output_key') or item.get('error_code') or ''}"
-        )
-    print(f"{len(items)} job(s)")
-    return 0
-
-
-def redrive_command(args: argparse.Namespace) -> int:
-    state = _state()
-    queues: dict[str, str] = state["queues"]
-    dlq_id = args.dlq if args.dlq in queues else next((k for k, v in queues.items() if v == args.dlq), None)
-    if dlq_id is None or dlq_id not in state["redrive"]:
-        raise SystemExit(f"{args.dlq} is not a DLQ of the local stack ({', '.join(state['redrive'])})")
-    source = state["redrive"][dlq_id]
-    moved = redrive_messages(_client(state, "sqs"), queues[dlq_id], queues[source], limit=args.limit)
-    print(f"moved {moved} message(s) from {dlq_id} to {source}")
     return 0
 
 
@@ -240,17 +239,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "local":
         return local_up(args)
-    if args.command == "jobs":
-        return jobs_command()
-    if args.command == "redrive":
-        return redrive_command(args)
     if args.command == "samples":
         from cutout_dev.make_samples import generate
 
         for path in generate():
             print(path)
         return 0
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    try:
+        target = resolve(args.stack, profile=args.profile, region=args.region)
+        code: int = args.run(args, target)
+    except TargetError as exc:
+        print(f"cutout: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ClientError, BotoCoreError) as exc:  # AccessDenied, throttling after retries, endpoint down, ...
+        print(f"cutout: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cutout: interrupted", file=sys.stderr)
+        return 130
+    return code
 
 
 if __name__ == "__main__":

@@ -108,12 +108,13 @@ Outputs:
 
 # Writes every event it gets to OUT_DIR (one JSON file per invocation). Bodies decide the outcome:
 # "fail" → listed in batchItemFailures; "boom" anywhere in the batch → the invocation raises.
+# The file appears whole (written aside, then renamed): tests read the directory while workers still write.
 WORKER = """
 import json, os, uuid
 
 def lambda_handler(event, context):
     path = os.path.join(os.environ["OUT_DIR"], "worker-" + uuid.uuid4().hex + ".json")
-    with open(path, "w") as f:
+    with open(path + ".tmp", "w") as f:
         json.dump({"event": event, "env": {k: os.environ.get(k) for k in ("LABEL", "TABLE", "SECRET_ID",
                    "HOOK_URL", "WORK_QUEUE_URL")},
                    "context": {"function_name": context.function_name,
@@ -121,6 +122,7 @@ def lambda_handler(event, context):
                                "memory": context.memory_limit_in_mb,
                                "arn": context.invoked_function_arn,
                                "request_id": context.aws_request_id}}, f)
+    os.replace(path + ".tmp", path)
     bodies = [r["body"] for r in event["Records"]]
     if "boom" in bodies:
         raise RuntimeError("boom")
@@ -147,8 +149,10 @@ TICK = """
 import json, os, uuid
 
 def lambda_handler(event, context):
-    with open(os.path.join(os.environ["OUT_DIR"], "tick-" + uuid.uuid4().hex + ".json"), "w") as f:
+    path = os.path.join(os.environ["OUT_DIR"], "tick-" + uuid.uuid4().hex + ".json")
+    with open(path + ".tmp", "w") as f:
         json.dump(event, f)
+    os.replace(path + ".tmp", path)
 """
 
 

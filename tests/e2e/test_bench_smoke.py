@@ -48,11 +48,31 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     cold = res["cold_start"]["handlers"]
     assert cold
     for entry in cold.values():
-        for key in ("ready_ms", "floor_ready_ms", "import_ms", "floor_import_ms", "peak_rss_mb"):
+        for key in (
+            "ready_cpu_ms",
+            "floor_ready_cpu_ms",
+            "floor_b_ready_cpu_ms",
+            "ready_ms",
+            "floor_ready_ms",
+            "floor_b_ready_ms",
+            "import_ms",
+            "floor_import_ms",
+            "floor_b_import_ms",
+            "peak_rss_mb",
+        ):
             assert _is_summary(entry[key]), key
+        # Both floors, each ratio with its interval and target: the total over (a), our own code over (b).
         assert _is_ratio(entry["ratio"])
         assert entry["ratio"]["target"] == 1.15
-        assert entry["importtime"]["top_self_ms"], "no -X importtime lines parsed"
+        assert _is_ratio(entry["ratio_over_b"])
+        assert entry["ratio_over_b"]["target"] == 1.05
+        assert _is_ratio(entry["floor_b_over_a"])
+        # Floor (b) is built from what the handler loads: Powertools' Logger at least, and every module it loaded.
+        assert "aws_lambda_powertools.logging.logger" in entry["powertools_modules"]
+        assert entry["floor_b_covers_powertools"] is True
+        for key in ("importtime", "importtime_over_b"):
+            assert entry[key]["top_self_ms"], f"no -X importtime lines parsed ({key})"
+    assert "(a) " in proc.stdout and "(b) " in proc.stdout
 
     per = res["per_record"]
     for key in ("wall_ms_per_record", "floor_wall_ms_per_record", "cpu_ms_per_record", "floor_cpu_ms_per_record"):

@@ -40,6 +40,10 @@ class Finalizer(UseCase):
             logger.warning("completion for a project that is no job of ours; dropped")
             return FinalizeOutcome.UNKNOWN_PROJECT
         bind_job(job_id=job.job_id, source_key=job.source_key, project_id=project.id)
+        if project.id in job.previous_project_ids:
+            # An earlier attempt's project (the job was retried): its outcome is in the history already.
+            count("PreviousAttempt")
+            return FinalizeOutcome.PREVIOUS_ATTEMPT
         if job.project_id and job.project_id != project.id:
             count("ProjectMismatch")
             logger.warning("completion names another project than the job's; dropped")

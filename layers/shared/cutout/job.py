@@ -22,8 +22,18 @@ _deserializer = TypeDeserializer()
 
 def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB's typed item → plain Python values. Numbers come back as Decimal; the record's are integers."""
-    out = {k: _deserializer.deserialize(v) for k, v in item.items()}
-    return {k: (int(v) if isinstance(v, Decimal) else v) for k, v in out.items()}
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    # Nested too: a retried job's `history` holds maps with numbers.
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def parse_time(value: str) -> datetime:
@@ -53,6 +63,16 @@ class Claim:
     won: bool
     token: str
     existing: Job | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """What `JobStore.reopen_for_retry` did: `reason` is "reopened" or why not (not_found, in_flight, complete,
+    rejected, retry_pending, ambiguous, changed); `job` is the record as it now stands."""
+
+    ok: bool
+    reason: str
+    job: Job | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +108,9 @@ class Job:
     late: bool | None = None
     late_after_timeout_at: str | None = None
     expires_at: int | None = None
+    # A retried job (`JobStore.reopen_for_retry`): submit attempts so far, and each earlier attempt's outcome.
+    attempts: int | None = None
+    history: list[dict[str, Any]] | None = None
     # When each status was first reached (`<status>_at` attributes), and anything else the table holds.
     reached: Mapping[JobStatus, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -132,6 +155,11 @@ class Job:
     def is_unadopted_ambiguous(self) -> bool:
         """An ambiguous create no project has claimed yet: the first project naming this job resolves it."""
         return self.error_code == CREATE_OUTCOME_UNKNOWN and not self.project_id
+
+    @property
+    def previous_project_ids(self) -> frozenset[str]:
+        """Magic Hour projects of a retried job's earlier attempts: their late messages must not touch this one."""
+        return frozenset(str(h["project_id"]) for h in self.history or () if h.get("project_id"))
 
     @property
     def created(self) -> datetime:

@@ -2,7 +2,7 @@
 
     transition            from                                    to                            guard (besides `from`)
     --------------------  --------------------------------------  ----------------------------  ----------------------
-    wait                  (absent)                                waiting                       nothing spent (no slot)
+    wait                  (absent) | retry_pending                waiting                       nothing spent (no slot)
     claim                 (absent)                                submitting                    licence to create
     dispatch              waiting                                 submitting                    a slot taken; licence
     back_to_waiting       submitting                              waiting                       our claim token
@@ -19,11 +19,18 @@
       ... late=True       timed_out (a late result)               (unchanged)                   no fresh finalize lease
     end_finalize          any                                     (unchanged)                   our finalize lease
     complete              any                                     complete                      our finalize lease
+    -- operator retry (`cutout retry`) --
+    reopen_for_retry      error | timed_out | canceled            retry_pending                 as read; not ambiguous*
+    claim                 retry_pending                           submitting                    keeps attempts/history
+    release_claim         submitting (retried: has `attempts`)    retry_pending                 our claim token
+    reject                retry_pending                           rejected                      nothing spent yet
+    (* unless allow_ambiguous: an ambiguous create may be paid already)
 
-"Forward" means a lower rank (models.RANK): duplicate or late messages change nothing. Every move is ONE
-conditional write built by `_write`; a refused condition answers False (nobody raises on a lost race). A status
-change stamps `updated_at`, `<status>_at` the first time the status is reached (the job's history), and
-`expires_at` (TTL) when terminal. To add a state: a JobStatus + its RANK; to add a move: a method here calling
+"Forward" means a lower rank (models.RANK): duplicate or late messages change nothing. `reopen_for_retry` is the
+one backward move, by an operator; `retry_pending` ranks with the terminal states, so only the claim leaves it.
+Every move is ONE conditional write built by `_write`; a refused condition answers False (nobody raises on a lost
+race). A status change stamps `updated_at`, `<status>_at` the first time the status is reached (the job's history),
+and `expires_at` (TTL) when terminal. To add a state: a JobStatus + its RANK; to add a move: a method here calling
 `_write` with its `from` set and guard, and a row above.
 """
 
@@ -37,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 from cutout import aws_clients
 from cutout.dynamo_expressions import Expression, update_expression
-from cutout.job import Claim, Job, SourceObject
-from cutout.models import CREATE_OUTCOME_UNKNOWN, IN_FLIGHT, Clock, JobStatus, forward_to, iso, utc_now
+from cutout.job import Claim, Job, Reopened, SourceObject, reached_attribute
+from cutout.models import CREATE_OUTCOME_UNKNOWN, IN_FLIGHT, RETRYABLE, Clock, JobStatus, forward_to, iso, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,6 +55,18 @@ BY_PROJECT_INDEX = "by-project"
 MESSAGE_LIMIT = 1000  # characters of an error message kept on the record
 # The attributes a finalize lease consists of: dropped when the job ends, whoever ends it.
 LEASE = ("finalize_until", "finalize_token")
+# A retry keeps these of the outcome it replaces (one `history` entry, with started_at/ended_at) ...
+HISTORY_FIELDS = (
+    "status",
+    "error_code",
+    "error_message",
+    "project_id",
+    "credits_charged",
+    "credits_refunded",
+    "ambiguous",
+)
+# ... and clears these (plus the per-attempt `<status>_at` stamps) for the next attempt.
+OUTCOME_FIELDS = (*HISTORY_FIELDS[1:], "expires_at", "submitted_at", "claimed_at", "claim_token", *LEASE)
 
 
 class JobStore:
@@ -110,19 +129,30 @@ class JobStore:
     # ----- the submit path -------------------------------------------------------------------------
     def claim(self, job_id: str, source: SourceObject, *, slot: str | None = None) -> Claim:
         """Insert the `submitting` record unless one exists. Winning the claim is the only licence to create.
-        `slot`: the in-flight slot taken for it (admission.py), recorded so whoever ends the job releases it."""
+        `slot`: the in-flight slot taken for it (admission.py), recorded so whoever ends the job releases it.
+
+        A job an operator reopened (`retry_pending`) is claimable through this same write, so a retry racing a
+        redelivered upload still creates once; its `attempts` and `history` stay (an update, not a put), and
+        `created_at` becomes this attempt's start (earlier starts are in `history`)."""
         token = uuid.uuid4().hex
         now = iso(self.clock())
         record = {**self._source_record(source, now), "claimed_at": now, "claim_token": token, "slot": slot}
-        if self._write(job_id, JobStatus.SUBMITTING, insert=True, set_=record):
+        unset = tuple(k for k, v in record.items() if v is None)  # a retry's stale source attributes go
+        if self._write(
+            job_id, JobStatus.SUBMITTING, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record, remove=unset
+        ):
             return Claim(won=True, token=token, existing=None)
         return Claim(won=False, token=token, existing=self.get(job_id))
 
     def wait(self, job_id: str, source: SourceObject) -> Claim:
         """Insert the `waiting` record unless one exists: no slot is free, the upload waits, visibly and for free.
-        (Nothing is presigned yet: the URL is made when the job is dispatched.)"""
-        record = self._source_record(source, iso(self.clock()))
-        if self._write(job_id, JobStatus.WAITING, insert=True, set_=record):
+        (Nothing is presigned yet: the URL is made when the job is dispatched.) A reopened job (`retry_pending`)
+        waits through this same write, keeping its `attempts` and `history`, as `claim` does."""
+        record = {**self._source_record(source, iso(self.clock())), "slot": None, "claim_token": None}
+        unset = tuple(k for k, v in record.items() if v is None)
+        if self._write(
+            job_id, JobStatus.WAITING, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record, remove=unset
+        ):
             return Claim(won=True, token="", existing=None)
         return Claim(won=False, token="", existing=self.get(job_id))
 
@@ -152,23 +182,36 @@ class JobStore:
         )
 
     def release_claim(self, job_id: str, token: str) -> None:
-        """Delete our own claim after a create that provably did not happen, so a retry may claim again."""
+        """Delete our own claim after a create that provably did not happen, so a retry may claim again.
+        A retried job (it has `attempts`) goes back to `retry_pending` instead: its history stays."""
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.delete_item(
                 TableName=self.table,
                 Key={"job_id": {"S": job_id}},
-                ConditionExpression="claim_token = :t AND #s = :submitting",
+                ConditionExpression="claim_token = :t AND #s = :submitting AND attribute_not_exists(attempts)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":t": {"S": token},
                     ":submitting": {"S": JobStatus.SUBMITTING.value},
                 },
             )
+            return
+        expr = Expression()
+        self._write(
+            job_id,
+            JobStatus.RETRY_PENDING,
+            from_={JobStatus.SUBMITTING},
+            guard={"claim_token": token},
+            condition=f"attribute_exists({expr.name('attempts')})",
+            expr=expr,
+            remove=("claim_token", "claimed_at"),
+        )
 
     def reject(self, job_id: str, source: SourceObject, code: str, message: str) -> bool:
-        """Record an upload refused before any money was spent. A record that already exists is left alone."""
+        """Record an upload refused before any money was spent. A record that already exists is left alone,
+        except a reopened job (`retry_pending`): its retry is refused in place, history kept."""
         record = {**self._source_record(source, iso(self.clock())), **_error(code, message)}
-        return self._write(job_id, JobStatus.REJECTED, insert=True, set_=record)
+        return self._write(job_id, JobStatus.REJECTED, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record)
 
     def reject_by_magic_hour(self, job_id: str, token: str, code: str, message: str) -> bool:
         """Magic Hour refused our create (400/422): nothing was created, the job ends rejected."""
@@ -303,6 +346,34 @@ class JobStore:
             remove=(*LEASE, "error_code", "error_message"),
         )
 
+    # ----- operator retry: the one backward move, explicit and conditional -------------------------------
+    def reopen_for_retry(self, job_id: str, *, allow_ambiguous: bool = False) -> Reopened:
+        """A failed job (`RETRYABLE`) → `retry_pending`, keeping the record: its outcome is appended to `history`,
+        `attempts` counts submit attempts (a first attempt has none: 1), the outcome fields are removed. The
+        submit's claim takes it from there. Conditional on status and `updated_at` as read, so the history entry
+        is exactly what it replaces. An ambiguous create may already be paid: only with `allow_ambiguous`."""
+        job = self.get(job_id)
+        if job is None:
+            return Reopened(False, "not_found", None)
+        if job.status not in RETRYABLE:
+            terminal_or_pending = job.is_terminal or job.status == JobStatus.RETRY_PENDING
+            return Reopened(False, job.status.value if terminal_or_pending else "in_flight", job)
+        if job.ambiguous and not allow_ambiguous:
+            return Reopened(False, "ambiguous", job)
+        record = job.to_record()
+        entry = {k: record[k] for k in HISTORY_FIELDS if k in record}
+        entry.update(started_at=job.created_at, ended_at=job.updated_at)
+        stamps = tuple(reached_attribute(s) for s in JobStatus if s != JobStatus.RETRY_PENDING)
+        reopened = self._write(
+            job_id,
+            JobStatus.RETRY_PENDING,
+            from_={job.status},
+            guard={"updated_at": job.updated_at},
+            set_={"attempts": (job.attempts or 1) + 1, "history": [*(job.history or []), entry]},
+            remove=(*OUTCOME_FIELDS, *stamps),
+        )
+        return Reopened(reopened, "reopened" if reopened else "changed", self.get(job_id))
+
     # ----- the one conditional write ----------------------------------------------------------------
     def _write(
         self,
@@ -322,7 +393,8 @@ class JobStore:
     ) -> bool:
         """One conditional UpdateItem; False when its condition refused it (a lost race, a late message).
 
-        `insert`: the record must not exist yet; otherwise it must, in one of `from_` (None: any status).
+        `insert`: the record must not exist yet (or be in one of `from_`, when given); otherwise it must exist,
+        in one of `from_` (None: any status).
         `guard`: attributes that must hold these values (a claim or lease token). `project`: (id, required):
         the job's project must be this one (or still unset unless required). `error_code_if_error`: an `error`
         record may only be left when it carries this code (an ambiguous create)."""
@@ -330,9 +402,10 @@ class JobStore:
         now = self.clock()
         update = update_expression(expr, to, set_ or {}, remove, now, stamp=stamp)
         conditions = [condition] if condition else []
-        conditions.append(f"attribute_{'not_' if insert else ''}exists({expr.name('job_id')})")
+        exists = f"attribute_{'not_' if insert else ''}exists({expr.name('job_id')})"
         if from_ is not None:
-            conditions.append(expr.status_in(from_))
+            exists = f"({exists} OR {expr.status_in(from_)})" if insert else f"{exists} AND {expr.status_in(from_)}"
+        conditions.append(exists)
         conditions += [expr.equals(k, v) for k, v in (guard or {}).items()]
         if project is not None:
             conditions.append(expr.project_is(*project))

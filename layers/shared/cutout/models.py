@@ -19,6 +19,8 @@ class JobStatus(StrEnum):
     CANCELED = "canceled"
     REJECTED = "rejected"
     TIMED_OUT = "timed_out"
+    # A failed job an operator reopened (`cutout retry`): waiting for its Object Created event to be claimed again.
+    RETRY_PENDING = "retry_pending"
 
 
 TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.REJECTED, JobStatus.TIMED_OUT})
@@ -33,7 +35,12 @@ RANK: dict[JobStatus, int] = {
     JobStatus.QUEUED: 1,
     JobStatus.RENDERING: 2,
     **{status: 3 for status in TERMINAL},
+    # Ranked with the terminal states so no forward-only update (e.g. a late message of the previous attempt)
+    # can move it; only the claim, whose condition names it explicitly, takes it on to `submitting`.
+    JobStatus.RETRY_PENDING: 3,
 }
+# Failed outcomes an operator may retry (`JobStore.reopen_for_retry`).
+RETRYABLE = frozenset({JobStatus.ERROR, JobStatus.TIMED_OUT, JobStatus.CANCELED})
 
 
 def forward_to(status: JobStatus) -> frozenset[JobStatus]:

@@ -28,6 +28,7 @@ class FinalizeOutcome(StrEnum):
     MALFORMED = "malformed"
     UNKNOWN_PROJECT = "unknown_project"
     PROJECT_MISMATCH = "project_mismatch"
+    PREVIOUS_ATTEMPT = "previous_attempt"  # a project of an attempt since retried: its outcome is in `history`
     ALREADY_FINAL = "already_final"
     PROGRESS = "progress"
     ADOPTED = "adopted"
@@ -42,6 +43,7 @@ class PollOutcome(StrEnum):
     MALFORMED = "malformed"
     DONE = "done"  # the job is finished already (usually by the webhook)
     NOT_FOUND = "not_found"
+    PREVIOUS_ATTEMPT = "previous_attempt"  # a check scheduled for an attempt since retried
     COMPLETION_ENQUEUED = "completion_enqueued"
     RESCHEDULED = "rescheduled"
     TIMED_OUT = "timed_out"

@@ -36,6 +36,9 @@ class Poller(UseCase):
             count("PollSkipped")  # finished already (usually by the webhook): the cheap path
             return PollOutcome.DONE
         bind_job(source_key=job.source_key)
+        if msg.project_id in job.previous_project_ids:
+            count("PreviousAttempt")  # a check scheduled for an attempt that has since been retried
+            return PollOutcome.PREVIOUS_ATTEMPT
         if msg.rendering_since is None and job.rendering_since is not None:
             # The webhook's image.started recorded it in place: the bounds count from then.
             msg = msg.rendering(iso(job.rendering_since))

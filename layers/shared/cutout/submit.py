@@ -148,7 +148,7 @@ class Submitter(UseCase):
             # Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that
             # exists already (presigning is free, so the presign mode relies on the claim alone).
             existing = self.store.get(job_id)
-            if existing is not None:
+            if existing is not None and existing.status != JobStatus.RETRY_PENDING:  # a retry goes on to the claim
                 return self._already_claimed(existing, job_id)
         acquired: Acquired | None = None
         if self.admission is not None:

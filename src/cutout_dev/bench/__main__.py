@@ -1,5 +1,7 @@
 """``python -m cutout_dev.bench [--smoke] [--parts 1,2,3,4] [--out bench/results.json]`` (what ``make bench`` runs).
 
+Only the cold start, for some handlers: ``--parts 1 --cold-functions submit,poll --out /tmp/cold.json``.
+
 ``--smoke`` (or ``CUTOUT_BENCH_SMOKE=1``) runs every part tiny, to prove the bench still works (``make test``);
 its figures mean nothing. A smoke run writes ``bench/results-smoke.json`` unless ``--out`` says otherwise, so it
 never overwrites the figures the README quotes.
@@ -60,11 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=None)
     parser.add_argument("--e2e-uploads", type=int, default=None, help="uploads in total, split over the two modes")
     parser.add_argument("--render-seconds", type=float, default=None)
-    parser.add_argument(
-        "--paired-cold-starts",
-        action="store_true",
-        help="run each cold-start pair side by side (faster; only faithful on an idle machine with 2+ free cores)",
-    )
+    parser.add_argument("--cold-functions", default=None, help="comma-separated handlers for part 1 (default: all)")
     args = parser.parse_args(argv)
 
     smoke = bool(args.smoke)
@@ -98,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"cutout bench{' (smoke)' if smoke else ''}: parts {','.join(sorted(parts))}")
     if "1" in parts:
         log("[1] cold start")
-        functions = ("submit",) if smoke else None
-        results["cold_start"] = coldstart.run(cold_runs, functions, log=log, paired=args.paired_cold_starts)
+        names = tuple(f.strip() for f in (args.cold_functions or "").split(",") if f.strip())
+        functions = names or (("submit",) if smoke else None)
+        results["cold_start"] = coldstart.run(cold_runs, functions, log=log)
     if "2" in parts:
         log("[2] submit cost per record")
         results["per_record"] = per_record.run(records, log=log)

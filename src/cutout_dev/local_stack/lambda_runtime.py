@@ -52,20 +52,27 @@ class FunctionOutput:
 
     def __init__(self, original: Any, sink: Any) -> None:
         self.original = original
-        self.sink = sink
+        self.sink: Any = sink
         self._lock = threading.Lock()
+
+    def detach_sink(self) -> None:
+        """The sink is closing: from now on everything goes to the original stream."""
+        with self._lock:
+            self.sink = None
 
     def write(self, text: str) -> int:
         if getattr(_in_function, "active", False):
             with self._lock:
-                self.sink.write(text)
-            return len(text)
+                if self.sink is not None:
+                    self.sink.write(text)
+                    return len(text)
         return int(self.original.write(text))
 
     def flush(self) -> None:
         self.original.flush()
         with self._lock:
-            self.sink.flush()
+            if self.sink is not None:
+                self.sink.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.original, name)

@@ -42,6 +42,32 @@ MOTO_TYPES = frozenset(
     }
 )
 
+# Dropped (not created by moto's CloudFormation) types whose Ref is a name the template sets: the local value
+# is that name, so outputs such as log group names read as they will on AWS.
+NAME_PROPERTIES = {
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+}
+
+# CloudWatch alarm properties moto's PutMetricAlarm takes (its CloudFormation has no alarm model, so the local
+# stack creates them through the API: `cutout status` finds them by name as on AWS, in state INSUFFICIENT_DATA).
+ALARM_PROPERTIES = (
+    "AlarmName",
+    "AlarmDescription",
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "AlarmActions",
+    "OKActions",
+)
+
 
 @dataclass
 class DeployedResources:
@@ -98,6 +124,10 @@ class _Lookups:
             return self.physical_ids[logical_id]
         if kind == FUNCTION:
             return self._function_name(logical_id)
+        named_by = NAME_PROPERTIES.get(kind)
+        name = (self.translated.resources[logical_id].get("Properties") or {}).get(named_by or "")
+        if name is not None and self.resolver is not None:
+            return str(self.resolver.resolve(name))  # a resource the template names: its Ref is that name
         raise UnresolvableError(f"{logical_id} ({kind}) has no local physical id")
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
@@ -125,6 +155,10 @@ class _Lookups:
             values = {"Arn": arn.format("lambda") + f"function:{self._function_name(logical_id)}"}
         elif kind == FUNCTION_URL:
             values = {"FunctionUrl": self.function_url, "FunctionArn": ""}
+        elif kind == "AWS::CloudWatch::Alarm":
+            values = {"Arn": arn.format("cloudwatch") + f"alarm:{self.ref(logical_id)}"}
+        elif kind == "AWS::Logs::LogGroup":
+            values = {"Arn": arn.format("logs") + f"log-group:{self.ref(logical_id)}:*"}
         elif kind == "AWS::IAM::Role":
             values = {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{self.stack_name}-{logical_id}"}
         else:
@@ -272,6 +306,13 @@ def _fill_gaps(
             log.warning("%s: S3 → Lambda notifications are not run locally", logical_id)
         if config:
             s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+
+    cloudwatch = moto.client("cloudwatch")
+    for res in translated.resources_of_type("AWS::CloudWatch::Alarm").values():
+        props = resolver.resolve(res.get("Properties", {}))
+        if "AlarmName" not in props:
+            continue  # CloudFormation would generate a name; nothing local looks such an alarm up
+        cloudwatch.put_metric_alarm(**{k: v for k, v in props.items() if k in ALARM_PROPERTIES})
 
     ddb = moto.client("dynamodb")
     for logical_id, res in translated.resources_of_type("AWS::DynamoDB::Table").items():

@@ -134,6 +134,7 @@ class LocalStack:
         self._imports = FreshImports()
         self._started = False
         self._log_file: Any = None
+        self._function_output: FunctionOutput | None = None
         self._stdout: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -248,7 +249,8 @@ class LocalStack:
             self.config.function_log.parent.mkdir(parents=True, exist_ok=True)
             self._log_file = self.config.function_log.open("a", encoding="utf-8")
             self._stdout = sys.stdout
-            sys.stdout = FunctionOutput(sys.stdout, self._log_file)
+            self._function_output = FunctionOutput(sys.stdout, self._log_file)
+            sys.stdout = self._function_output
         for fn in self.functions.values():
             if fn.code_dir.is_dir() and (fn.code_dir / (fn.handler.rpartition(".")[0] + ".py")).is_file():
                 fn.load()  # cold starts now, so a broken import fails `start()` rather than the first event
@@ -315,6 +317,11 @@ class LocalStack:
         if self._stdout is not None:
             sys.stdout = self._stdout
             self._stdout = None
+        if self._function_output is not None:
+            # Loggers created in this stack's cold starts keep this stream for the process's life (the stdlib
+            # "cutout" logger outlives the fresh imports): once the file is closed, it writes to the original.
+            self._function_output.detach_sink()
+            self._function_output = None
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

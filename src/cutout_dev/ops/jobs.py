@@ -1,0 +1,163 @@
+"""``cutout jobs`` (newest first, filtered by status, age and key prefix) and ``cutout job ID|s3://bucket/key``
+(one record: its history, cost, error, output, and a ready CloudWatch Logs Insights query for it)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from datetime import UTC, datetime
+from typing import Any
+
+from cutout.models import job_id_for
+
+from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output, fields, table
+from cutout_dev.ops.records import JobsTable, detail, parse_since, statuses, summary
+from cutout_dev.ops.target import StackTarget, TargetError
+
+DEFAULT_LIMIT = 50
+LOGS_LOOKBACK_DAYS = 7
+
+
+def _since(text: str) -> datetime:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_parser(subparsers: Any) -> None:
+    jobs = subparsers.add_parser(
+        "jobs",
+        help="list jobs, newest first",
+        description="Jobs newest first from the by-status index (all statuses merged unless --status).",
+    )
+    jobs.add_argument("--status", action="append", choices=statuses(), help="only this status (repeatable)")
+    jobs.add_argument("--since", type=_since, metavar="WHEN", help="created since: 30m, 12h, 1d, 2w or an ISO time")
+    jobs.add_argument("--prefix", metavar="KEY_PREFIX", help="only source keys starting with this")
+    jobs.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT}; 0 = all)"
+    )
+    jobs.set_defaults(run=run_jobs)
+
+    job = subparsers.add_parser(
+        "job",
+        help="one job: history, cost, error, output, a Logs Insights query",
+        description="One job record by id, or by the object it was made from (s3://bucket/key: HeadObject's ETag).",
+    )
+    job.add_argument("job", metavar="ID|s3://bucket/key")
+    job.set_defaults(run=run_job)
+
+
+# -- jobs ------------------------------------------------------------------------------------------------------
+def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
+    table_ = JobsTable(target.client("dynamodb"), target.table)
+    prefix = args.prefix
+    if prefix and prefix.startswith("s3://"):
+        prefix = prefix.removeprefix("s3://").partition("/")[2]
+    limit = args.limit if args.limit > 0 else None
+    found = table_.newest(args.status or statuses(), args.since, prefix=prefix, limit=limit)
+    rows = [summary(j) for j in found]
+    result = {"jobs": rows, "count": len(rows), "limit": limit}
+
+    def draw(console: Any) -> None:
+        columns = ("job id", "status", "created", "credits", "error / output key", "source key")
+        console.print(
+            table(
+                None,
+                columns,
+                [
+                    (
+                        r["job_id"],
+                        r["status"],
+                        r["created_at"],
+                        r["credits"],
+                        r["error_code"] or r["output_key"] or "",
+                        r["source_key"],
+                    )
+                    for r in rows
+                ],
+            )
+        )
+        more = " (--limit reached; narrow with --status/--since/--prefix)" if limit and len(rows) == limit else ""
+        console.print(f"{len(rows)} job(s){more}", markup=False)
+
+    Output.from_args(args).emit(result, draw)
+    return EXIT_OK
+
+
+# -- job -------------------------------------------------------------------------------------------------------
+def resolve_job_id(target: StackTarget, ref: str) -> str:
+    """A job id as given, or the one the pipeline derives for an object (bucket, key, current ETag)."""
+    if not ref.startswith("s3://"):
+        return ref
+    bucket, _, key = ref.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise TargetError(f"{ref}: expected s3://bucket/key")
+    s3 = target.client("s3")
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        raise TargetError(f"{ref}: {exc.response.get('Error', {}).get('Message') or exc}") from exc
+    return job_id_for(bucket, key, str(head["ETag"]))
+
+
+def logs_insights(target: StackTarget, job_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """A Logs Insights query over the functions' log groups for one job (every log line carries ``job_id``)."""
+    groups = list(target.log_groups.values())
+    query = (
+        "fields @timestamp, @log, level, message, status, error_code, project_id"
+        f' | filter job_id = "{job_id}" | sort @timestamp asc | limit 500'
+    )
+    end = int((now or datetime.now(UTC)).timestamp())
+    start = end - LOGS_LOOKBACK_DAYS * 86400
+    command = (
+        "aws logs start-query"
+        + "".join(f" --log-group-names {shlex.quote(g)}" for g in groups)
+        + f" --start-time {start} --end-time {end} --query-string {shlex.quote(query)}"
+    )
+    return {"log_groups": groups, "query": query, "command": command}
+
+
+def run_job(args: argparse.Namespace, target: StackTarget) -> int:
+    out = Output.from_args(args)
+    job_id = resolve_job_id(target, args.job)
+    record = JobsTable(target.client("dynamodb"), target.table).get(job_id)
+    if record is None or "#" in job_id:
+        out.note(f"cutout: no job {job_id}" + (f" for {args.job}" if args.job != job_id else ""))
+        return EXIT_ERROR
+    result = {**detail(record), "logs_insights": logs_insights(target, job_id)}
+
+    def draw(console: Any) -> None:
+        console.print(
+            fields(
+                (name, result[key])
+                for name, key in (
+                    ("Job", "job_id"),
+                    ("Status", "status"),
+                    ("Source", "source"),
+                    ("ETag", "source_etag"),
+                    ("Version", "source_version_id"),
+                    ("Output", "output"),
+                    ("Magic Hour project", "project_id"),
+                    ("Credits", "credits"),
+                    ("Ambiguous create", "ambiguous"),
+                    ("Error", "error_code"),
+                    ("Message", "error_message"),
+                    ("Attempts", "attempts"),
+                )
+                if result[key] not in (None, "", False)
+            )
+        )
+        console.print()
+        console.print(table("History", ("step", "at"), [(s["step"], s["at"]) for s in result["steps"]]))
+        if result["previous_attempts"]:
+            console.print()
+            previous = result["previous_attempts"]
+            keys = sorted({k for p in previous if isinstance(p, dict) for k in p})
+            console.print(table("Earlier attempts", keys, [[p.get(k) for k in keys] for p in previous]))
+        console.print()
+        console.print("Logs Insights (log groups: " + ", ".join(result["logs_insights"]["log_groups"]) + ")")
+        console.print("  " + result["logs_insights"]["query"], markup=False, soft_wrap=True)
+
+    out.emit(result, draw)
+    return EXIT_OK

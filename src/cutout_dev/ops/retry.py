@@ -1,0 +1,227 @@
+"""``cutout retry (ID… | --status error|timed_out|canceled [--since 1d] [--code C]) [--yes]`` — a safe reprocess.
+
+Never deletes a record: each job is reopened by the store's `reopen_for_retry` (failed → `retry_pending`, the
+previous outcome pushed onto `history`, `attempts` counted), then its source object is announced to the ingest
+queue like an upload. The submit's one claim takes it from there, so a retry racing a redelivered upload of the
+same object creates once, and the budget, the checks and the output path are the upload's.
+
+Refused: jobs in flight or complete (and rejected ones: Magic Hour or the checks refused the input; upload a fixed
+object instead). An ambiguous create (`ambiguous=true`: Magic Hour may have created, and charged, the first one)
+is retried only after a separate yes, or with --allow-ambiguous.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from cutout.job_store import JobStore
+from cutout.magic_hour import CREDITS_PER_IMAGE
+from cutout.models import RETRYABLE, JobStatus
+
+from cutout_dev.ops.backfill import Pipeline, ask
+from cutout_dev.ops.ingest import S3Object, batches, object_created_event, send_events
+from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, Output, table
+from cutout_dev.ops.records import JobsTable, parse_since
+from cutout_dev.ops.target import StackTarget, TargetError
+
+RETRY_REASON = "cutout retry"
+
+
+class RetryError(TargetError):
+    """The selection cannot be made (exit status 1)."""
+
+
+@dataclass
+class Selection:
+    jobs: list[dict[str, Any]] = field(default_factory=list)  # retryable (or already retry_pending)
+    refused: dict[str, str] = field(default_factory=dict)  # job id → why
+
+    @property
+    def ambiguous(self) -> list[dict[str, Any]]:
+        return [j for j in self.jobs if j.get("ambiguous") and j["status"] != JobStatus.RETRY_PENDING]
+
+
+def select(
+    pipeline: Pipeline,
+    ids: list[str] | None = None,
+    status: JobStatus | None = None,
+    since: datetime | None = None,
+    code: str | None = None,
+) -> Selection:
+    jobs_table = JobsTable(pipeline.dynamodb, pipeline.table)
+    found: list[dict[str, Any]] = []
+    selection = Selection()
+    for job_id in dict.fromkeys(ids or []):
+        job = jobs_table.get(job_id)
+        if job is None:
+            selection.refused[job_id] = "not_found"
+        else:
+            found.append(job)
+    if status is not None:
+        if status not in RETRYABLE:
+            raise RetryError(f"--status must be one of {', '.join(sorted(s.value for s in RETRYABLE))}")
+        found.extend(
+            job
+            for job in jobs_table.by_status(status.value, since, newest_first=False)
+            if code is None or job.get("error_code") == code
+        )
+    for job in found:
+        st = JobStatus(job["status"])
+        if st in RETRYABLE or st == JobStatus.RETRY_PENDING:  # retry_pending: a previous retry's send failed
+            selection.jobs.append(job)
+        else:
+            selection.refused[job["job_id"]] = (
+                st.value if st in (JobStatus.COMPLETE, JobStatus.REJECTED) else "in_flight"
+            )
+    return selection
+
+
+def source_of(pipeline: Pipeline, job: dict[str, Any]) -> S3Object | str:
+    """The object the job was made from, or why it cannot be retried (it is gone, or other bytes are there now).
+
+    Checked before reopening: an event for a missing object would leave the job waiting in `retry_pending`."""
+    obj = S3Object(
+        bucket=str(job["source_bucket"]),
+        key=str(job["source_key"]),
+        etag=str(job.get("source_etag") or ""),
+        size=int(job.get("source_size") or 0),
+        version_id=job.get("source_version_id") or None,
+    )
+    kwargs: dict[str, Any] = {"Bucket": obj.bucket, "Key": obj.key}
+    if obj.version_id and obj.version_id != "null":
+        kwargs["VersionId"] = obj.version_id
+    try:
+        head = pipeline.s3.head_object(**kwargs)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status in (403, 404, 400):
+            return "source_missing"
+        raise
+    if obj.etag and str(head.get("ETag", "")).strip('"') != obj.etag:
+        return "source_changed"  # new bytes at the key are a new job (an upload of its own), not this one
+    return obj
+
+
+def run_retry(
+    pipeline: Pipeline,
+    selection: Selection,
+    *,
+    yes: bool,
+    allow_ambiguous: bool,
+    confirm: Callable[[str], bool],
+    note: Callable[[str], None],
+) -> dict[str, Any]:
+    """Ask, reopen, enqueue. Returns the result document; ``status``: nothing_to_do, declined, retried."""
+    doc: dict[str, Any] = {
+        "selected": len(selection.jobs) + len(selection.refused),
+        "retried": [],
+        "refused": dict(selection.refused),
+        "credits": 0,
+        "status": "nothing_to_do",
+    }
+    for job_id, why in selection.refused.items():
+        note(f"{job_id}: not retried ({why})")
+    jobs = list(selection.jobs)
+    ambiguous = {j["job_id"] for j in selection.ambiguous}
+    if ambiguous and not allow_ambiguous:
+        warning = (
+            f"{len(ambiguous)} job(s) are ambiguous creates: Magic Hour may have created (and charged) them "
+            "already, and a retry pays again"
+        )
+        if not yes and confirm(f"{warning}. Retry them too?"):
+            allow_ambiguous = True
+        else:
+            note(f"{warning}; left alone (retry them with --allow-ambiguous)")
+            jobs = [j for j in jobs if j["job_id"] not in ambiguous]
+            doc["refused"].update(dict.fromkeys(sorted(ambiguous), "ambiguous"))
+    if not jobs:
+        return doc
+    credits = len(jobs) * CREDITS_PER_IMAGE
+    if not yes and not confirm(f"Retry {len(jobs)} job(s) for up to {credits} credits?"):
+        doc["status"] = "declined"
+        return doc
+
+    store = JobStore(pipeline.table, pipeline.dynamodb)
+    to_send: list[tuple[str, S3Object]] = []
+    for job in jobs:
+        source = source_of(pipeline, job)
+        if isinstance(source, str):
+            doc["refused"][job["job_id"]] = source
+            continue
+        if job["status"] != JobStatus.RETRY_PENDING:
+            reopened = store.reopen_for_retry(job["job_id"], allow_ambiguous=allow_ambiguous)
+            if not reopened.ok:
+                doc["refused"][job["job_id"]] = reopened.reason
+                continue
+        to_send.append((job["job_id"], source))
+    for batch in batches(to_send):
+        events = [object_created_event(obj, region=pipeline.region, reason=RETRY_REASON) for _, obj in batch]
+        send_events(pipeline.sqs, pipeline.ingest_queue_url, events)
+        doc["retried"].extend(job_id for job_id, _ in batch)
+    doc["credits"] = len(doc["retried"]) * CREDITS_PER_IMAGE
+    doc["status"] = "retried" if doc["retried"] else "nothing_to_do"
+    return doc
+
+
+# ----- the CLI ------------------------------------------------------------------------------------------------
+def _since(text: str) -> datetime:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "retry",
+        help="reprocess failed jobs, keeping their records and history",
+        description=(
+            "Reprocess failed jobs (error, timed_out, canceled) through the same claim as an upload: the record and "
+            "its history are kept, jobs in flight or complete are refused, and an ambiguous create (it may already "
+            "be paid) is retried only after a separate yes or with --allow-ambiguous."
+        ),
+    )
+    parser.add_argument("jobs", nargs="*", metavar="ID|s3://bucket/key", help="job ids (or the objects they came from)")
+    parser.add_argument("--status", choices=sorted(s.value for s in RETRYABLE), help="every job with this status")
+    parser.add_argument("--since", type=_since, metavar="WHEN", help="with --status: created since (1d, 12h, ISO)")
+    parser.add_argument("--code", metavar="C", help="with --status: only this error code")
+    parser.add_argument("--yes", action="store_true", help="no questions (ambiguous creates still need the flag)")
+    parser.add_argument(
+        "--allow-ambiguous", action="store_true", help="also re-create ambiguous creates (may pay twice)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, target: StackTarget) -> int:
+    from cutout_dev.ops.jobs import resolve_job_id
+
+    if not args.jobs and not args.status:
+        raise RetryError("name jobs (ID or s3://bucket/key) or pick them with --status")
+    if (args.since or args.code) and not args.status:
+        raise RetryError("--since and --code select with --status")
+    out = Output.from_args(args)
+    pipeline = Pipeline.from_target(target)
+    ids = [resolve_job_id(target, ref) for ref in args.jobs]
+    selection = select(
+        pipeline, ids=ids, status=JobStatus(args.status) if args.status else None, since=args.since, code=args.code
+    )
+    doc = run_retry(pipeline, selection, yes=args.yes, allow_ambiguous=args.allow_ambiguous, confirm=ask, note=out.note)
+
+    def draw(console: Any) -> None:
+        rows = [(job_id, "retried") for job_id in doc["retried"]]
+        rows += [(job_id, f"refused: {why}") for job_id, why in doc["refused"].items()]
+        console.print(table(None, ("job", "outcome"), rows))
+        console.print(
+            f"{len(doc['retried'])} retried (up to {doc['credits']} credits), {len(doc['refused'])} refused"
+            + ("; follow them with: cutout jobs --since 1h" if doc["retried"] else "")
+        )
+
+    out.emit(doc, draw)
+    if doc["status"] == "declined":
+        return EXIT_ERROR
+    return EXIT_ATTENTION if doc["refused"] else EXIT_OK

@@ -1,0 +1,185 @@
+"""Which stack the ops commands act on: a deployed one (``--stack NAME``) or the running local stack.
+
+Both are found the same way — CloudFormation DescribeStacks, outputs and parameters — because the local stack
+creates its resources through moto's CloudFormation from ``template.yaml`` too. The local stack only adds where
+moto listens (``.local-stack/endpoints.json``, written by ``cutout local up``), so every command runs the same
+code against both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]  # as local_stack's (not imported: it loads moto's server)
+# Where `cutout local up` says where it listens. CUTOUT_LOCAL_STACK_FILE points elsewhere (tests, two checkouts).
+LOCAL_STATE_FILE = PROJECT_ROOT / ".local-stack" / "endpoints.json"
+LOCAL_STACK_NAME = "cutout-local"
+
+# The pipeline's queues and the DLQ each redrives to (the template's RedrivePolicy pairs; outputs are named
+# after the logical ids, e.g. IngestDLQUrl / IngestDLQArn).
+QUEUE_PAIRS: dict[str, str] = {"IngestDLQ": "IngestQueue", "PollDLQ": "PollQueue", "CompletionDLQ": "CompletionQueue"}
+FUNCTIONS = ("Submit", "Webhook", "Poll", "Finalize", "Sweeper")
+
+
+class TargetError(Exception):
+    """The stack cannot be found or lacks what a command needs (exit status 1)."""
+
+
+def local_state_file() -> Path:
+    return Path(os.environ.get("CUTOUT_LOCAL_STACK_FILE") or LOCAL_STATE_FILE)
+
+
+@dataclass(frozen=True)
+class QueueRef:
+    name: str  # logical id, e.g. IngestDLQ
+    url: str
+    arn: str | None  # None on stacks deployed before the ARN outputs existed
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    """Everything the ops commands need to know about one stack, from its outputs and parameters."""
+
+    stack_name: str
+    session: boto3.Session
+    endpoint_url: str | None  # None = boto3's own resolution (AWS, or AWS_ENDPOINT_URL)
+    local: bool
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    # -- clients -------------------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """One client per service (clients are thread-safe; sessions are not, so create them here, once)."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.endpoint_url,
+            )
+        return self._clients[service]
+
+    @property
+    def region(self) -> str:
+        return str(self.session.region_name or "us-east-1")
+
+    # -- what the outputs say --------------------------------------------------------------------------------
+    def output(self, key: str) -> str:
+        value = self.outputs.get(key)
+        if not value:
+            raise TargetError(f"stack {self.stack_name} has no output {key} (deployed from an older template?)")
+        return value
+
+    @property
+    def table(self) -> str:
+        return self.output("JobsTableName")
+
+    @property
+    def bucket(self) -> str:
+        return self.output("BucketName")
+
+    @property
+    def input_prefix(self) -> str:
+        return self.parameters.get("InputPrefix", _after_bucket(self.outputs.get("InputS3Uri", "")))
+
+    @property
+    def output_bucket(self) -> str:
+        uri = self.outputs.get("OutputS3Uri", "")
+        return uri.removeprefix("s3://").partition("/")[0] or self.bucket
+
+    @property
+    def output_prefix(self) -> str:
+        return self.parameters.get("OutputPrefix", _after_bucket(self.outputs.get("OutputS3Uri", "")))
+
+    def queue(self, name: str) -> QueueRef:
+        return QueueRef(name, self.output(f"{name}Url"), self.outputs.get(f"{name}Arn") or None)
+
+    @property
+    def dead_letter_queues(self) -> dict[str, QueueRef]:
+        return {dlq: self.queue(dlq) for dlq in QUEUE_PAIRS if f"{dlq}Url" in self.outputs}
+
+    def source_queue(self, dlq: str) -> QueueRef:
+        if dlq not in QUEUE_PAIRS:
+            raise TargetError(f"{dlq} is not a DLQ of the stack ({', '.join(QUEUE_PAIRS)})")
+        return self.queue(QUEUE_PAIRS[dlq])
+
+    @property
+    def alarm_prefix(self) -> str:
+        return self.outputs.get("AlarmNamePrefix") or f"{self.stack_name}/"
+
+    @property
+    def dashboard_name(self) -> str:
+        return self.outputs.get("DashboardName") or self.stack_name
+
+    @property
+    def dashboard_url(self) -> str | None:
+        return self.outputs.get("DashboardUrl") or None
+
+    @property
+    def log_groups(self) -> dict[str, str]:
+        """Function (Submit, ...) → log group name, from the ``<Function>LogGroupName`` outputs."""
+        return {fn: self.outputs[f"{fn}LogGroupName"] for fn in FUNCTIONS if self.outputs.get(f"{fn}LogGroupName")}
+
+    @property
+    def daily_credit_budget(self) -> int:
+        """Credits per UTC day (0 = unlimited), as deployed."""
+        return _int(self.parameters.get("DailyCreditBudget"), 0)
+
+    @property
+    def maximum_concurrency(self) -> int:
+        return _int(self.parameters.get("MaximumConcurrency"), 3)
+
+
+def _after_bucket(uri: str) -> str:
+    return uri.removeprefix("s3://").partition("/")[2]
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return default
+
+
+def describe(stack_name: str, session: boto3.Session, endpoint_url: str | None, *, local: bool) -> StackTarget:
+    """Look the stack up through CloudFormation (DescribeStacks: outputs and parameters)."""
+    cfn = session.client("cloudformation", endpoint_url=endpoint_url)
+    try:
+        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        raise TargetError(f"stack {stack_name}: {exc.response.get('Error', {}).get('Message', exc)}") from exc
+    except BotoCoreError as exc:  # no credentials, endpoint unreachable (a stale local endpoints file), ...
+        where = f" at {endpoint_url}" if endpoint_url else ""
+        raise TargetError(f"stack {stack_name}{where}: {exc}") from exc
+    if not stacks:
+        raise TargetError(f"stack {stack_name} not found")
+    stack = stacks[0]
+    outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return StackTarget(stack_name, session, endpoint_url, local, outputs, parameters)
+
+
+def resolve(stack: str | None, profile: str | None = None, region: str | None = None) -> StackTarget:
+    """``--stack NAME`` (with the usual profile/region resolution), else the running local stack."""
+    if stack:
+        try:
+            session = boto3.Session(profile_name=profile, region_name=region)
+        except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
+            raise TargetError(str(exc)) from exc
+        return describe(stack, session, None, local=False)
+    state_file = local_state_file()
+    if not state_file.exists():
+        raise TargetError("no local stack running (start one with: cutout local up), and no --stack NAME given")
+    state: dict[str, Any] = json.loads(state_file.read_text(encoding="utf-8"))
+    session = boto3.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        region_name=str(state.get("region") or "us-east-1"),
+    )
+    return describe(str(state.get("stack_name") or LOCAL_STACK_NAME), session, str(state["aws"]), local=True)

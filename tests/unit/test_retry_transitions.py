@@ -1,0 +1,191 @@
+"""The operator-retry rows of the job state machine (`cutout retry`), one transition at a time, over moto server.
+
+Kept apart from test_job_transitions.py (whose givens it reuses) so the retry moves read as one block: reopen a
+failed job, and the claim / release / reject moves that a reopened (`retry_pending`) job allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from cutout.job import Job
+from cutout.job_store import JobStore
+from cutout.models import JobStatus
+
+from tests.conftest import Aws
+from tests.unit.test_job_transitions import JOB, SOURCE, Clock, ambiguous, claimed, completed, queued, rendering
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(aws: Aws, clock: Clock) -> JobStore:
+    return JobStore(aws.table, aws.client("dynamodb"), clock=clock)
+
+
+def _job(store: JobStore) -> Job:
+    job = store.get(JOB)
+    assert job is not None
+    return job
+
+
+def failed(store: JobStore, status: JobStatus = JobStatus.ERROR) -> Job:
+    queued(store)
+    assert store.fail(JOB, status, "render_error", "the model failed")
+    return _job(store)
+
+
+def reopened(store: JobStore, clock: Clock) -> Job:
+    failed(store)
+    clock.advance(60)
+    assert store.reopen_for_retry(JOB).ok
+    return _job(store)
+
+
+# ----- reopen_for_retry: error | timed_out | canceled → retry_pending -------------------------------------------
+@pytest.mark.parametrize("status", [JobStatus.ERROR, JobStatus.TIMED_OUT, JobStatus.CANCELED])
+def test_reopen_moves_a_failed_job_to_retry_pending_with_its_outcome_in_history(
+    store: JobStore, clock: Clock, status: JobStatus
+) -> None:
+    before = failed(store, status)
+    clock.advance(60)
+
+    result = store.reopen_for_retry(JOB)
+
+    job = _job(store)
+    assert result.ok
+    assert result.job == job
+    assert job.status == JobStatus.RETRY_PENDING
+    assert job.attempts == 2
+    assert job.history == [
+        {
+            "status": status.value,
+            "error_code": "render_error",
+            "error_message": "the model failed",
+            "project_id": "p1",
+            "credits_charged": 5,
+            "started_at": before.created_at,
+            "ended_at": before.updated_at,
+        }
+    ]
+    assert (job.error_code, job.project_id, job.credits_charged, job.expires_at) == (None, None, None, None)
+    assert set(job.reached) == {JobStatus.RETRY_PENDING}  # the next attempt stamps its own queued_at, ...
+    assert job.previous_project_ids == {"p1"}
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [(claimed, "in_flight"), (queued, "in_flight"), (rendering, "in_flight"), (completed, "complete")],
+)
+def test_reopen_refuses_a_job_in_flight_or_complete(
+    store: JobStore, given: Callable[[JobStore], object], reason: str
+) -> None:
+    given(store)
+    before = _job(store)
+
+    result = store.reopen_for_retry(JOB)
+
+    assert (result.ok, result.reason) == (False, reason)
+    assert _job(store) == before
+
+
+def test_reopen_refuses_a_missing_rejected_or_already_reopened_job(store: JobStore, clock: Clock) -> None:
+    assert store.reopen_for_retry(JOB).reason == "not_found"
+    reopened(store, clock)
+    assert store.reopen_for_retry(JOB).reason == "retry_pending"
+    assert store.reject(JOB, SOURCE, "object_missing", "gone")
+    assert store.reopen_for_retry(JOB).reason == "rejected"
+
+
+def test_reopen_takes_an_ambiguous_create_only_when_allowed(store: JobStore) -> None:
+    ambiguous(store)
+
+    refused = store.reopen_for_retry(JOB)
+    allowed = store.reopen_for_retry(JOB, allow_ambiguous=True)
+
+    assert (refused.ok, refused.reason) == (False, "ambiguous")
+    assert allowed.ok
+    job = _job(store)
+    assert job.ambiguous is None
+    assert (job.history or [{}])[0]["ambiguous"] is True
+
+
+def test_a_second_reopen_appends_to_the_history(store: JobStore, clock: Clock) -> None:
+    reopened(store, clock)
+    assert store.mark_queued(JOB, claimed(store), "p2", 5)
+    assert store.fail(JOB, JobStatus.TIMED_OUT, "timed_out", "late")
+
+    assert store.reopen_for_retry(JOB).ok
+
+    job = _job(store)
+    assert job.attempts == 3
+    assert [(h["status"], h["project_id"]) for h in job.history or []] == [("error", "p1"), ("timed_out", "p2")]
+
+
+# ----- what a reopened job allows ---------------------------------------------------------------------------------
+def test_claim_takes_a_reopened_job_once_keeping_attempts_and_history(store: JobStore, clock: Clock) -> None:
+    reopened(store, clock)
+    clock.advance(5)
+
+    first = store.claim(JOB, SOURCE)
+    second = store.claim(JOB, SOURCE)
+
+    job = _job(store)
+    assert first.won
+    assert not second.won
+    assert second.existing == job
+    assert job.status == JobStatus.SUBMITTING
+    assert job.claim_token == first.token
+    assert job.created_at == job.claimed_at == "2026-01-02T03:05:10.000Z"  # this attempt's start
+    assert (job.attempts, len(job.history or [])) == (2, 1)
+
+
+def test_late_moves_of_the_previous_attempt_leave_a_reopened_job_alone(store: JobStore, clock: Clock) -> None:
+    before = reopened(store, clock)
+
+    moved = [
+        store.mark_progress(JOB, JobStatus.RENDERING, "p1"),
+        store.fail(JOB, JobStatus.ERROR, "render_error", "again"),
+        store.mark_ambiguous(JOB, "stale"),
+        store.begin_finalize(JOB, "lease", 120),
+        store.complete(JOB, "lease", {"output_key": "cutouts/a.png"}),
+    ]
+
+    assert moved == [False] * 5
+    assert _job(store) == before
+
+
+def test_release_claim_returns_a_retried_job_to_retry_pending(store: JobStore, clock: Clock) -> None:
+    reopened(store, clock)
+    token = claimed(store)
+
+    store.release_claim(JOB, "someone-else")
+    assert _job(store).status == JobStatus.SUBMITTING
+    store.release_claim(JOB, token)
+
+    job = _job(store)
+    assert job.status == JobStatus.RETRY_PENDING
+    assert (job.claim_token, job.claimed_at, job.attempts) == (None, None, 2)
+    assert store.claim(JOB, SOURCE).won
+
+
+def test_reject_ends_a_reopened_job_in_place_keeping_its_history(store: JobStore, clock: Clock) -> None:
+    reopened(store, clock)
+
+    assert store.reject(JOB, SOURCE, "object_missing", "the object no longer exists")
+
+    job = _job(store)
+    assert job.status == JobStatus.REJECTED
+    assert job.error_code == "object_missing"
+    assert job.expires_at is not None
+    assert len(job.history or []) == 1
+    assert not store.reject(JOB, SOURCE, "not_an_image", "again")
+
+
+def test_a_reopened_job_round_trips_through_its_plain_record(store: JobStore, clock: Clock) -> None:
+    job = reopened(store, clock)
+    assert Job.from_record(job.to_record()) == job
