@@ -132,10 +132,13 @@ def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_a
     capsys: pytest.CaptureFixture[str],
     at_the_terminal: Callable[[LocalStack], None],
 ) -> None:
-    # More concurrent submits than the template's 3: the jobs wait on the emulator, not on the CPU.
-    # A completion that found its job not yet recorded comes back in 3 s instead of the template's minutes.
+    # More concurrent submits, and more jobs at Magic Hour at once (MaxJobsInFlight), than the template's 3: the jobs
+    # wait on the emulator, not on the CPU. A completion that found its job not yet recorded comes back in 3 s
+    # instead of the template's minutes.
     stack = make_stack(
-        webhooks=True, parameters={"MaximumConcurrency": "10"}, visibility_timeout_seconds={"CompletionQueue": 3}
+        webhooks=True,
+        parameters={"MaximumConcurrency": "10", "MaxJobsInFlight": "10"},
+        visibility_timeout_seconds={"CompletionQueue": 3},
     )
     ep = stack.endpoints
     inp = ep.input_prefix

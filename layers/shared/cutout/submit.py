@@ -47,6 +47,9 @@ from cutout.use_case import UseCase
 # receives per visibility timeout and dead-letter it within minutes (maxReceiveCount), so the message is sent
 # back to its own queue with SQS's longest delay (a fresh receive count) and only then acknowledged.
 PARK_DELAY_SECONDS = 900
+# Creates one dispatch message may start (see `dispatch_waiting`): one, as one upload does, since each message
+# stands for one freed slot.
+DISPATCH_PER_MESSAGE = 1
 
 AfterCreate = Callable[[str, str], None]
 """Called with (job id, project id) between the create and its record: the soak's "worker killed here"."""
@@ -182,18 +185,21 @@ class Submitter(UseCase):
             return self._already_claimed(claim.existing, job_id)
         count("JobsQueuedToWait")
         logger.info("no in-flight slot free; the job waits")
-        # A slot freed between our look and our record would have found nobody waiting: look once more.
+        # A slot freed between our look and our record would have found nobody waiting: look once more, and if so
+        # ask for a dispatch (a message, not a create here: this invocation's work stays one create per upload).
         if self.admission is not None and self.admission.snapshot().free_below_limit():
-            self.dispatch_waiting("recheck")
+            self.slots.wake("recheck")
         return SubmitOutcome(SubmitKind.WAITING, "no_free_slot", job_id)
 
     def dispatch_waiting(self, reason: str) -> list[SubmitOutcome]:
-        """Start waiting jobs, oldest upload first, while slots are free. Stops at the first job Magic Hour (or the
-        budget) refuses: the next would meet the same answer."""
+        """Start the oldest waiting job(s), at most DISPATCH_PER_MESSAGE, so a batch of ten dispatch messages makes
+        no more creates than a batch of ten uploads and stays inside the function timeout; when that many started
+        and a slot may still be free, the next one is asked for in a fresh message. Stops at the first job Magic
+        Hour (or the budget) refuses: the next would meet the same answer."""
         outcomes: list[SubmitOutcome] = []
         if self.admission is None:
             return outcomes
-        for job in self.admission.oldest_waiting(self.admission.max_in_flight):
+        for job in self.admission.oldest_waiting(DISPATCH_PER_MESSAGE):
             acquired = self.admission.acquire(job.job_id)
             if acquired is None:
                 break
@@ -213,6 +219,8 @@ class Submitter(UseCase):
         started = len([o for o in outcomes if o.kind == SubmitKind.SUBMITTED])
         if started:
             count("Dispatched", started)
+        if len(outcomes) >= DISPATCH_PER_MESSAGE and outcomes[-1].kind != SubmitKind.WAITING:
+            self.slots.wake("continue")
         logger.info("dispatch finished", extra={"reason": reason, "outcomes": [str(o.kind) for o in outcomes]})
         return outcomes
 
