@@ -1,0 +1,594 @@
+"""Flood: thousands of distinct uploads dropped into the local stack at once, against a Magic Hour plan limit.
+
+    python -m cutout_dev.flood                       # make flood: 2,000 uploads, both plan behaviours, faults on
+    python -m cutout_dev.flood --uploads 300 --mode reject --no-faults
+
+What a shop dropping a catalogue into the bucket looks like: every object is PUT in one burst (parallel PutObject,
+small distinct images), then the pipeline has to work the backlog off at the plan's pace. The emulator models the
+plan: at most ``--limit`` projects render at once, and beyond it Magic Hour either *queues* the excess (status
+``queued``) or *rejects* it (429). Each behaviour gets its own fresh local stack, in turn.
+
+The fault mix is the soak's (``cutout_dev.soak.SoakConfig``: Magic Hour 5xx/429/resets, render errors, cancels,
+never-completing projects, dropped and duplicated webhooks, expired download URLs, S3 events delivered twice,
+workers killed between create and DynamoDB update); the harness's pipeline faults are wired in by the soak's own
+``_inject``, and the reconciliation is the soak's ``reconcile``. On top of the soak's checks the flood measures what a
+backlog stresses:
+
+* the highest number of projects open at Magic Hour at once (created, not yet finished — a project that never
+  finishes counts until Cutout gave up on it) against ``MaxJobsInFlight``;
+* throughput against the bound ``min(MaxJobsInFlight, limit) / render time`` (Little's law: no implementation can
+  finish more), over the *backlog window* — first create to last create, while uploads were still waiting, so the
+  plan should have been kept full; the drain after the last create is reported but not judged (it is at most one
+  render plus the slowest straggler);
+* receives per message: the local SQS poller records each record's ``ApproximateReceiveCount``; a waiting upload
+  must not burn receives towards the DLQ (max <= ``maxReceiveCount`` - 1);
+* DLQ depths *before* any redrive (the flood does not redrive: a dead-lettered upload is a failure here);
+* the latency Cutout added for the last 100 uploads to finish: (S3 upload → job record) + (Magic Hour finished →
+  cutout stored), i.e. the total minus the wait for a plan slot and minus Magic Hour's own render;
+* the AWS calls per upload (botocore ``before-call`` on the default session, as the bench counts them), for
+  ``docs/scale.md``.
+
+Exit status 0 only when every check passes in every mode run. Results: ``bench/flood-results.json``.
+
+Choice of the default limit and render time (measured on the 2-core box this was written on; see ``docs/scale.md``):
+the local stack alone sustains far more than the plan's pace for small images, so with limit 5 and 1 s renders the
+bound (5 images/s) is set by the plan, not the machine, and 2,000 uploads take about 400 s a mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cutout_dev.bench.stats import quantile
+from cutout_dev.local_stack import TERMINAL, LocalStack, LocalStackConfig
+from cutout_dev.local_stack.cfn_yaml import load_template
+from cutout_dev.local_stack.stack import PROJECT_ROOT
+from cutout_dev.soak import (
+    _NAMES,
+    INGEST_QUEUE,
+    Injected,
+    SoakConfig,
+    UploadRecord,
+    _dlq_contents,
+    _image,
+    _inject,
+    _run_sweeper,
+    _wait_quiet,
+    reconcile,
+)
+
+DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "flood-results.json"
+MODES = ("queue", "reject")
+LATENCY_TAIL = 100  # "the added latency percentiles of the last 100"
+# The emulator's plan settings (EmulatorConfig fields, added with the plan model).
+PLAN_LIMIT_FIELD = "plan_concurrency_limit"
+PLAN_MODE_FIELD = "plan_limit_mode"
+
+
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class FloodConfig:
+    uploads: int = 2000
+    modes: tuple[str, ...] = MODES
+    # Magic Hour's plan limit (the emulator's), and the template's MaxJobsInFlight (None = the same number: a
+    # correctly configured deployment).
+    limit: int = 5
+    max_jobs_in_flight: int | None = None
+    render_seconds: float = 1.0
+    seed: int = 20251130
+    faults: bool = True
+    # Parallel PutObject calls for the burst (moto's server is threaded; more than this only queues on 2 cores).
+    upload_threads: int = 16
+    # None = derived from the bound: twice the plan's time for the whole flood, plus the poll bound and slack.
+    timeout_seconds: float | None = None
+    # Poll schedule and bounds: as the soak's (short, so a dropped webhook is noticed within seconds).
+    poll_first_delay_seconds: int = 2
+    poll_max_delay_seconds: int = 3
+    poll_max_wait_seconds: int = 40
+    ingest_visibility_seconds: int = 15
+    submit_lease_seconds: int = 10
+    visibility_seconds: int = 4
+    concurrency: str = "4"  # the template's MaximumConcurrency (per SQS event source)
+    # Magic Hour / pipeline fault rates (the soak's mix when faults are on); overrides by SoakConfig field name.
+    fault_overrides: dict[str, Any] = field(default_factory=dict)
+    results_path: Path | None = DEFAULT_RESULTS
+    function_log: Path | None = Path(tempfile.gettempdir()) / "cutout-flood-functions.log"
+    progress: bool = True
+    # Fraction of the bound the backlog-window throughput must reach.
+    throughput_floor: float = 0.9
+
+    @property
+    def in_flight(self) -> int:
+        return self.max_jobs_in_flight if self.max_jobs_in_flight is not None else self.limit
+
+    @property
+    def bound_per_second(self) -> float:
+        return min(self.in_flight, self.limit) / self.render_seconds
+
+    def timeout(self) -> float:
+        if self.timeout_seconds is not None:
+            return self.timeout_seconds
+        return 2 * self.uploads / self.bound_per_second + self.poll_max_wait_seconds + 180
+
+    def soak(self) -> SoakConfig:
+        """The soak's settings for one flood run: its fault mix (or none), this flood's timings."""
+        base = SoakConfig(
+            uploads=self.uploads,
+            seed=self.seed,
+            render_seconds=self.render_seconds,
+            ingest_visibility_seconds=self.ingest_visibility_seconds,
+            submit_lease_seconds=self.submit_lease_seconds,
+            visibility_seconds=self.visibility_seconds,
+            poll_first_delay_seconds=self.poll_first_delay_seconds,
+            poll_max_delay_seconds=self.poll_max_delay_seconds,
+            poll_max_wait_seconds=self.poll_max_wait_seconds,
+            concurrency=self.concurrency,
+            upload_threads=self.upload_threads,
+            timeout_seconds=self.timeout(),
+            redrive=False,
+            results_path=None,
+            function_log=self.function_log,
+            progress=self.progress,
+        )
+        if not self.faults:
+            rates: dict[str, Any] = {f.name: 0.0 for f in dataclasses.fields(SoakConfig) if f.name.endswith("_rate")}
+            rates.update(rate_5xx=0.0, rate_429=0.0, rate_reset=0.0)
+            base = dataclasses.replace(base, **rates)
+        return dataclasses.replace(base, **self.fault_overrides)
+
+    def emulator(self, mode: str) -> dict[str, Any]:
+        settings = self.soak().emulator()
+        # No artificial queue delay: with a plan limit, Magic Hour's queue is the plan's, not a fixed pause.
+        settings["queue_seconds"] = 0.0
+        if emulator_models_the_plan():
+            settings.update({PLAN_LIMIT_FIELD: self.limit, PLAN_MODE_FIELD: mode})
+        return settings
+
+
+@dataclass
+class FloodResult:
+    passed: bool
+    report: dict[str, Any]
+    text: str
+
+
+class CallCounter:
+    """botocore ``before-call`` counts on boto3's default session (the functions' clients inherit it)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, event_name: str, **_: Any) -> None:
+        op = event_name.split(".", 1)[1]
+        with self._lock:
+            self.calls[op] += 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _say(cfg: FloodConfig, text: str) -> None:
+    if cfg.progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _epoch(iso_text: Any) -> float | None:
+    if not isinstance(iso_text, str) or not iso_text:
+        return None
+    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
+
+
+def _plan(cfg: FloodConfig, soak: SoakConfig) -> list[tuple[str, bytes, bool, bool]]:
+    """(relative key, bytes, duplicate its event, kill its worker) per upload; deterministic from the seed."""
+    rng = random.Random(cfg.seed)
+    plan = []
+    for i in range(cfg.uploads):
+        fmt = "PNG" if i % 3 else "JPEG"
+        ext = "png" if fmt == "PNG" else "jpg"
+        key = f"flood/{i // 100:03d}/{i:05d}-{_NAMES[i % len(_NAMES)]}.{ext}"
+        dup = rng.random() < soak.duplicate_event_rate
+        kill = rng.random() < soak.kill_rate
+        plan.append((key, _image(rng, fmt), dup, kill))
+    return plan
+
+
+def template_max_receive_count() -> dict[str, int]:
+    """maxReceiveCount per source queue (logical id), from template.yaml's redrive policies."""
+    resources = load_template(PROJECT_ROOT / "template.yaml")["Resources"]
+    out: dict[str, int] = {}
+    for name, res in resources.items():
+        policy = (res.get("Properties") or {}).get("RedrivePolicy") if res.get("Type") == "AWS::SQS::Queue" else None
+        if isinstance(policy, dict) and "maxReceiveCount" in policy:
+            out[name] = int(policy["maxReceiveCount"])
+    return out
+
+
+def emulator_models_the_plan() -> bool:
+    from cutout_dev.emulator.config import EmulatorConfig
+
+    return PLAN_LIMIT_FIELD in {f.name for f in dataclasses.fields(EmulatorConfig)}
+
+
+def template_has_parameter(name: str) -> bool:
+    return name in (load_template(PROJECT_ROOT / "template.yaml").get("Parameters") or {})
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _wait(stack: LocalStack, cfg: FloodConfig, job_ids: set[str], deadline: float, t0: float) -> bool:
+    """Until every job is terminal and the stack is quiet (True), or nothing moves with jobs open / deadline (False).
+
+    A scan of thousands of records is not free on 2 cores: check every few seconds, not continuously.
+    """
+    last_print = 0.0
+    while time.monotonic() < deadline:
+        jobs = {str(j["job_id"]): j for j in stack.jobs()}
+        open_ids = [i for i in job_ids if jobs.get(i, {}).get("status") not in TERMINAL]
+        now = time.monotonic()
+        if now - last_print >= 15:
+            statuses = Counter(str(j.get("status")) for i, j in jobs.items() if i in job_ids)
+            missing = len(job_ids) - sum(statuses.values())
+            depths = {k: v for k, v in stack.queue_depths().items() if v}
+            _say(
+                cfg,
+                f"[{now - t0:6.1f}s] jobs {dict(sorted(statuses.items()))} no record {missing} queues {depths or '{}'}",
+            )
+            last_print = now
+        if not open_ids and _wait_quiet(stack, min(deadline, time.monotonic() + 10)):
+            return True
+        if open_ids and stack.quiescent() and _wait_quiet(stack, min(deadline, time.monotonic() + 10), settle=5):
+            return False
+        time.sleep(3)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------------
+def max_open(intervals: list[tuple[float, float]]) -> int:
+    """Highest number of half-open intervals [start, end) covering one instant (a sweep over the edges)."""
+    edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])  # ends sort before starts
+    best = current = 0
+    for _, delta in edges:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def measure(
+    cfg: FloodConfig,
+    uploads: list[UploadRecord],
+    upload_times: dict[str, float],
+    jobs: list[dict[str, Any]],
+    projects: list[Any],
+    pollers: dict[str, Any],
+    plan_reading: int | None,
+) -> dict[str, Any]:
+    """Concurrency at Magic Hour, throughput vs the bound, receives per message, the latency Cutout added."""
+    job_by_id = {str(j["job_id"]): j for j in jobs}
+    ours = {u.job_id for u in uploads}
+    prefix = "cutout:"
+    mine = [p for p in projects if (p.name or "").startswith(prefix) and p.name[len(prefix) :] in ours]
+    end = time.time()
+    intervals: list[tuple[float, float]] = []
+    for p in mine:
+        finished = p.finished_at
+        if finished is None:
+            # Never finished at Magic Hour: it counts against the plan until Cutout gave up on it (its record's
+            # last update), or to the end of the run if Cutout never did.
+            job = job_by_id.get(p.name[len(prefix) :], {})
+            gave_up = _epoch(job.get("updated_at")) if job.get("status") in TERMINAL else None
+            finished = gave_up or end
+        intervals.append((p.created_at, max(finished, p.created_at)))
+    highest = max_open(intervals)
+
+    creates = sorted(p.created_at for p in mine)
+    finishes = sorted(p.finished_at for p in mine if p.finished_at is not None)
+    throughput: dict[str, Any] = {"bound_per_second": round(cfg.bound_per_second, 3)}
+    if len(creates) >= 2 and creates[-1] > creates[0]:
+        w0, w1 = creates[0], creates[-1]
+        done_in_window = sum(1 for f in finishes if w0 <= f <= w1)
+        rate = done_in_window / (w1 - w0)
+        throughput.update(
+            backlog_window_seconds=round(w1 - w0, 1),
+            finished_in_window=done_in_window,
+            per_second=round(rate, 3),
+            ratio=round(rate / cfg.bound_per_second, 3),
+        )
+    terminal_times = [t for j in jobs if j.get("job_id") in ours and (t := _epoch(j.get("updated_at")))]
+    if upload_times and terminal_times:
+        span = max(terminal_times) - min(upload_times.values())
+        throughput["overall_seconds"] = round(span, 1)
+        throughput["overall_per_second"] = round(len(uploads) / span, 3) if span > 0 else None
+
+    # The latency Cutout added, for the last LATENCY_TAIL uploads to complete.
+    project_by_id = {p.id: p for p in mine}
+    rows = []
+    for u in uploads:
+        record = job_by_id.get(u.job_id)
+        if not record or record.get("status") != "complete":
+            continue
+        job = record
+        p = project_by_id.get(str(job.get("project_id")))
+        stored, recorded = _epoch(job.get("completed_at")), _epoch(job.get("created_at"))
+        if p is None or p.finished_at is None or stored is None or recorded is None or u.key not in upload_times:
+            continue
+        before = recorded - upload_times[u.key]
+        after = stored - p.finished_at
+        rows.append({"stored": stored, "added": before + after, "waited": p.created_at - recorded, "before": before})
+    rows.sort(key=lambda r: r["stored"])
+    tail = rows[-LATENCY_TAIL:]
+
+    def pct(key: str) -> dict[str, float | None]:
+        values = [r[key] * 1000 for r in tail]
+        return {f"p{q}": (round(quantile(values, q / 100), 1) if values else None) for q in (50, 90, 95, 99)}
+
+    receives = {
+        name: {"max": p.stats.max_receive_count, "histogram": dict(sorted(p.stats.receive_counts.items()))}
+        for name, p in pollers.items()
+    }
+    return {
+        "max_concurrent_at_magic_hour": highest,
+        "max_rendering_reported_by_emulator": plan_reading,
+        "max_jobs_in_flight": cfg.in_flight,
+        "plan_limit": cfg.limit,
+        "throughput": throughput,
+        "receives": receives,
+        "added_latency_last_ms": {"n": len(tail), **pct("added")},
+        "slot_wait_last_ms": pct("waited"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _put_all(stack: LocalStack, cfg: FloodConfig, plan: list[tuple[str, bytes, bool, bool]]) -> dict[str, float]:
+    """The burst: every object PUT in parallel; returns when each was accepted (epoch seconds) by key."""
+    ep = stack.endpoints
+    s3 = stack.client("s3")  # botocore clients are thread-safe
+    times: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def put(item: tuple[str, bytes, bool, bool]) -> None:
+        key = ep.input_prefix + item[0]
+        started = time.time()
+        s3.put_object(Bucket=ep.bucket, Key=key, Body=item[1])
+        with lock:
+            times[key] = started
+
+    with ThreadPoolExecutor(max_workers=cfg.upload_threads) as pool:
+        list(pool.map(put, plan))
+    return times
+
+
+def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
+    """One flood on a fresh local stack with the emulator in `mode`; the reconciled report."""
+    import boto3
+    from cutout.models import job_id_for
+
+    t0 = time.monotonic()
+    soak = cfg.soak()
+    plan = _plan(cfg, soak)
+    boto3.setup_default_session()
+    counter = CallCounter()
+    assert boto3.DEFAULT_SESSION is not None
+    # Before the stack starts, so every client it and its functions create inherits the handler.
+    boto3.DEFAULT_SESSION.events.register("before-call", counter)
+    stack_cfg = LocalStackConfig(
+        webhooks=True,
+        emulator=cfg.emulator(mode),
+        parameters={
+            "PollFirstDelaySeconds": str(cfg.poll_first_delay_seconds),
+            "PollMaxDelaySeconds": str(cfg.poll_max_delay_seconds),
+            "PollMaxWaitSeconds": str(cfg.poll_max_wait_seconds),
+            "PollMaxAttempts": "100",
+            "MaximumConcurrency": cfg.concurrency,
+            "MaxJobsInFlight": str(cfg.in_flight),
+        },
+        visibility_timeout_seconds={
+            INGEST_QUEUE: cfg.ingest_visibility_seconds,
+            "PollQueue": cfg.visibility_seconds,
+            "CompletionQueue": cfg.visibility_seconds,
+        },
+        schedule_interval_seconds=0,  # the harness runs the sweeper itself, once, when only stuck jobs remain
+        function_log=cfg.function_log,
+    )
+    injected = Injected()
+    extra: dict[str, Any] = {}
+    with LocalStack(stack_cfg) as stack:
+        ep = stack.endpoints
+        uploads: dict[str, UploadRecord] = {}
+        for i, (rel, body, dup, kill) in enumerate(plan):
+            key = ep.input_prefix + rel
+            etag = hashlib.md5(body, usedforsecurity=False).hexdigest()  # S3's ETag of a single-part PUT
+            uploads[key] = UploadRecord(i, key, etag, job_id_for(ep.bucket, key, etag), dup, kill)
+        _inject(stack, soak, uploads, injected)
+        _say(cfg, f"[{mode}] stack up in {time.monotonic() - t0:.1f} s; putting {cfg.uploads} objects at once")
+        t_put = time.monotonic()
+        upload_times = _put_all(stack, cfg, plan)
+        put_seconds = time.monotonic() - t_put
+        _say(cfg, f"[{mode}] {cfg.uploads} PUTs in {put_seconds:.1f} s")
+
+        deadline = t_put + cfg.timeout()
+        job_ids = {u.job_id for u in uploads.values()}
+        if not _wait(stack, cfg, job_ids, deadline, t_put):
+            stuck = [j for j in stack.jobs() if j["job_id"] in job_ids and j.get("status") not in TERMINAL]
+            if stuck:
+                _say(cfg, f"[{mode}] {len(stuck)} job(s) open and nothing moving: sweeper")
+                outcome = _run_sweeper(stack, soak)
+                extra["sweeper"] = f"{len(stuck)} stuck job(s) -> {outcome}"
+                _wait(stack, cfg, job_ids, deadline, t_put)
+        elapsed = time.monotonic() - t_put
+        dlq = _dlq_contents(stack)
+        jobs = stack.jobs()
+        emulator = stack.emulator
+        report = reconcile(list(uploads.values()), jobs, dlq, emulator.state, injected)
+        plan_reading = getattr(emulator.engine, "max_concurrent_rendering", None)
+        if callable(plan_reading):
+            plan_reading = plan_reading()
+        pollers = {p.source.queue_id: p for p in stack.pollers}
+        report["flood"] = measure(
+            cfg,
+            list(uploads.values()),
+            upload_times,
+            jobs,
+            emulator.state.project_list(),
+            pollers,
+            plan_reading if isinstance(plan_reading, int) else None,
+        )
+        report["emulator_requests"] = emulator.state.request_counts()
+        report["invocation_errors"] = dict(
+            Counter(
+                f"{inv.function}: {str(inv.error).split(':', 1)[0]}" for inv in list(stack.invocations) if inv.error
+            )
+        )
+    boto3.DEFAULT_SESSION.events.unregister("before-call", counter)
+    report["mode"] = mode
+    report["put_seconds"] = round(put_seconds, 1)
+    report["elapsed_seconds"] = round(elapsed, 1)
+    report["extra"] = extra
+    report["aws_calls_per_upload"] = {k: round(v / cfg.uploads, 3) for k, v in sorted(counter.calls.items())}
+    _judge(cfg, report)
+    return report
+
+
+def _judge(cfg: FloodConfig, report: dict[str, Any]) -> None:
+    """The flood's checks on top of the soak's (lost, non-terminal, creates per upload, ledger)."""
+    flood = report["flood"]
+    limits = template_max_receive_count()
+    worst = {q: r["max"] for q, r in flood["receives"].items()}
+    over = {q: n for q, n in worst.items() if q in limits and n > limits[q] - 1}
+    checks = dict(report["checks"])
+    checks["every DLQ empty"] = not any(report["dlq"].values())
+    checks["max concurrent at Magic Hour <= MaxJobsInFlight"] = flood["max_concurrent_at_magic_hour"] <= cfg.in_flight
+    ratio = flood["throughput"].get("ratio")
+    checks[f"throughput >= {cfg.throughput_floor:g} x bound"] = ratio is not None and ratio >= cfg.throughput_floor
+    checks["receives per message <= maxReceiveCount - 1"] = not over
+    flood["max_receive_count"] = limits
+    report["checks"] = checks
+    report["passed"] = all(checks.values())
+
+
+# ---------------------------------------------------------------------------------------------------------
+def render(cfg: FloodConfig, reports: list[dict[str, Any]]) -> str:
+    ok = {True: "OK", False: "FAIL"}
+    faults = "the soak's fault mix" if cfg.faults else "no faults"
+    lines = [
+        f"Cutout flood — {cfg.uploads} uploads at once, plan limit {cfg.limit}, MaxJobsInFlight {cfg.in_flight}, "
+        f"{cfg.render_seconds:g} s renders, {faults}, seed {cfg.seed}",
+    ]
+    for r in reports:
+        f = r["flood"]
+        t = f["throughput"]
+        led = r["ledger"]
+        lat = f["added_latency_last_ms"]
+        lines += [
+            "-" * 100,
+            f"mode {r['mode']}: {r['uploads']} uploads PUT in {r['put_seconds']} s, all terminal after "
+            f"{r['elapsed_seconds']} s",
+            f"{'  terminal states':<40}{' · '.join(f'{k} {v}' for k, v in r['statuses'].items())}",
+            f"{'  lost':<40}{len(r['lost'])}",
+            f"{'  non-terminal':<40}{len(r['non_terminal'])}",
+            f"{'  DLQ depths':<40}{' · '.join(f'{k} {v}' for k, v in r['dlq'].items())}",
+            (
+                f"{'  creates per upload':<40}"
+                + ", ".join(f"{n}: {c}" for n, c in r["creates_histogram"].items())
+                + f" (total {r['creates_total']}; ambiguous {len(r['ambiguous'])}, duplicates "
+                f"{len(r['duplicate_creates'])}, unexpected {len(r['unexpected_creates'])})"
+            ),
+            (
+                f"{'  credits: ledger vs table':<40}{led['emulator_net_credits']} vs {led['table_credits']} "
+                f"(explained {led['explained_difference']})"
+            ),
+            (
+                f"{'  max concurrent at Magic Hour':<40}{f['max_concurrent_at_magic_hour']} (MaxJobsInFlight "
+                f"{f['max_jobs_in_flight']}, plan {f['plan_limit']}; emulator's max rendering "
+                f"{f['max_rendering_reported_by_emulator']})"
+            ),
+            (
+                f"{'  throughput (backlog window)':<40}{t.get('per_second')} /s vs bound {t['bound_per_second']} /s "
+                f"= {t.get('ratio')} over {t.get('backlog_window_seconds')} s; overall "
+                f"{t.get('overall_per_second')} /s"
+            ),
+            (
+                f"{'  receives per message (max)':<40}"
+                + " · ".join(f"{q} {v['max']}" for q, v in f["receives"].items())
+                + f" (maxReceiveCount {max(f['max_receive_count'].values(), default=0)})"
+            ),
+            (
+                f"{'  added latency, last ' + str(lat['n']):<40}p50 {lat['p50']} ms · p90 {lat['p90']} ms · "
+                f"p95 {lat['p95']} ms · p99 {lat['p99']} ms (slot wait p50 {f['slot_wait_last_ms']['p50']} ms)"
+            ),
+        ]
+        lines += [f"  {ok[v]:<5}{name}" for name, v in r["checks"].items()]
+        if r["invocation_errors"]:
+            lines.append(f"  invocation errors: {r['invocation_errors']}")
+    lines.append("RESULT: " + ("PASS" if all(r["passed"] for r in reports) else "FAIL"))
+    return "\n".join(lines)
+
+
+def run(cfg: FloodConfig) -> FloodResult:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    if not template_has_parameter("MaxJobsInFlight"):
+        _say(cfg, "note: template.yaml has no MaxJobsInFlight (no admission control): concurrency checks will fail")
+    if not emulator_models_the_plan():
+        _say(cfg, "note: the emulator has no plan limit: every create renders at once (modes are the same)")
+    reports = [run_mode(cfg, mode) for mode in cfg.modes]
+    text = render(cfg, reports)
+    passed = all(r["passed"] for r in reports)
+    if cfg.results_path is not None:
+        cfg.results_path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "passed": passed,
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+            "modes": {r["mode"]: r for r in reports},
+        }
+        cfg.results_path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    return FloodResult(passed, {"modes": {r["mode"]: r for r in reports}}, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cutout_dev.flood", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--uploads", type=int, default=FloodConfig.uploads)
+    parser.add_argument("--mode", choices=(*MODES, "both"), default="both", help="the emulator's plan behaviour")
+    parser.add_argument("--limit", type=int, default=FloodConfig.limit, help="Magic Hour plan limit")
+    parser.add_argument(
+        "--max-jobs-in-flight", type=int, default=None, help="the template's MaxJobsInFlight (default: --limit)"
+    )
+    parser.add_argument("--render-seconds", type=float, default=FloodConfig.render_seconds)
+    parser.add_argument("--seed", type=int, default=FloodConfig.seed)
+    parser.add_argument("--no-faults", action="store_true", help="no injected faults (the plan limit only)")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds to wait at most, per mode")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON results file")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    cfg = FloodConfig(
+        uploads=args.uploads,
+        modes=MODES if args.mode == "both" else (args.mode,),
+        limit=args.limit,
+        max_jobs_in_flight=args.max_jobs_in_flight,
+        render_seconds=args.render_seconds,
+        seed=args.seed,
+        faults=not args.no_faults,
+        timeout_seconds=args.timeout,
+        results_path=args.results,
+        progress=not args.quiet,
+    )
+    result = run(cfg)
+    print(result.text, flush=True)
+    if cfg.results_path is not None:
+        print(f"results: {cfg.results_path}", flush=True)
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
