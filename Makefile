@@ -106,6 +106,10 @@ bench: $(STAMP) ## Benchmarks: cold start, per-record cost, end to end, footprin
 soak: $(STAMP) ## Fault-injection soak through the local stack
 	$(PY) -m cutout_dev.soak
 
+.PHONY: flood
+flood: $(STAMP) ## A burst of 2,000 uploads against a Magic Hour plan limit, queue and reject behaviours
+	$(PY) -m cutout_dev.flood $(FLOOD_ARGS)
+
 .PHONY: clean
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output
