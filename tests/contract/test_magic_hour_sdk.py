@@ -101,6 +101,41 @@ def test_402_when_out_of_credits(client: Client, emulator: EmulatorServer) -> No
     assert info.value.body == {"message": "Payment required"}
 
 
+def test_plan_queue_mode_queued_status_fits_the_sdk_model(
+    client: Client, emulator: EmulatorServer, file_server: StaticFileServer
+) -> None:
+    # Given a plan of 1 that queues, and a first project held mid-render
+    emulator.configure(plan_concurrency=1, plan_mode="queue")
+    first = client.v1.image_background_remover.create(
+        assets={"image_file_path": file_server.add("/a.png", image_bytes(), held=True)}
+    )
+    emulator.wait_for_status(first.id, "rendering")
+    # When a second is created, then the SDK reads it as `queued` until the first ends
+    second = client.v1.image_background_remover.create(
+        assets={"image_file_path": file_server.add("/b.png", image_bytes())}
+    )
+    assert client.v1.image_projects.get(id=second.id).status == "queued"
+    file_server.release("/a.png")
+    done = client.v1.image_projects.check_result(id=second.id, wait_for_completion=True, download_outputs=False)
+    assert done.status == "complete"
+
+
+def test_plan_reject_mode_is_a_429_api_error(
+    client: Client, emulator: EmulatorServer, file_server: StaticFileServer
+) -> None:
+    # Given a plan of 1 that rejects, with its slot taken
+    emulator.configure(plan_concurrency=1, plan_mode="reject")
+    url = file_server.add("/a.png", image_bytes(), held=True)
+    client.v1.image_background_remover.create(assets={"image_file_path": url})
+    # When another create is made, then the SDK raises ApiError 429 with the error envelope, uncharged
+    with pytest.raises(ApiError) as info:
+        client.v1.image_background_remover.create(assets={"image_file_path": url})
+    assert info.value.status_code == 429
+    assert info.value.body == {"message": "Too Many Requests"}
+    assert emulator.net_credits_spent() == 5
+    file_server.release("/a.png")
+
+
 def test_404_for_unknown_project(client: Client) -> None:
     with pytest.raises(ApiError) as info:
         client.v1.image_projects.get(id="cunknown00000000000000000")

@@ -56,6 +56,7 @@ URL_MAP = Map(
         Rule("/_downloads/<token>/<filename>", endpoint="download", methods=["GET"]),
         Rule("/_emulator/state", endpoint="control_state", methods=["GET"]),
         Rule("/_emulator/config", endpoint="control_config", methods=["GET", "POST"]),
+        Rule("/_emulator/plan", endpoint="control_plan", methods=["GET"]),
         Rule("/_emulator/reset", endpoint="control_reset", methods=["POST"]),
         Rule("/_emulator/health", endpoint="control_health", methods=["GET"]),
     ]
@@ -98,7 +99,7 @@ class EmulatorApp:
     def _api(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         cfg, dice = self.engine.config, self.engine.dice
         auth = request.headers.get("Authorization", "")
-        if auth != f"Bearer {cfg.api_key}":
+        if auth not in {f"Bearer {key}" for key in (cfg.api_key, *cfg.extra_api_keys)}:
             return message(401, "Unauthorized")
         delay = cfg.latency_seconds
         if dice.roll("latency_spike", cfg.latency_spike_rate):
@@ -147,7 +148,12 @@ class EmulatorApp:
         if engine.credit_balance() < CREDITS_PER_IMAGE:
             return message(402, "Payment required")
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-        project = engine.create(name, clean_assets, headers)
+        api_key = request.headers["Authorization"].removeprefix("Bearer ")  # checked by _api
+        project = engine.create(name, clean_assets, headers, api_key=api_key)
+        if project is None:
+            # Reject mode, the key's plan is full: refused before anything is created or charged. The
+            # body is the documented {"message"} envelope; no Retry-After, as Magic Hour documents none.
+            return message(429, "Too Many Requests")
 
         # Post-create faults: the job exists and is charged, but the client cannot know.
         if "create" in cfg.fault_endpoints:
@@ -260,7 +266,20 @@ class EmulatorApp:
         data = self.engine.state.to_dict(self.engine.config.initial_credits)
         data["config"] = self.engine.config.to_dict()
         data["base_url"] = self.engine.public_base()
+        data["plan"] = self._plan_body()
         return json_response(200, data)
+
+    def _control_plan(self, request: Request) -> Response:
+        """The plan's slots alone: small enough to poll during a flood, unlike the full state."""
+        return json_response(200, self._plan_body())
+
+    def _plan_body(self) -> dict[str, Any]:
+        cfg = self.engine.config
+        return {
+            "plan_concurrency": cfg.plan_concurrency,
+            "plan_mode": cfg.plan_mode,
+            **self.engine.plan_stats().to_dict(),
+        }
 
     def _control_config(self, request: Request) -> Response:
         if request.method == "POST":

@@ -51,6 +51,8 @@ CREDITS_PER_IMAGE = 5
 
 Malformed = Literal["bad_json", "missing_fields", "unknown_status", "wrong_content_type"]
 MALFORMED_MODES: tuple[str, ...] = get_args(Malformed)
+PlanMode = Literal["queue", "reject"]
+PLAN_MODES: tuple[str, ...] = get_args(PlanMode)
 # Endpoints that the generic transport faults (429 / 5xx / reset) and malformed bodies can target.
 FAULT_ENDPOINTS: tuple[str, ...] = ("create", "get", "delete", "upload_urls")
 
@@ -77,6 +79,8 @@ class EmulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0 = pick a free port
     api_key: str = "emulator-key"
+    # More accepted API keys, each with its own plan limit (models several accounts on one emulator).
+    extra_api_keys: tuple[str, ...] = ()
     # Base URL put into download/upload URLs; empty = the server's own http://host:port.
     public_base_url: str = ""
 
@@ -88,6 +92,13 @@ class EmulatorConfig:
     max_input_bytes: int = 50 * 1024 * 1024
     # Pixels within this per-channel distance of the top-left colour become transparent.
     background_threshold: int = 24
+
+    # The plan's concurrent generations per API key (Creator 3, Pro 5); 0 = unlimited. What Magic Hour
+    # does beyond it is undocumented, so both answers are modelled (plan.py): "queue" (the excess stays
+    # `queued` and starts when a slot frees) or "reject" (429 while `plan_concurrency` are unfinished).
+    # A never_complete project holds its slot for good, like a stuck job on a real plan.
+    plan_concurrency: int = 0
+    plan_mode: PlanMode = "queue"
 
     initial_credits: int = 1_000_000
     download_ttl_seconds: int = 86_400
@@ -143,6 +154,10 @@ class EmulatorConfig:
         bad_targets = (set(self.fault_endpoints) | set(self.malformed_targets)) - set(FAULT_ENDPOINTS)
         if bad_targets:
             raise ValueError(f"unknown fault endpoints: {sorted(bad_targets)}; known: {FAULT_ENDPOINTS}")
+        if self.plan_mode not in PLAN_MODES:
+            raise ValueError(f"plan_mode must be one of {PLAN_MODES}, got {self.plan_mode!r}")
+        if self.plan_concurrency < 0:
+            raise ValueError("plan_concurrency must be >= 0 (0 = unlimited)")
         if self.webhook_max_attempts < 1:
             raise ValueError("webhook_max_attempts must be >= 1")
         for name in ("queue_seconds", "render_seconds", "latency_seconds", "latency_spike_seconds"):

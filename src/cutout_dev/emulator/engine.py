@@ -1,81 +1,32 @@
 """The emulator's core, independent of HTTP: project lifecycle, signed URLs, credits, faults.
 
 Lifecycle (contract §3): queued -> rendering -> complete | error | canceled. Transitions are
-driven by one scheduler thread (not by polling requests), so a client that never polls still
+driven by one timer thread (not by polling requests), so a client that never polls still
 gets webhooks, and timing is the same whether a job is polled or not. The slow part of a
 render (the real fetch + Pillow) runs on a small thread pool.
+
+With a plan limit (``plan_concurrency``, plan.py) a project leaves `queued` only when it gets a
+rendering slot of its key; the render time counts from then, and `image.started` fires then.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import hmac
-import itertools
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 from .config import CREDITS_PER_IMAGE, EmulatorConfig
 from .faults import FaultDice
+from .plan import PlanStats, key_id
 from .render import RenderError, fetch, remove_background
 from .state import CreateRecord, EmulatorState, IdFactory, Project, Upload, iso_ms
+from .timers import Timers
 from .webhooks import WebhookDispatcher
-
-
-class Scheduler:
-    """A single timer thread running short callbacks at their due time."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        self._stopped = False
-        self._running = False
-        self._thread = threading.Thread(target=self._run, name="emulator-scheduler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
-
-    def clear(self) -> None:
-        with self._cond:
-            self._heap.clear()
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + max(delay, 0.0), next(self._seq), fn))
-            self._cond.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._cond.wait(timeout)
-                if self._stopped:
-                    return
-                _, _, fn = heapq.heappop(self._heap)
-                self._running = True
-            try:
-                fn()
-            finally:
-                with self._cond:
-                    self._running = False
-
-    def idle(self) -> bool:
-        """Nothing due now and no callback mid-run (a transition and its webhook are one step)."""
-        with self._cond:
-            return not self._running and not (self._heap and self._heap[0][0] <= time.monotonic())
 
 
 class Engine:
@@ -90,7 +41,7 @@ class Engine:
         # Per-process secret: download/upload URLs from another emulator run never validate.
         self._url_key = secrets.token_bytes(32)
         self._generation = 0  # bumped by reset() so callbacks for wiped projects become no-ops
-        self.scheduler = Scheduler()
+        self.scheduler = Timers("emulator-scheduler")
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="emulator-render")
         self.webhooks = WebhookDispatcher(self.state, lambda: self.config, lambda: self._dice)
 
@@ -119,7 +70,11 @@ class Engine:
             if "seed" in changes:
                 self._dice = FaultDice(new.seed)  # re-seeding restarts the deterministic streams
             self._config = new
-            return new
+            gen = self._generation
+        # A raised (or removed) limit lets waiting projects in now, not at the next finish.
+        for project_id in self.state.drain_plan(new.plan_concurrency):
+            self._started(project_id, gen)
+        return new
 
     def reset(self) -> None:
         """Forget everything and return to the startup configuration."""
@@ -139,7 +94,11 @@ class Engine:
         return self.state.credit_balance(self.config.initial_credits)
 
     # --- projects -----------------------------------------------------------------------
-    def create(self, name: str | None, assets: dict[str, str], headers: dict[str, str]) -> Project:
+    def create(
+        self, name: str | None, assets: dict[str, str], headers: dict[str, str], *, api_key: str
+    ) -> Project | None:
+        """The new, charged project; None when the plan refuses it (reject mode, key full): nothing made."""
+        cfg = self.config
         now = time.time()
         project = Project(
             id=self.ids.new(),
@@ -150,9 +109,13 @@ class Engine:
             download_token=secrets.token_urlsafe(16),
         )
         record = CreateRecord(project.id, now, name, dict(assets), headers)
-        self.state.add_project(project, record)
+        admitted = self.state.add_project(
+            project, record, key=key_id(api_key), limit=cfg.plan_concurrency, reject=cfg.plan_mode == "reject"
+        )
+        if not admitted:
+            return None
         gen = self._generation
-        self.scheduler.call_later(self.config.queue_seconds, lambda: self._begin(project.id, gen))
+        self.scheduler.call_later(cfg.queue_seconds, lambda: self._begin(project.id, gen))
         return project
 
     def delete(self, project_id: str) -> bool:
@@ -171,16 +134,22 @@ class Engine:
             return
         if dice.roll("cancel", cfg.cancel_rate):
             # Canceled (e.g. from the web app): no webhook fires for it (contract §3/§5).
-            self._set(project_id, status="canceled", finished_at=time.time(), fault="canceled")
+            self._end(project_id, gen, {"status": "canceled", "fault": "canceled"})
             return
+        if self.state.start_rendering(project_id, cfg.plan_concurrency):
+            self._started(project_id, gen)
+        # Otherwise it waits, `queued`, until a project of its key ends (_end) or the limit rises.
+
+    def _started(self, project_id: str, gen: int) -> None:
+        """The project holds a plan slot and shows `rendering`: announce it, then render unless stuck."""
+        cfg, dice = self.config, self._dice
         stuck = dice.roll("never_complete", cfg.never_complete_rate)
-        fault = "never_complete" if stuck else None
-        self._set(project_id, status="rendering", started_at=time.time(), fault=fault)
-        self._emit("image.started", project_id)
         if stuck:
-            return
-        started = time.monotonic()
-        self._pool.submit(self._render, project_id, gen, started)
+            # It keeps its slot for good (see plan.py); quiescent() does not wait for it or its queue.
+            self._set(project_id, fault="never_complete")
+        self._emit("image.started", project_id)
+        if not stuck:
+            self._pool.submit(self._render, project_id, gen, time.monotonic())
 
     def _render(self, project_id: str, gen: int, started: float) -> None:
         cfg, dice = self.config, self._dice
@@ -221,6 +190,10 @@ class Engine:
     def _finish(self, project_id: str, gen: int, changes: dict[str, Any]) -> None:
         if gen != self._generation:
             return
+        self._end(project_id, gen, changes)
+
+    def _end(self, project_id: str, gen: int, changes: dict[str, Any]) -> None:
+        """A terminal change; its webhook, then the projects that take the freed plan slot start."""
         changes["finished_at"] = time.time()
 
         def mutate(p: Project) -> None:
@@ -230,10 +203,13 @@ class Engine:
                 # Same lock as the status change: no GET can see "error" with the credits not yet refunded.
                 self.state.refund(p)
 
-        project = self.state.update_project(project_id, mutate)
+        project, started = self.state.end_project(project_id, mutate, self.config.plan_concurrency)
         if project is None:
             return
-        self._emit("image.errored" if project.status == "error" else "image.completed", project_id)
+        if project.status != "canceled":  # no webhook fires for canceled (contract §5)
+            self._emit("image.errored" if project.status == "error" else "image.completed", project_id)
+        for started_id in started:
+            self._started(started_id, gen)
 
     def _set(self, project_id: str, **changes: Any) -> None:
         def mutate(p: Project) -> None:
@@ -332,13 +308,22 @@ class Engine:
 
     # --- waiting helpers ----------------------------------------------------------------
     def quiescent(self) -> bool:
-        """No project is mid-flight (stuck ones excluded) and no webhook is pending."""
+        """No project can still move and no webhook is pending.
+
+        Stuck (never_complete) projects are excluded, and so are the projects queued behind a key
+        whose every slot a stuck project holds: they can never start, and waiting for them would
+        hang every test and soak that runs the never_complete fault with a plan limit.
+        """
         with self.state.lock:
+            stalled = self.state.stalled_projects(self.config.plan_concurrency)
             busy = any(
-                p.status in ("queued", "rendering") and p.fault != "never_complete"
+                p.status in ("queued", "rendering") and p.fault != "never_complete" and p.id not in stalled
                 for p in self.state.projects.values()
             )
         return not busy and self.scheduler.idle() and self.webhooks.idle()
+
+    def plan_stats(self) -> PlanStats:
+        return self.state.plan_stats()
 
 
 def s3_error(code: str, message: str) -> bytes:

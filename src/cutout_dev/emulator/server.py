@@ -15,6 +15,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from .app import DropConnection, EmulatorApp
 from .config import EmulatorConfig
 from .engine import Engine
+from .plan import PlanStats
 from .state import EmulatorState, Project
 
 
@@ -129,6 +130,10 @@ class EmulatorServer:
 
     def credit_balance(self) -> int:
         return self.engine.credit_balance()
+
+    def plan_stats(self) -> PlanStats:
+        """Rendering/queued counts now and the highest number ever rendering at once, overall and per key."""
+        return self.engine.plan_stats()
 
     def wait_until(self, predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> Any:
         """Poll `predicate` until truthy and return its value; TimeoutError otherwise."""

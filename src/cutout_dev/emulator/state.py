@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .config import CREDITS_PER_IMAGE
+from .plan import PlanSlots, PlanStats
 
 ProjectStatus = Literal["draft", "queued", "rendering", "complete", "error", "canceled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "error", "canceled"})
@@ -137,6 +138,7 @@ class EmulatorState:
     dropped_webhooks: list[dict[str, str]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     responses: Counter[str] = field(default_factory=Counter)
+    plan: PlanSlots = field(default_factory=PlanSlots, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # --- mutations (callers hold no lock; each takes it) ---------------------------------
@@ -150,6 +152,7 @@ class EmulatorState:
             self.dropped_webhooks.clear()
             self.requests.clear()
             self.responses.clear()
+            self.plan.clear()
 
     def count_request(self, endpoint: str) -> None:
         with self.lock:
@@ -159,11 +162,69 @@ class EmulatorState:
         with self.lock:
             self.responses[f"{endpoint} {status}"] += 1
 
-    def add_project(self, project: Project, record: CreateRecord) -> None:
+    def add_project(
+        self, project: Project, record: CreateRecord, *, key: str = "", limit: int = 0, reject: bool = False
+    ) -> bool:
+        """Store and charge a new project, unless the plan refuses it (reject mode, key full): then False,
+        and nothing is stored or charged. One critical section, so two racing creates cannot both pass."""
         with self.lock:
+            if not self.plan.admit(key, project.id, limit, reject):
+                return False
             self.projects[project.id] = project
             self._creates.append(record)
             self._ledger.append(LedgerEntry("debit", project.credits_charged, project.id, record.timestamp))
+            return True
+
+    # --- the plan's slots (plan.py), each move in the same critical section as its status change ---
+    def start_rendering(self, project_id: str, limit: int) -> bool:
+        """Take a plan slot and show `rendering`; False: it stays `queued` in its key's FIFO."""
+        with self.lock:
+            if not self.plan.request_start(project_id, limit):
+                return False
+            self._mark_rendering(project_id)
+            return True
+
+    def end_project(
+        self, project_id: str, mutate: Callable[[Project], None], limit: int
+    ) -> tuple[Project | None, list[str]]:
+        """Apply a terminal change and free the project's slot; the ids returned took the freed slots
+        and already show `rendering` (in FIFO order), so a GET never sees a slot free and a queue waiting."""
+        with self.lock:
+            project = self.update_project(project_id, mutate)
+            if project is None:
+                return None, []
+            started = self.plan.finish(project_id, limit)
+            for started_id in started:
+                self._mark_rendering(started_id)
+            return project, started
+
+    def drain_plan(self, limit: int) -> list[str]:
+        """After the limit changed: the waiting projects the new limit lets in, now `rendering`."""
+        with self.lock:
+            started = self.plan.drain(limit)
+            for started_id in started:
+                self._mark_rendering(started_id)
+            return started
+
+    def stalled_projects(self, limit: int) -> set[str]:
+        """Queued projects that can never start: their key's slots are all held by stuck projects."""
+        with self.lock:
+
+            def stuck(project_id: str) -> bool:
+                p = self.projects.get(project_id)
+                return p is not None and p.fault == "never_complete"
+
+            return self.plan.stalled(stuck, limit)
+
+    def plan_stats(self) -> PlanStats:
+        with self.lock:
+            return self.plan.stats()
+
+    def _mark_rendering(self, project_id: str) -> None:
+        project = self.projects.get(project_id)
+        if project is not None:
+            project.status = "rendering"
+            project.started_at = time.time()
 
     def set_create_outcome(self, project_id: str, outcome: str) -> None:
         with self.lock:

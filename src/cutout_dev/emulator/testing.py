@@ -76,6 +76,9 @@ class _FileHandler(_QuietHandler):
         with owner.lock:
             owner.hits.append(path)
             entry = owner.files.get(path)
+            gate = owner.gates.get(path)
+        if gate is not None:
+            gate.wait(owner.hold_timeout)
         if entry is None:
             self.send_response(404)
             self.end_headers()
@@ -88,20 +91,41 @@ class _FileHandler(_QuietHandler):
 
 
 class StaticFileServer(_LoopbackServer):
-    """Serves `files[path] = bytes` (or `(status, bytes)`); anything else is 404."""
+    """Serves `files[path] = bytes` (or `(status, bytes)`); anything else is 404.
+
+    `add(..., held=True)` makes GETs of that path wait until `release(path)`: a test can keep an
+    emulator render in progress for as long as it needs, with no sleeps and no timing guesses.
+    """
 
     handler = _FileHandler
+    hold_timeout = 30.0  # a forgotten release() fails the fetch instead of hanging the suite
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[int, bytes]] = {}
         self.hits: list[str] = []
+        self.gates: dict[str, threading.Event] = {}
         self.lock = threading.Lock()
         super().__init__()
 
-    def add(self, path: str, data: bytes, status: int = 200) -> str:
+    def add(self, path: str, data: bytes, status: int = 200, *, held: bool = False) -> str:
         with self.lock:
             self.files[path] = (status, data)
+            if held:
+                self.gates[path] = threading.Event()
         return self.base_url + path
+
+    def release(self, path: str) -> None:
+        with self.lock:
+            gate = self.gates.pop(path, None)
+        if gate is not None:
+            gate.set()
+
+    def stop(self) -> None:
+        with self.lock:
+            gates, self.gates = list(self.gates.values()), {}
+        for gate in gates:
+            gate.set()  # let held requests finish so shutdown does not wait on them
+        super().stop()
 
 
 @dataclass(frozen=True)

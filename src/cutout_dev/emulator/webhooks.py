@@ -7,11 +7,8 @@ fresh timestamp (a receiver enforcing a 5-minute window must still accept late r
 from __future__ import annotations
 
 import hashlib
-import heapq
 import hmac
-import itertools
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ import requests
 from .config import EmulatorConfig
 from .faults import FaultDice
 from .state import EmulatorState, WebhookAttempt
+from .timers import Timers
 
 SIGNATURE_HEADER = "magic-hour-event-signature"
 TIMESTAMP_HEADER = "magic-hour-event-timestamp"
@@ -49,7 +47,7 @@ class _Delivery:
 
 
 class WebhookDispatcher:
-    """One thread, one time-ordered heap: attempts go out in order, retries are rescheduled."""
+    """One timer thread: attempts go out one at a time in due order, retries are rescheduled on it."""
 
     def __init__(
         self, state: EmulatorState, get_config: Callable[[], EmulatorConfig], dice: Callable[[], FaultDice]
@@ -57,31 +55,22 @@ class WebhookDispatcher:
         self._state = state
         self._config = get_config
         self._dice = dice
-        self._heap: list[tuple[float, int, _Delivery]] = []
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        self._stopped = False
+        self._timers = Timers("emulator-webhooks")
         self._session = requests.Session()
-        self._thread = threading.Thread(target=self._run, name="emulator-webhooks", daemon=True)
-        self._in_flight = 0
 
     def start(self) -> None:
-        self._thread.start()
+        self._timers.start()
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
+        self._timers.stop()
         self._session.close()
 
     def clear(self) -> None:
-        with self._cond:
-            self._heap.clear()
+        self._timers.clear()
 
     def idle(self) -> bool:
-        with self._cond:
-            return not self._heap and self._in_flight == 0
+        """No delivery pending (retries included) and none mid-attempt."""
+        return self._timers.idle()
 
     def emit(self, event_type: str, project_id: str, payload: dict[str, Any]) -> None:
         cfg = self._config()
@@ -97,7 +86,7 @@ class WebhookDispatcher:
         copies = 2 if dice.roll("duplicate_webhook", cfg.duplicate_webhook_rate) else 1
         for i in range(copies):
             self._push(
-                time.monotonic(),
+                0.0,
                 _Delivery(
                     delivery_id,
                     event_type,
@@ -109,26 +98,8 @@ class WebhookDispatcher:
                 ),
             )
 
-    def _push(self, due: float, delivery: _Delivery) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (due, next(self._seq), delivery))
-            self._cond.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._cond.wait(timeout)
-                if self._stopped:
-                    return
-                _, _, delivery = heapq.heappop(self._heap)
-                self._in_flight += 1
-            try:
-                self._attempt(delivery)
-            finally:
-                with self._cond:
-                    self._in_flight -= 1
+    def _push(self, delay: float, delivery: _Delivery) -> None:
+        self._timers.call_later(delay, lambda: self._attempt(delivery))
 
     def _attempt(self, d: _Delivery) -> None:
         cfg = self._config()
@@ -169,4 +140,4 @@ class WebhookDispatcher:
             # Exponential backoff as documented (1 s, 2 s, 4 s...), scaled by the configured base.
             delay = cfg.webhook_base_delay_seconds * (2 ** (d.attempt - 1))
             d.attempt += 1
-            self._push(time.monotonic() + delay, d)
+            self._push(delay, d)
