@@ -11,8 +11,8 @@ plan: at most ``--limit`` projects render at once, and beyond it Magic Hour eith
 The fault mix is the soak's (``cutout_dev.soak.SoakConfig``: Magic Hour 5xx/429/resets, render errors, cancels,
 dropped and duplicated webhooks, expired download URLs, S3 events delivered twice, workers killed between create
 and DynamoDB update) without never-completing projects (``FLOOD_FAULTS`` says why); the harness's pipeline faults
-are wired in by the soak's own ``_inject``, and the reconciliation is the soak's ``reconcile``. On top of the soak's checks the flood measures what a
-backlog stresses:
+are wired in by the soak's own ``_inject``, and the reconciliation is the soak's ``reconcile``. On top of the
+soak's checks the flood measures what a backlog stresses:
 
 * the highest number of projects open at Magic Hour at once (created, not yet finished — a project that never
   finishes counts until Cutout gave up on it) against ``MaxJobsInFlight``;
@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -555,13 +556,39 @@ def render(cfg: FloodConfig, reports: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _config_json(cfg: FloodConfig, mode: str) -> str:
+    doc = dataclasses.asdict(dataclasses.replace(cfg, modes=(mode,), results_path=None))
+    return json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in doc.items()})
+
+
+def _config_from_json(text: str) -> FloodConfig:
+    doc = json.loads(text)
+    doc["modes"] = tuple(doc["modes"])
+    doc["results_path"] = Path(doc["results_path"]) if doc.get("results_path") else None
+    doc["function_log"] = Path(doc["function_log"]) if doc.get("function_log") else None
+    return FloodConfig(**doc)
+
+
+def _run_isolated(cfg: FloodConfig, mode: str) -> dict[str, Any]:
+    """One mode in a child process: a second local stack in one process would inherit the first one's closed
+    function-log stream (Powertools' logger keeps the stream it found at import), as the bench's e2e part notes."""
+    with tempfile.TemporaryDirectory(prefix="cutout-flood-") as tmp:
+        out = Path(tmp) / f"{mode}.json"
+        cmd = [sys.executable, "-m", "cutout_dev.flood", "--config-json", _config_json(cfg, mode), "--report", str(out)]
+        proc = subprocess.run(cmd, check=False)  # progress goes straight to this process's stderr
+        if not out.is_file():
+            raise RuntimeError(f"flood in mode {mode} ended without a report (exit status {proc.returncode})")
+        report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return report
+
+
 def run(cfg: FloodConfig) -> FloodResult:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     if not template_has_parameter("MaxJobsInFlight"):
         _say(cfg, "note: template.yaml has no MaxJobsInFlight (no admission control): concurrency checks will fail")
     if not emulator_models_the_plan():
         _say(cfg, "note: the emulator has no plan limit: every create renders at once (modes are the same)")
-    reports = [run_mode(cfg, mode) for mode in cfg.modes]
+    reports = [_run_isolated(cfg, mode) for mode in cfg.modes] if len(cfg.modes) > 1 else [run_mode(cfg, cfg.modes[0])]
     text = render(cfg, reports)
     passed = all(r["passed"] for r in reports)
     if cfg.results_path is not None:
@@ -589,7 +616,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="seconds to wait at most, per mode")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON results file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    # Internal: one mode's run in a child process (see _run_isolated).
+    parser.add_argument("--config-json", help=argparse.SUPPRESS)
+    parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.config_json:
+        child = _config_from_json(args.config_json)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        report = run_mode(child, child.modes[0])
+        args.report.write_text(json.dumps(report, default=str), encoding="utf-8")
+        return 0
     cfg = FloodConfig(
         uploads=args.uploads,
         modes=MODES if args.mode == "both" else (args.mode,),
