@@ -73,6 +73,8 @@ from cutout_dev.soak import (
     reconcile,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "flood-results.json"
 MODES = ("queue", "reject")
 LATENCY_TAIL = 100  # "the added latency percentiles of the last 100"
@@ -110,6 +112,7 @@ class FloodConfig:
     submit_lease_seconds: int = 10
     visibility_seconds: int = 4
     concurrency: str = "4"  # the template's MaximumConcurrency (per SQS event source)
+    sweeper_interval_seconds: float = 15.0  # the template's rate(15 minutes), scaled to the run
     # Magic Hour / pipeline fault rates (the soak's mix when faults are on); overrides by SoakConfig field name.
     fault_overrides: dict[str, Any] = field(default_factory=lambda: dict(FLOOD_FAULTS))
     results_path: Path | None = DEFAULT_RESULTS
@@ -213,6 +216,81 @@ class CallCounter:
                     self.durations_ms.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
 
         function.invoke = invoke
+
+
+class SlotSampler:
+    """Reads admission control's slot items once a second (a diagnostic, not a check): how many slots were held,
+    by whom, and the effective limit, so a throughput below the bound can be traced to what held the slots.
+
+    Knows only the storage contract of ``cutout.admission`` (items ``slot#<i>`` with a ``holder``, and
+    ``admission#limit`` with ``effective``, in the jobs table); nothing when admission control is absent.
+    """
+
+    def __init__(self, stack: LocalStack, slots: int, interval: float = 1.0) -> None:
+        self._ddb = stack.client("dynamodb")
+        self._table = stack.endpoints.table
+        self._keys = [f"slot#{i}" for i in range(slots)] + ["admission#limit"]
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flood-slot-sampler", daemon=True)
+        self.samples: list[tuple[float, list[str], int | None]] = []  # (epoch, holders, effective limit)
+
+    def __enter__(self) -> SlotSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                resp = self._ddb.batch_get_item(
+                    RequestItems={
+                        self._table: {"Keys": [{"job_id": {"S": k}} for k in self._keys], "ConsistentRead": True}
+                    }
+                )
+            except Exception:  # a diagnostic must not end the run (e.g. moto busy at shutdown)
+                log.debug("slot sample failed", exc_info=True)
+                continue
+            holders: list[str] = []
+            effective: int | None = None
+            for item in resp.get("Responses", {}).get(self._table, []):
+                key = item["job_id"]["S"]
+                if key.startswith("slot#") and "holder" in item:
+                    holders.append(item["holder"]["S"])
+                elif key == "admission#limit" and "effective" in item:
+                    effective = int(item["effective"]["N"])
+            self.samples.append((time.time(), holders, effective))
+
+    def summary(self, jobs: dict[str, dict[str, Any]], window: tuple[float, float] | None) -> dict[str, Any]:
+        """Slots held (max, mean over the backlog window) and slot-seconds by what the holder turned out to be."""
+        if not self.samples:
+            return {"samples": 0}
+        inside = [s for s in self.samples if window is None or window[0] <= s[0] <= window[1]] or self.samples
+        by_kind: Counter[str] = Counter()
+        for _, holders, _ in inside:
+            for holder in holders:
+                job = jobs.get(holder, {})
+                if job.get("ambiguous") or job.get("error_code") == "create_outcome_unknown":
+                    kind = "ambiguous create"
+                elif job:
+                    kind = str(job.get("status"))
+                else:
+                    kind = "unknown holder"
+                by_kind[kind] += 1
+        limits = [e for _, _, e in self.samples if e is not None]
+        return {
+            "samples": len(self.samples),
+            "max_held": max(len(h) for _, h, _ in self.samples),
+            "mean_held_in_window": round(sum(len(h) for _, h, _ in inside) / len(inside), 2),
+            "slot_seconds_in_window_by_holder_outcome": {
+                k: round(v * self._interval, 1) for k, v in by_kind.most_common()
+            },
+            "effective_limit_min": min(limits) if limits else None,
+            "effective_limit_last": limits[-1] if limits else None,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -340,6 +418,7 @@ def measure(
             finished_in_window=done_in_window,
             per_second=round(rate, 3),
             ratio=round(rate / cfg.bound_per_second, 3),
+            window_epoch=[w0, w1],
         )
     terminal_times = [t for j in jobs if j.get("job_id") in ours and (t := _epoch(j.get("updated_at")))]
     if upload_times and terminal_times:
@@ -444,7 +523,9 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
             "PollQueue": cfg.visibility_seconds,
             "CompletionQueue": cfg.visibility_seconds,
         },
-        schedule_interval_seconds=0,  # the harness runs the sweeper itself, once, when only stuck jobs remain
+        # The sweeper on a period, as deployed (scaled down): its reconciliation repairs leaked slots and
+        # dispatches waiting jobs a missed wake-up left behind.
+        schedule_interval_seconds=cfg.sweeper_interval_seconds,
         function_log=cfg.function_log,
     )
     injected = Injected()
@@ -461,19 +542,20 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
             counter.watch(function)
         _say(cfg, f"[{mode}] stack up in {time.monotonic() - t0:.1f} s; putting {cfg.uploads} objects at once")
         t_put = time.monotonic()
-        upload_times = _put_all(stack, cfg, plan)
-        put_seconds = time.monotonic() - t_put
-        _say(cfg, f"[{mode}] {cfg.uploads} PUTs in {put_seconds:.1f} s")
+        with SlotSampler(stack, cfg.in_flight) as sampler:
+            upload_times = _put_all(stack, cfg, plan)
+            put_seconds = time.monotonic() - t_put
+            _say(cfg, f"[{mode}] {cfg.uploads} PUTs in {put_seconds:.1f} s")
 
-        deadline = t_put + cfg.timeout()
-        job_ids = {u.job_id for u in uploads.values()}
-        if not _wait(stack, cfg, job_ids, deadline, t_put):
-            stuck = [j for j in stack.jobs() if j["job_id"] in job_ids and j.get("status") not in TERMINAL]
-            if stuck:
-                _say(cfg, f"[{mode}] {len(stuck)} job(s) open and nothing moving: sweeper")
-                outcome = _run_sweeper(stack, soak)
-                extra["sweeper"] = f"{len(stuck)} stuck job(s) -> {outcome}"
-                _wait(stack, cfg, job_ids, deadline, t_put)
+            deadline = t_put + cfg.timeout()
+            job_ids = {u.job_id for u in uploads.values()}
+            if not _wait(stack, cfg, job_ids, deadline, t_put):
+                stuck = [j for j in stack.jobs() if j["job_id"] in job_ids and j.get("status") not in TERMINAL]
+                if stuck:
+                    _say(cfg, f"[{mode}] {len(stuck)} job(s) open and nothing moving: sweeper")
+                    outcome = _run_sweeper(stack, soak)
+                    extra["sweeper"] = f"{len(stuck)} stuck job(s) -> {outcome}"
+                    _wait(stack, cfg, job_ids, deadline, t_put)
         elapsed = time.monotonic() - t_put
         dlq = _dlq_contents(stack)
         jobs = stack.jobs()
@@ -490,6 +572,10 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
             emulator.state.project_list(),
             pollers,
             plan_reading if isinstance(plan_reading, int) else None,
+        )
+        window = report["flood"]["throughput"].get("window_epoch")
+        report["flood"]["slots"] = sampler.summary(
+            {str(j["job_id"]): j for j in jobs}, (window[0], window[1]) if window else None
         )
         report["emulator_requests"] = emulator.state.request_counts()
         report["invocation_errors"] = dict(
@@ -568,6 +654,16 @@ def render(cfg: FloodConfig, reports: list[dict[str, Any]]) -> str:
                 f"{'  throughput (backlog window)':<40}{t.get('per_second')} /s vs bound {t['bound_per_second']} /s "
                 f"= {t.get('ratio')} over {t.get('backlog_window_seconds')} s; overall "
                 f"{t.get('overall_per_second')} /s"
+            ),
+            (
+                f"{'  slots (admission control)':<40}"
+                + (
+                    f"max held {sl['max_held']}, mean {sl['mean_held_in_window']} in the window; slot-seconds by "
+                    f"holder: {sl['slot_seconds_in_window_by_holder_outcome']}; effective limit min "
+                    f"{sl['effective_limit_min']}"
+                    if (sl := f.get("slots", {})).get("samples") and sl.get("max_held")
+                    else "none seen"
+                )
             ),
             (
                 f"{'  receives per message (max)':<40}"
