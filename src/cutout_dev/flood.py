@@ -55,8 +55,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cutout.models import TERMINAL
+
 from cutout_dev.bench.stats import quantile, summary
-from cutout_dev.local_stack import TERMINAL, LocalStack, LocalStackConfig
+from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.local_stack.cfn_yaml import load_template
 from cutout_dev.local_stack.stack import PROJECT_ROOT
 from cutout_dev.soak import (
