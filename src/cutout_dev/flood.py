@@ -252,23 +252,24 @@ class SlotSampler:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                resp = self._ddb.batch_get_item(
-                    RequestItems={
-                        self._table: {"Keys": [{"job_id": {"S": k}} for k in self._keys], "ConsistentRead": True}
-                    }
-                )
+                self.samples.append(self.read())
             except Exception:  # a diagnostic must not end the run (e.g. moto busy at shutdown)
                 log.debug("slot sample failed", exc_info=True)
-                continue
-            holders: list[str] = []
-            effective: int | None = None
-            for item in resp.get("Responses", {}).get(self._table, []):
-                key = item["job_id"]["S"]
-                if key.startswith("slot#") and "holder" in item:
-                    holders.append(item["holder"]["S"])
-                elif key == "admission#limit" and "effective" in item:
-                    effective = int(item["effective"]["N"])
-            self.samples.append((time.time(), holders, effective))
+
+    def read(self) -> tuple[float, list[str], int | None]:
+        """(now, holders of the held slots, effective limit) in one consistent BatchGetItem."""
+        resp = self._ddb.batch_get_item(
+            RequestItems={self._table: {"Keys": [{"job_id": {"S": k}} for k in self._keys], "ConsistentRead": True}}
+        )
+        holders: list[str] = []
+        effective: int | None = None
+        for item in resp.get("Responses", {}).get(self._table, []):
+            key = item["job_id"]["S"]
+            if key.startswith("slot#") and "holder" in item:
+                holders.append(item["holder"]["S"])
+            elif key == "admission#limit" and "effective" in item:
+                effective = int(item["effective"]["N"])
+        return time.time(), holders, effective
 
     def summary(self, jobs: dict[str, dict[str, Any]], window: tuple[float, float] | None) -> dict[str, Any]:
         """Slots held (max, mean over the backlog window) and slot-seconds by what the holder turned out to be."""
@@ -372,6 +373,38 @@ def _wait(stack: LocalStack, cfg: FloodConfig, job_ids: set[str], deadline: floa
             return False
         time.sleep(3)
     return False
+
+
+def _wait_slots_free(sampler: SlotSampler, seconds: float) -> list[str]:
+    """The holders still holding slots once none are, or when `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        _, holders, _ = sampler.read()
+        if not holders or time.monotonic() >= deadline:
+            return holders
+        time.sleep(1)
+
+
+def slot_repairs(log_path: Path | None) -> dict[str, Any]:
+    """What admission's reconciliation repaired, from the functions' JSON log: reasons and the SlotsRepaired metric."""
+    reasons: Counter[str] = Counter()
+    metric = 0
+    if log_path is None or not log_path.is_file():
+        return {"log": None}
+    with log_path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if "SlotsRepaired" not in line and "slot repaired" not in line:
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and str(doc.get("message", "")).startswith("slot repaired"):
+                reasons[str(doc.get("reason"))] += 1
+            elif isinstance(doc, dict) and isinstance(doc.get("SlotsRepaired"), (int, float, list)):
+                value = doc["SlotsRepaired"]
+                metric += int(sum(value) if isinstance(value, list) else value)
+    return {"log": str(log_path), "repaired_metric_sum": metric, "reasons": dict(reasons)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -513,6 +546,9 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
     assert boto3.DEFAULT_SESSION is not None
     # Before the stack starts, so every client it and its functions create inherits the handler.
     boto3.DEFAULT_SESSION.events.register("before-call", counter)
+    log_path = cfg.function_log.with_name(f"{cfg.function_log.stem}-{mode}.log") if cfg.function_log else None
+    if log_path is not None:
+        log_path.unlink(missing_ok=True)
     stack_cfg = LocalStackConfig(
         webhooks=True,
         emulator=cfg.emulator(mode),
@@ -532,7 +568,7 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
         # The sweeper on a period, as deployed (scaled down): its reconciliation repairs leaked slots and
         # dispatches waiting jobs a missed wake-up left behind.
         schedule_interval_seconds=cfg.sweeper_interval_seconds,
-        function_log=cfg.function_log,
+        function_log=log_path,
     )
     injected = Injected()
     extra: dict[str, Any] = {}
@@ -563,6 +599,9 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
                     extra["sweeper"] = f"{len(stuck)} stuck job(s) -> {outcome}"
                     _wait(stack, cfg, job_ids, deadline, t_put)
         elapsed = time.monotonic() - t_put
+        # Every job is terminal; a slot may still be held by an ambiguous create's job until its bound
+        # (PollMaxWaitSeconds from the acquire) and the next reconciliation: give that its time, no more.
+        held_at_end = _wait_slots_free(sampler, cfg.poll_max_wait_seconds + 2 * cfg.sweeper_interval_seconds + 30)
         dlq = _dlq_contents(stack)
         jobs = stack.jobs()
         emulator = stack.emulator
@@ -583,6 +622,8 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
         report["flood"]["slots"] = sampler.summary(
             {str(j["job_id"]): j for j in jobs}, (window[0], window[1]) if window else None
         )
+        report["flood"]["slots"]["held_at_end"] = held_at_end
+        report["flood"]["slots"]["repairs"] = slot_repairs(log_path)
         report["emulator_requests"] = emulator.state.request_counts()
         report["invocation_errors"] = dict(
             Counter(
@@ -615,6 +656,7 @@ def _judge(cfg: FloodConfig, report: dict[str, Any]) -> None:
     ratio = flood["throughput"].get("ratio")
     checks[f"throughput >= {cfg.throughput_floor:g} x bound"] = ratio is not None and ratio >= cfg.throughput_floor
     checks["receives per message <= maxReceiveCount - 1"] = not over
+    checks["no slot held after the run"] = not flood.get("slots", {}).get("held_at_end")
     flood["max_receive_count"] = limits
     report["checks"] = checks
     report["passed"] = all(checks.values())
@@ -670,6 +712,11 @@ def render(cfg: FloodConfig, reports: list[dict[str, Any]]) -> str:
                     if (sl := f.get("slots", {})).get("samples") and sl.get("max_held")
                     else "none seen"
                 )
+            ),
+            (
+                f"{'  slots held at the end / repaired':<40}{len(f['slots'].get('held_at_end', []))} / "
+                f"{f['slots'].get('repairs', {}).get('repaired_metric_sum')} "
+                f"{f['slots'].get('repairs', {}).get('reasons') or ''}"
             ),
             (
                 f"{'  receives per message (max)':<40}"

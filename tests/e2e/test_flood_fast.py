@@ -67,5 +67,7 @@ def test_flood_fast(mode: str, tmp_path: Path) -> None:
     # and the plan was respected without dead-lettering or burning receives on the waiting uploads
     assert all(n == 0 for n in report["dlq"].values()), result.text
     assert flood["max_concurrent_at_magic_hour"] <= cfg.in_flight, result.text
+    # and every slot was given back (by its job's ending path, or by reconciliation with a logged reason)
+    assert flood["slots"]["held_at_end"] == [], result.text
     limits = flood["max_receive_count"]
     assert all(flood["receives"][q]["max"] <= limits[q] - 1 for q in limits if q in flood["receives"]), result.text
