@@ -69,10 +69,11 @@ class Aws:
         return resp
 
     def jobs(self) -> list[dict[str, Any]]:
-        from cutout.job_store import _deser
+        from cutout.counters import is_counter
+        from cutout.job import plain_item
 
         items = self.client("dynamodb").scan(TableName=self.table)["Items"]
-        return [_deser(i) for i in items if "#" not in i["job_id"]["S"]]  # skip counters and replay marks
+        return [plain_item(i) for i in items if not is_counter(i["job_id"]["S"])]
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Finalize function: completion messages (from the webhook, the poller or the sweeper) → terminal job.
 
 Download the cutout, check it is a PNG, write it under the output prefix, record `complete`, publish
-"Cutout Completed"; or record Magic Hour's error / cancelation. Idempotent per job (see cutout.completion).
+"Cutout Completed"; or record Magic Hour's error / cancelation. Idempotent per job (see cutout.finalize).
 """
 
 from __future__ import annotations
@@ -9,20 +9,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from cutout.completion import CompletionMessage, Finalizer
-from cutout.config import get_settings
-from cutout.magic_hour import MalformedResponse, parse_project
+from cutout.config import Settings, get_settings
+from cutout.errors import MalformedResponse
+from cutout.finalize import Finalizer
+from cutout.magic_hour import parse_project
+from cutout.messages import CompletionMessage
+from cutout.models import Clock, utc_now
 from cutout.observability import count, logger, metrics
+from cutout.outcomes import FinalizeOutcome
 from cutout.sqs_batch import process_batch
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-settings = get_settings()
-finalizer = Finalizer(settings)
+finalizer: Finalizer
 
 
-def record_handler(record: SQSRecord) -> str:
+def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Finalizer:
+    """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
+    global finalizer  # noqa: PLW0603 - the one documented place that (re)builds the module's service
+    finalizer = Finalizer(settings or get_settings(), clock=clock)
+    return finalizer
+
+
+configure()
+
+
+def record_handler(record: SQSRecord) -> FinalizeOutcome:
     try:
         message = CompletionMessage.from_json(record.body)
         parse_project(message.project)  # validated before any work, so only bad input is dropped below
@@ -30,7 +43,7 @@ def record_handler(record: SQSRecord) -> str:
         # A message that can never be processed: recorded (log + metric), not retried forever.
         count("CompletionMalformed")
         logger.error("malformed completion message dropped", extra={"reason": str(exc)[:200]})
-        return "malformed"
+        return FinalizeOutcome.MALFORMED
     receives = int(record.attributes.approximate_receive_count or 1)
     outcome = finalizer.handle(message, receive_count=receives)
     logger.info("completion handled", extra={"outcome": outcome, "source": message.source})

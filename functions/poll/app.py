@@ -5,26 +5,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from cutout.completion import Poller, PollMessage
-from cutout.config import get_settings
+from cutout.config import Settings, get_settings
+from cutout.models import Clock, utc_now
 from cutout.observability import count, logger, metrics
+from cutout.outcomes import PollOutcome
+from cutout.poll import Poller
 from cutout.sqs_batch import process_batch
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-settings = get_settings()
-poller = Poller(settings)
+poller: Poller
 
 
-def record_handler(record: SQSRecord) -> str:
+def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Poller:
+    """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
+    global poller  # noqa: PLW0603 - the one documented place that (re)builds the module's service
+    poller = Poller(settings or get_settings(), clock=clock)
+    return poller
+
+
+configure()
+
+
+def record_handler(record: SQSRecord) -> PollOutcome:
     try:
-        message = PollMessage.from_json(record.body)
+        message = poller.parse(record.body)
     except (ValueError, KeyError, TypeError) as exc:
         # A message that can never be processed: recorded (log + metric), not retried forever.
         count("PollMalformed")
         logger.error("malformed poll message dropped", extra={"reason": str(exc)[:200]})
-        return "malformed"
+        return PollOutcome.MALFORMED
     return poller.handle(message)
 
 

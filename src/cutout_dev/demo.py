@@ -19,10 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cutout.models import TERMINAL
 from PIL import Image
 
 from cutout_dev.local_stack import LocalStack, LocalStackConfig, Uploaded
-from cutout_dev.local_stack.stack import PROJECT_ROOT, TERMINAL
+from cutout_dev.local_stack.stack import PROJECT_ROOT
 from cutout_dev.make_samples import NON_IMAGE, SAMPLES, generate
 
 SAMPLES_DIR = PROJECT_ROOT / "samples"

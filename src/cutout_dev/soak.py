@@ -11,8 +11,8 @@ What is injected (every roll seeded, so a run replays):
 * S3/EventBridge: 10 % of "Object Created" events delivered twice (the same message body sent to the ingest queue
   again, some at once — concurrent duplicates — some a few seconds later).
 * Lambda: a few submit workers are killed between the Magic Hour create and the DynamoDB update (a
-  ``BaseException`` raised from ``JobStore.record_created``: no ``except Exception`` cleanup runs, the batch is
-  not deleted and comes back after the visibility timeout, as when Lambda kills a sandbox).
+  ``BaseException`` raised from the submit service's ``after_create`` hook: no ``except Exception`` cleanup runs,
+  the batch is not deleted and comes back after the visibility timeout, as when Lambda kills a sandbox).
 
 Then it waits for quiescence (queues empty, no invocation running, emulator idle), runs the sweeper once for
 anything still open, lists and redrives the dead-letter queues, and reconciles every upload against the jobs
@@ -22,7 +22,8 @@ and the emulator's net credits equal the credits recorded in the jobs table exce
 creates the table could not know about.
 
 Timings are shortened through the stack's options (visibility timeouts, poll schedule, emulator render time) and
-one setting the template hard-codes (the submit lease, patched on the running submit function's settings).
+one setting the template hard-codes (the submit lease, given to the submit function through its ``configure``
+seam, like the failure hook and the sweeper's clock).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
-import inspect
 import io
 import json
 import logging
@@ -47,17 +47,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cutout.models import CREATE_OUTCOME_UNKNOWN, TERMINAL, job_id_from_project_name
 from PIL import Image
 
-from cutout_dev.local_stack import TERMINAL, LocalStack, LocalStackConfig
+from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.local_stack.stack import PROJECT_ROOT
 
 DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "soak-results.json"
 SUBMIT = "SubmitFunction"
 SWEEPER = "SweeperFunction"
 INGEST_QUEUE = "IngestQueue"
-CREATE_OUTCOME_UNKNOWN = "create_outcome_unknown"
-PROJECT_PREFIX = "cutout:"
 RECORD_FIELDS = ("status", "error_code", "ambiguous", "project_id", "credits_charged", "credits_refunded")
 
 
@@ -97,12 +96,19 @@ class SoakConfig:
     poll_max_delay_seconds: int = 5
     poll_max_wait_seconds: int = 40
     concurrency: str = "4"  # the template's MaximumConcurrency parameter (per SQS event source)
+    # The template's MaxJobsInFlight. The soak's stand-in has no plan limit and a tenth of its creates end with an
+    # unknown outcome (each keeps its slot until evidence or its bound), so the soak runs with more slots than a
+    # Creator plan's 3: admission still makes most uploads wait, and the faults do not starve it.
+    max_jobs_in_flight: str = "10"
     upload_threads: int = 4
     timeout_seconds: float = 540.0  # hard limit for waiting (the whole run stays under 10 minutes)
     redrive: bool = True
     results_path: Path | None = DEFAULT_RESULTS
     function_log: Path | None = Path(tempfile.gettempdir()) / "cutout-soak-functions.log"
     progress: bool = True
+    # Local period of the scheduled functions: the admission tick (slot reconciliation, dispatch of waiting jobs)
+    # is every minute on AWS; the soak's timings are compressed, so is its tick.
+    schedule_interval_seconds: float = 3.0
 
     def emulator(self) -> dict[str, Any]:
         return {
@@ -180,24 +186,11 @@ def _plan(cfg: SoakConfig, rng: random.Random) -> list[tuple[str, bytes, bool, b
 
 
 # ---------------------------------------------------------------------------------------------------------
-def _module_globals(stack: LocalStack, logical_id: str) -> dict[str, Any]:
-    """The globals of a loaded handler module (its module-level collaborators)."""
-    entry = stack.functions[logical_id].load()
-    module_globals: dict[str, Any] = inspect.unwrap(entry).__globals__
-    return module_globals
-
-
 def _inject(stack: LocalStack, cfg: SoakConfig, uploads: dict[str, UploadRecord], injected: Injected) -> None:
     """Wire the harness's faults into the running stack: duplicate S3 events, killed workers, a short lease."""
-    submit_globals = _module_globals(stack, SUBMIT)
-    submitter = submit_globals["submitter"]
-    submitter.settings = dataclasses.replace(submitter.settings, submit_lease_seconds=cfg.submit_lease_seconds)
-
     by_job = {u.job_id: u for u in uploads.values()}
-    store = submitter.store
-    original_record_created = store.record_created
 
-    def record_created(job_id: str, token: str, project_id: str, credits_charged: int) -> bool:
+    def kill_after_create(job_id: str, project_id: str) -> None:
         upload = by_job.get(job_id)
         if upload is not None and upload.kill_target:
             with injected.lock:
@@ -206,9 +199,13 @@ def _inject(stack: LocalStack, cfg: SoakConfig, uploads: dict[str, UploadRecord]
                     injected.killed.append(job_id)
             if first:
                 raise WorkerKilled(f"worker killed after creating {project_id} for {job_id}")
-        return bool(original_record_created(job_id, token, project_id, credits_charged))
 
-    store.record_created = record_created
+    submit = stack.functions[SUBMIT]
+    deployed = submit.configure().settings  # the settings the template gave the function
+    submit.configure(
+        settings=dataclasses.replace(deployed, submit_lease_seconds=cfg.submit_lease_seconds),
+        after_create=kill_after_create,
+    )
 
     sqs = stack.client("sqs")
     ingest_url = stack.endpoints.queues[INGEST_QUEUE]
@@ -282,23 +279,22 @@ def _wait(stack: LocalStack, cfg: SoakConfig, job_ids: set[str], deadline: float
 
 
 @contextlib.contextmanager
-def _clock_ahead(seconds: float) -> Iterator[None]:
-    """Make the sweeper's clock run `seconds` ahead, so "stuck past the limit" is reached now, not in minutes."""
-    completion: Any = sys.modules["cutout.completion"]
-    real = completion.utc_now
+def _clock_ahead(stack: LocalStack, seconds: float) -> Iterator[None]:
+    """Give the sweeper a clock `seconds` ahead, so "stuck past the limit" is reached now, not in minutes."""
 
     def shifted() -> datetime:
         return datetime.now(UTC) + timedelta(seconds=seconds)
 
-    completion.utc_now = shifted
+    sweeper = stack.functions[SWEEPER]
+    sweeper.configure(clock=shifted)
     try:
         yield
     finally:
-        completion.utc_now = real
+        sweeper.configure()
 
 
 def _run_sweeper(stack: LocalStack, cfg: SoakConfig) -> Any:
-    with _clock_ahead(cfg.poll_max_wait_seconds + 600 + 60):
+    with _clock_ahead(stack, cfg.poll_max_wait_seconds + 600 + 60):
         return stack.functions[SWEEPER].invoke({"source": "soak", "detail-type": "Scheduled Event"})
 
 
@@ -325,11 +321,6 @@ def _dlq_contents(stack: LocalStack) -> dict[str, list[str]]:
     return contents
 
 
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; the record's numbers are integers."""
-    return int(value) if type(value).__name__ == "Decimal" else value
-
-
 def _dlq_job_id(body: str, by_key: dict[str, UploadRecord]) -> str | None:
     """Map a dead-lettered message back to the upload's job id (ingest: the S3 key; others: the job id)."""
     try:
@@ -346,8 +337,8 @@ def _dlq_job_id(body: str, by_key: dict[str, UploadRecord]) -> str | None:
         if isinstance(key, str) and key in by_key:
             return by_key[key].job_id
     project = doc.get("project")
-    if isinstance(project, dict) and str(project.get("name", "")).startswith(PROJECT_PREFIX):
-        return str(project["name"])[len(PROJECT_PREFIX) :]
+    if isinstance(project, dict):
+        return job_id_from_project_name(project.get("name"))
     return None
 
 
@@ -380,7 +371,7 @@ def reconcile(
     project_job: dict[str, str] = {}
     for rec in emulator_state.creates:
         name = rec.name or ""
-        jid = name[len(PROJECT_PREFIX) :] if name.startswith(PROJECT_PREFIX) else ""
+        jid = job_id_from_project_name(name) or ""
         if jid in upload_ids:
             creates[jid] += 1
             project_job[rec.id] = jid
@@ -436,7 +427,7 @@ def reconcile(
                     **row,
                     "adopted": bool(job and job.get("project_id")),
                     "why": "; ".join(why) or "ambiguous",
-                    "record": {k: _plain((job or {}).get(k)) for k in RECORD_FIELDS},
+                    "record": {k: (job or {}).get(k) for k in RECORD_FIELDS},
                 }
             )
         if n > 1:
@@ -600,12 +591,14 @@ def run(cfg: SoakConfig) -> SoakResult:
     stack_cfg = LocalStackConfig(
         webhooks=True,
         emulator=cfg.emulator(),
+        schedule_interval_seconds=cfg.schedule_interval_seconds,
         parameters={
             "PollFirstDelaySeconds": str(cfg.poll_first_delay_seconds),
             "PollMaxDelaySeconds": str(cfg.poll_max_delay_seconds),
             "PollMaxWaitSeconds": str(cfg.poll_max_wait_seconds),
             "PollMaxAttempts": "100",
             "MaximumConcurrency": cfg.concurrency,
+            "MaxJobsInFlight": cfg.max_jobs_in_flight,
         },
         visibility_timeout_seconds={
             INGEST_QUEUE: cfg.ingest_visibility_seconds,

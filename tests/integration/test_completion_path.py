@@ -266,7 +266,7 @@ def test_garbage_download_never_marks_complete(aws: Aws, emulator, fns) -> None:
     assert len(first["batchItemFailures"]) == 1  # retried, not completed
     assert aws.jobs()[0]["status"] in ("queued", "rendering")
     # after repeated receives it is recorded as an error with a reason, never as complete
-    from cutout.completion import CompletionMessage
+    from cutout.messages import CompletionMessage
 
     fns["finalize"].finalizer.handle(CompletionMessage(project=payload, source="webhook"), receive_count=3)
     (bad,) = aws.jobs()

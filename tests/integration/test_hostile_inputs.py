@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cutout.completion import CompletionMessage
+from cutout.messages import CompletionMessage
 from cutout.observability import metrics
 from cutout.webhook_auth import sign
 

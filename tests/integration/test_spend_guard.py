@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from cutout.magic_hour import CREDITS_PER_IMAGE
 from cutout.models import utc_now
 from cutout.observability import metrics
 
@@ -22,13 +23,13 @@ from tests.support.lambda_loader import FakeContext, cold_start
 from tests.support.observed import QueuePair, emf_dimensions, emitted_metrics, find_log
 from tests.support.template import load_template, resource
 
-CREDITS_PER_IMAGE = 5
-
 
 @pytest.fixture
-def ingest(aws: Aws) -> QueuePair:
+def ingest(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> QueuePair:
     redrive = resource("IngestQueue")["Properties"]["RedrivePolicy"]
-    return QueuePair.create(aws.client("sqs"), "cutout-ingest", max_receive_count=int(redrive["maxReceiveCount"]))
+    pair = QueuePair.create(aws.client("sqs"), "cutout-ingest", max_receive_count=int(redrive["maxReceiveCount"]))
+    monkeypatch.setenv("INGEST_QUEUE_URL", pair.url)  # the template's `!Ref IngestQueue`: where parked uploads wait
+    return pair
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +95,7 @@ def test_waiting_upload_outlives_max_receive_count_and_goes_through_after_the_bu
 ) -> None:
     # given: one image's worth of budget, already spent, and a second upload waiting
     app = _budget(monkeypatch, CREDITS_PER_IMAGE)
-    app.PARK_DELAY_SECONDS = 0  # keep the test quick; the deployed delay is SQS's maximum (900 s)
+    app.configure(park_delay_seconds=0)  # keep the test quick; the deployed delay is SQS's maximum (900 s)
     ingest.send(_upload_event(aws, "first.png"))
     ingest.send(_upload_event(aws, "waiting.png", colour=(1, 2, 3)))
     ingest.deliver(_handler(app))
@@ -124,16 +125,14 @@ def test_waiting_upload_goes_through_on_the_next_utc_day(
 ) -> None:
     # given: today's budget spent and an upload waiting
     app = _budget(monkeypatch, CREDITS_PER_IMAGE)
-    app.PARK_DELAY_SECONDS = 0
+    app.configure(park_delay_seconds=0)
     ingest.send(_upload_event(aws, "today.png"))
     ingest.send(_upload_event(aws, "tomorrow.png", colour=(9, 9, 9)))
     ingest.deliver(_handler(app))
     today = utc_now()
 
     # when: the clock passes midnight UTC
-    import cutout.submit
-
-    monkeypatch.setattr(cutout.submit, "utc_now", lambda: today + timedelta(days=1))
+    app.configure(park_delay_seconds=0, clock=lambda: today + timedelta(days=1))
     assert ingest.deliver(_handler(app)) == {"batchItemFailures": []}
 
     # then: a new day's counter, and the upload that waited is created
@@ -210,7 +209,9 @@ def test_an_ambiguous_create_keeps_its_reservation(
 
 
 def test_concurrent_uploads_cannot_overspend(aws: Aws, emulator, function_env, monkeypatch) -> None:
-    # given: room for one image and four uploads arriving at the same moment on four execution environments
+    # given: room for one image and four uploads arriving at the same moment on four execution environments,
+    # whose ingest queue does not exist (so parking fails and each record is reported as failed, i.e. kept)
+    monkeypatch.setenv("INGEST_QUEUE_URL", aws.poll_queue_url.rsplit("/", 1)[0] + "/no-such-queue")
     apps = [_budget(monkeypatch, CREDITS_PER_IMAGE) for _ in range(4)]
     events = [_upload_event(aws, f"rush-{i}.png", colour=(i * 50, 0, 0)) for i in range(4)]
     barrier = threading.Barrier(4)
@@ -218,7 +219,6 @@ def test_concurrent_uploads_cannot_overspend(aws: Aws, emulator, function_env, m
 
     def deliver(app: Any, event: dict[str, Any]) -> None:
         barrier.wait()
-        # no real queue behind these records: parking fails, so the record is reported as failed (kept)
         results.append(app.lambda_handler(sqs_event([event], queue="no-such-queue"), FakeContext()))
 
     threads = [threading.Thread(target=deliver, args=pair) for pair in zip(apps, events, strict=True)]

@@ -6,15 +6,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from cutout_dev.local_stack import cfn_yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 
 @cache
 def load_template() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    return dict(cfn_yaml.load(str(TEMPLATE)))
+    return cfn_yaml.load_template(TEMPLATE)
 
 
 def resource(logical_id: str) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from cutout.completion import InvalidOutput, check_png
 from cutout.config import ConfigError, Settings
+from cutout.download import check_png
+from cutout.errors import InvalidOutput
+from cutout.inspection import sniff_image
 from cutout.models import RANK, JobStatus, job_id_for, job_id_from_project_name, output_key_for, project_name
-from cutout.submit import sniff_image
 
 from tests.support.images import PDF_BYTES, image_bytes
 
@@ -28,6 +29,8 @@ def test_project_name_round_trips_and_rejects_strangers() -> None:
 def test_states_only_move_forward() -> None:
     assert RANK[JobStatus.SUBMITTING] < RANK[JobStatus.QUEUED] < RANK[JobStatus.RENDERING] < RANK[JobStatus.COMPLETE]
     assert RANK[JobStatus.COMPLETE] == RANK[JobStatus.ERROR] == RANK[JobStatus.TIMED_OUT]
+    # waiting (for an in-flight slot) comes before anything that costs money, and is not terminal
+    assert RANK[JobStatus.WAITING] < RANK[JobStatus.SUBMITTING]
 
 
 def test_output_key_mirrors_the_input_path() -> None:
@@ -61,3 +64,23 @@ def test_settings_normalise_and_refuse_recursion() -> None:
     with pytest.raises(ConfigError):
         Settings.from_env({"JOBS_TABLE": "t", "ASSET_TRANSFER": "carrier-pigeon"})
     assert Settings.from_env({"JOBS_TABLE": "t", "POLL_MAX_DELAY_SECONDS": "5000"}).poll_max_delay_seconds == 900
+
+
+def test_a_budget_needs_the_ingest_queue_url_to_park_uploads() -> None:
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-ingest"
+    s = Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10", "INGEST_QUEUE_URL": url})
+    assert (s.daily_credit_budget, s.ingest_queue_url) == (10, url)
+    assert Settings.from_env({"JOBS_TABLE": "t"}).ingest_queue_url == ""  # no budget, no parking
+    with pytest.raises(ConfigError, match="INGEST_QUEUE_URL is required"):
+        Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10"})
+    with pytest.raises(ConfigError, match="queue URL"):
+        Settings.from_env({"JOBS_TABLE": "t", "INGEST_QUEUE_URL": "arn:aws:sqs:us-east-1:123456789012:cutout-ingest"})
+
+
+def test_admission_is_configured_by_max_jobs_in_flight() -> None:
+    assert Settings.from_env({"JOBS_TABLE": "t"}).max_jobs_in_flight == 0  # unset: off (the template sets it)
+    assert Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "5"}).max_jobs_in_flight == 5
+    with pytest.raises(ConfigError, match="<= 99"):
+        Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "100"})
+    with pytest.raises(ConfigError, match="integer"):
+        Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "three"})

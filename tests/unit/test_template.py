@@ -9,15 +9,15 @@ modules that need to know which environment each function gets, e.g.::
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cutout_dev.local_stack import cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -32,6 +32,8 @@ QUEUES = {
 FUNCTIONS = ["SubmitFunction", "WebhookFunction", "PollFunction", "FinalizeFunction", "SweeperFunction"]
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 _POLL_ENV = {"POLL_FIRST_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_MAX_ATTEMPTS", "POLL_MAX_WAIT_SECONDS"}
+# Every function that takes, releases or reconciles an in-flight slot (admission.py).
+_ADMISSION_ENV = {"MAX_JOBS_IN_FLIGHT"}
 
 # The environment contract: exactly these variables (plus the Powertools ones from Globals) per function.
 FUNCTION_ENV: dict[str, set[str]] = {
@@ -50,6 +52,8 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "MAX_INPUT_BYTES",
         "DAILY_CREDIT_BUDGET",
         "SUBMIT_LEASE_SECONDS",
+        "INGEST_QUEUE_URL",
+        *_ADMISSION_ENV,
         "POLL_QUEUE_URL",
         *_POLL_ENV,
     },
@@ -62,6 +66,8 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "COMPLETION_QUEUE_URL",
         "EVENT_BUS_NAME",
         *_POLL_ENV,
+        *_ADMISSION_ENV,
+        "INGEST_QUEUE_URL",
     },
     "FinalizeFunction": {
         "JOBS_TABLE",
@@ -75,6 +81,8 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "EVENT_BUS_NAME",
         "POLL_QUEUE_URL",
         "POLL_FIRST_DELAY_SECONDS",
+        *_ADMISSION_ENV,
+        "INGEST_QUEUE_URL",
     },
     "SweeperFunction": {
         "JOBS_TABLE",
@@ -83,8 +91,13 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "MAGIC_HOUR_BASE_URL",
         "MAGIC_HOUR_API_KEY_SECRET",
         "COMPLETION_QUEUE_URL",
+        *_ADMISSION_ENV,
+        "INGEST_QUEUE_URL",
     },
 }
+
+# Alarms on a rate rather than on the first occurrence (their threshold says how much background is normal).
+RATE_ALARMS = {"WebhookRejected"}
 
 # Actions that only exist account-wide (documented exceptions to "no Resource *").
 RESOURCE_STAR_ALLOWED = {
@@ -95,16 +108,9 @@ RESOURCE_STAR_ALLOWED = {
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-@cache
-def _load() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
-
-
 def load_template() -> dict[str, Any]:
     """template.yaml as plain dicts (short-form tags become ``{"Ref": ...}`` / ``{"Fn::...": ...}``)."""
-    return copy.deepcopy(_load())
+    return cfn_yaml.load_template(TEMPLATE)
 
 
 def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
@@ -248,6 +254,27 @@ def test_design_names_the_same_table_schema() -> None:
 
 
 # ----------------------------------------------------------------------------------------------- queues
+@pytest.mark.parametrize("queue", sorted(QUEUES))
+def test_receive_thresholds_are_derived_from_the_queues_max_receive_count(queue: str) -> None:
+    # given: the domain's one constant behind its receive thresholds
+    from cutout import messages
+
+    # then: every queue dead-letters on that very receive, and each threshold acts before the DLQ would
+    assert props(queue)["RedrivePolicy"]["maxReceiveCount"] == messages.MAX_RECEIVE_COUNT
+    for threshold in (
+        messages.UNKNOWN_JOB_RECEIVES,
+        messages.INVALID_OUTPUT_RECEIVES,
+        messages.DOWNLOAD_GIVE_UP_RECEIVES,
+    ):
+        assert 1 <= threshold < messages.MAX_RECEIVE_COUNT
+
+
+def test_submit_parks_uploads_in_the_queue_it_consumes() -> None:
+    env = function_environment("SubmitFunction")
+    assert env["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
+    assert QUEUES["IngestQueue"][1] == "SubmitFunction"
+
+
 @pytest.mark.parametrize("queue", sorted(QUEUES))
 def test_queue_has_dlq_and_is_encrypted(queue: str) -> None:
     dlq, _ = QUEUES[queue]
@@ -461,9 +488,12 @@ def test_webhook_is_public_and_authenticated_in_code() -> None:
 
 
 def test_sweeper_runs_on_a_schedule() -> None:
-    (event,) = props("SweeperFunction")["Events"].values()
-    assert event["Type"] == "Schedule"
-    assert event["Properties"]["Schedule"] == "rate(15 minutes)"
+    events = props("SweeperFunction")["Events"]
+    assert {e["Type"] for e in events.values()} == {"Schedule"}
+    assert events["Sweep"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    # The admission tick (slot reconciliation, dispatch of waiting jobs) runs every minute on the same function.
+    assert events["Admission"]["Properties"]["Schedule"] == "rate(1 minute)"
+    assert json.loads(events["Admission"]["Properties"]["Input"]) == {"task": "admission"}
 
 
 # ----------------------------------------------------------------------------------------------- alarms
@@ -484,7 +514,8 @@ def test_alarms_cover_dlqs_functions_and_business_metrics() -> None:
         assert alarm["Namespace"] == "Cutout"
         assert alarm["Dimensions"] == [{"Name": "service", "Value": "cutout"}]
     for alarm in alarms:
-        assert alarm["Threshold"] == 0
+        # Rate alarms tolerate a background (a stray refused webhook is no incident); the rest fire on the first.
+        assert alarm["Threshold"] == 0 or (alarm["MetricName"] in RATE_ALARMS and alarm["Threshold"] > 0)
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 

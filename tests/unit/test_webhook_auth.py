@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from cutout.webhook_auth import MAX_BODY_BYTES, WebhookRejected, sign, verify
+from cutout.errors import WebhookRejected
+from cutout.webhook_auth import MAX_BODY_BYTES, sign, verify
 
 SECRET = "s3cr3t"
 BODY = b'{"type":"image.completed","payload":{"id":"x"}}'
@@ -44,3 +45,39 @@ def test_bad_deliveries_are_rejected(hdrs: dict[str, str], body: bytes, now: int
     with pytest.raises(WebhookRejected) as err:
         verify(hdrs, body, SECRET, now=now)
     assert err.value.status == status
+
+
+@pytest.mark.parametrize(
+    ("hdrs", "body", "now"),
+    [
+        ({}, BODY, NOW),  # unsigned
+        (headers(), BODY, NOW + 3600),  # stale: a genuine delivery replayed an hour later
+        (headers(), BODY, NOW - 3600),  # from the future
+        (headers() | {"magic-hour-event-timestamp": "soon"}, BODY, NOW),
+        (headers(sig="not-a-sha256"), BODY, NOW),  # no hex SHA-256 can match it
+        (headers(), b"x" * (MAX_BODY_BYTES + 1), NOW),
+    ],
+)
+def test_requests_that_cannot_be_authentic_never_ask_for_the_secret(
+    hdrs: dict[str, str], body: bytes, now: int
+) -> None:
+    # given: the secret behind a read that must not happen (in Lambda: a Secrets Manager call)
+    def secret() -> str:
+        raise AssertionError("the secret was read for a request that could not be authentic")
+
+    # when / then: rejected on what the request itself shows
+    with pytest.raises(WebhookRejected):
+        verify(hdrs, body, secret, now=now)
+
+
+def test_a_plausible_delivery_reads_the_secret_once_to_check_it() -> None:
+    reads: list[int] = []
+
+    def secret() -> str:
+        reads.append(1)
+        return SECRET
+
+    assert verify(headers(), BODY, secret, now=NOW) == sign(SECRET, str(NOW), BODY)
+    with pytest.raises(WebhookRejected):
+        verify(headers(sig="0" * 64), BODY, secret, now=NOW)  # forged, fresh: only the secret can tell
+    assert len(reads) == 2

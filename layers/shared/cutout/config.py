@@ -33,6 +33,23 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _queue_url(env: dict[str, str], name: str) -> str:
+    """An SQS queue URL (what CloudFormation's `!Ref` of a queue gives), or "" when unset."""
+    value = env.get(name, "").strip()
+    if value and not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be a queue URL, got {value!r}")
+    return value
+
+
+def _max_jobs_in_flight(env: dict[str, str]) -> int:
+    from cutout.admission import MAX_SLOTS
+
+    value = _int(env, "MAX_JOBS_IN_FLIGHT", 0)
+    if value > MAX_SLOTS:
+        raise ConfigError(f"MAX_JOBS_IN_FLIGHT must be <= {MAX_SLOTS} (one BatchGetItem reads every slot), got {value}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     jobs_table: str
@@ -51,6 +68,7 @@ class Settings:
     asset_transfer: str
     poll_queue_url: str
     completion_queue_url: str
+    ingest_queue_url: str
     event_bus_name: str
     poll_first_delay_seconds: int
     poll_max_delay_seconds: int
@@ -58,6 +76,9 @@ class Settings:
     poll_max_wait_seconds: int
     daily_credit_budget: int
     submit_lease_seconds: int
+    # Most Magic Hour projects unfinished at once (admission.py). The template always sets it (default 3);
+    # 0, the value when unset, turns admission off (every upload is created at once, as before it existed).
+    max_jobs_in_flight: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -76,6 +97,11 @@ class Settings:
         if transfer not in {"presign", "upload"}:
             raise ConfigError(f"ASSET_TRANSFER must be 'presign' or 'upload', got {transfer!r}")
         presign = _int(env, "PRESIGN_EXPIRES_SECONDS", 3600, minimum=60)
+        budget = _int(env, "DAILY_CREDIT_BUDGET", 0)
+        ingest_queue_url = _queue_url(env, "INGEST_QUEUE_URL")
+        if budget > 0 and not ingest_queue_url:
+            # A spent budget parks the upload in its own queue: without the queue it could only fail the record.
+            raise ConfigError("INGEST_QUEUE_URL is required when DAILY_CREDIT_BUDGET is set")
         return cls(
             jobs_table=jobs_table,
             input_prefix=input_prefix,
@@ -93,14 +119,16 @@ class Settings:
             asset_transfer=transfer,
             poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
             completion_queue_url=env.get("COMPLETION_QUEUE_URL", "").strip(),
+            ingest_queue_url=ingest_queue_url,
             event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
             poll_first_delay_seconds=_int(env, "POLL_FIRST_DELAY_SECONDS", 5),
             # SQS caps DelaySeconds at 900.
             poll_max_delay_seconds=min(_int(env, "POLL_MAX_DELAY_SECONDS", 120, minimum=1), 900),
             poll_max_attempts=_int(env, "POLL_MAX_ATTEMPTS", 30, minimum=1),
             poll_max_wait_seconds=_int(env, "POLL_MAX_WAIT_SECONDS", 3600, minimum=1),
-            daily_credit_budget=_int(env, "DAILY_CREDIT_BUDGET", 0),
+            daily_credit_budget=budget,
             submit_lease_seconds=_int(env, "SUBMIT_LEASE_SECONDS", 120, minimum=1),
+            max_jobs_in_flight=_max_jobs_in_flight(env),
         )
 
     def output_bucket_for(self, source_bucket: str) -> str:

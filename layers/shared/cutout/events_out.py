@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutout import aws_clients
 from cutout.observability import count, logger
+
+if TYPE_CHECKING:
+    from cutout.job import Job
 
 SOURCE = "cutout"
 COMPLETED = "Cutout Completed"
@@ -28,14 +31,18 @@ _FIELDS = (
     "created_at",
     "completed_at",
     "updated_at",
+    # A result that arrived after the job had timed out, and completed it (late=true, and when it timed out).
+    "late",
+    "late_after_timeout_at",
 )
 
 
-def detail_of(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: job[k] for k in _FIELDS if job.get(k) is not None}
+def detail_of(job: Job) -> dict[str, Any]:
+    record = job.to_record()
+    return {k: record[k] for k in _FIELDS if record.get(k) is not None}
 
 
-def publish(bus: str, detail_type: str, job: dict[str, Any]) -> None:
+def publish(bus: str, detail_type: str, job: Job) -> None:
     """Best effort after the record is final: the table stays the source of truth, so a failed publish is
     counted and logged rather than undoing a finished job."""
     try:

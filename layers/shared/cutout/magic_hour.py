@@ -21,6 +21,16 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from cutout.errors import (
+    AmbiguousCreate,
+    ConfigurationError,
+    InputRejected,
+    MalformedResponse,
+    NotCreated,
+    ProjectNotFound,
+    TransientError,
+)
+
 CREATE_PATH = "/v1/image-background-remover"
 PROJECT_PATH = "/v1/image-projects/{id}"
 UPLOAD_URLS_PATH = "/v1/files/upload-urls"
@@ -29,51 +39,6 @@ CREDITS_PER_IMAGE = 5  # "Each image costs 5 credits." (magichour-api.md §1)
 KNOWN_STATUSES = frozenset({"draft", "queued", "rendering", "complete", "error", "canceled"})
 # Magic Hour documents these as "nothing was created, try again".
 NOT_CREATED_STATUSES = frozenset({429, 502, 503})
-
-
-class MagicHourError(Exception):
-    """Base class. `retryable` tells the queue consumer whether the message should come back."""
-
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = "magic_hour_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class NotCreated(MagicHourError):
-    """The create provably did not happen (unreachable, throttled, 502/503). Safe to try again later."""
-
-    retryable = True
-
-
-class ConfigurationError(MagicHourError):
-    """401/402/403: bad key, no credits, plan limits. Not the upload's fault: retry via the queue and alarm."""
-
-    retryable = True
-
-
-class InputRejected(MagicHourError):
-    """400/422: Magic Hour refused this input. Terminal for the job; no credits were spent."""
-
-
-class AmbiguousCreate(MagicHourError):
-    """The create may or may not have happened (timeout after send, reset, 5xx, malformed 200)."""
-
-
-class ProjectNotFound(MagicHourError):
-    """GET/DELETE 404."""
-
-
-class TransientError(MagicHourError):
-    """A read call failed in a way worth retrying later (network, 429, 5xx)."""
-
-    retryable = True
-
-
-class MalformedResponse(MagicHourError):
-    """A 2xx whose body does not match the contract."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,3 +253,24 @@ class MagicHourClient:
         if put.status_code >= 300:
             raise NotCreated(f"asset PUT answered {put.status_code}", status=put.status_code, code="upload_failed")
         return file_path
+
+
+class MagicHourAccess:
+    """One MagicHourClient per execution environment, built on first use with the API key from Secrets Manager.
+
+    `forget()` after a 401 makes the next call re-read the key: it may have been rotated."""
+
+    def __init__(self, base_url: str, api_key_secret_id: str) -> None:
+        self.base_url = base_url
+        self.api_key_secret_id = api_key_secret_id
+        self._client: MagicHourClient | None = None
+
+    def __call__(self, *, refresh: bool = False) -> MagicHourClient:
+        if self._client is None or refresh:
+            from cutout import secrets
+
+            self._client = MagicHourClient(self.base_url, secrets.api_key(self.api_key_secret_id, force=refresh))
+        return self._client
+
+    def forget(self) -> None:
+        self._client = None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
 
 
 class JobStatus(StrEnum):
+    WAITING = "waiting"  # for an in-flight slot (admission.py): visible, costs nothing, not yet at Magic Hour
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RENDERING = "rendering"
@@ -23,12 +25,21 @@ TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELED, J
 IN_FLIGHT = frozenset({JobStatus.SUBMITTING, JobStatus.QUEUED, JobStatus.RENDERING})
 
 # A state only moves forward: an update is applied only when the new rank is higher than the stored one.
+# The two exceptions are named transitions of their own (job_store.py): a create refused with 429 puts a job back
+# from submitting to waiting, and a late result completes a timed_out job.
 RANK: dict[JobStatus, int] = {
+    JobStatus.WAITING: -1,
     JobStatus.SUBMITTING: 0,
     JobStatus.QUEUED: 1,
     JobStatus.RENDERING: 2,
     **{status: 3 for status in TERMINAL},
 }
+
+
+def forward_to(status: JobStatus) -> frozenset[JobStatus]:
+    """The statuses a job may leave for `status`: those ranked below it (moves only go forward)."""
+    return frozenset(s for s, rank in RANK.items() if rank < RANK[status])
+
 
 # Statuses reported by Magic Hour (GET /v1/image-projects/{id}) mapped onto ours.
 MAGIC_HOUR_STATUS: dict[str, JobStatus] = {
@@ -77,6 +88,10 @@ def output_key_for(source_key: str, input_prefix: str, output_prefix: str) -> st
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# Where "now" comes from: `utc_now` in production, an injected one in the soak and tests (never a patched global).
+Clock = Callable[[], datetime]
 
 
 def iso(ts: datetime) -> str:

@@ -18,15 +18,17 @@ _JOB_KEYS = ("job_id", "source_key", "project_id", "correlation_id")
 
 
 def bind_job(**keys: Any) -> None:
-    logger.append_keys(**{k: v for k, v in keys.items() if v is not None})
-    if "job_id" in keys and keys["job_id"] is not None:
+    # Per-invocation keys are Powertools' thread-safe (context-local) keys: the local stack runs concurrent
+    # invocations as threads of one process, where process-wide `append_keys` would mix their job ids.
+    values = {k: v for k, v in keys.items() if v is not None}
+    if "job_id" in values:
         # The job id is the correlation id: S3-triggered flows have no standard one.
-        logger.set_correlation_id(str(keys["job_id"]))
+        values["correlation_id"] = str(values["job_id"])
+    logger.thread_safe_append_keys(**values)
 
 
 def clear_job() -> None:
-    logger.remove_keys(list(_JOB_KEYS))
-    logger.set_correlation_id(None)
+    logger.thread_safe_remove_keys(list(_JOB_KEYS))
 
 
 def count(name: str, value: float = 1) -> None:

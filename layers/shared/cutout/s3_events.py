@@ -18,7 +18,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 
-MAX_KEY_BYTES = 1024  # S3's limit, in UTF-8 bytes
+from cutout.models import MAX_KEY_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,118 +1,123 @@
 """The submit path: one upload → at most one Magic Hour create, recorded in the jobs table.
 
-Order matters for money: filter → inspect → validate → presign (all free) → claim the job with a
-conditional put → reserve budget → create → record. The claim is the only licence to create; a claim that
-is found stale (its owner died mid-create) is resolved as an ambiguous create, never re-created.
+Order matters for money: filter → inspect → validate (all free) → take an in-flight slot → asset URLs → claim the
+job (a conditional insert) → reserve budget → create → record. The claim is the only licence to create; a claim
+found stale (its owner died mid-create) is resolved as an ambiguous create, never re-created. A spent budget parks
+the upload.
+
+Admission (admission.py): with no slot free the upload is recorded `waiting` and its message acknowledged (no
+receive spent, never a DLQ however long it waits); a dispatch message (sent by whoever frees a slot, or by the
+periodic tick) starts the oldest waiting jobs here, so every create stays in this function. A 429 on a create is
+backpressure, not a failure: the job waits again and the effective limit drops to what Magic Hour accepted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import PurePosixPath
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from cutout import aws_clients, secrets
-from cutout.completion import schedule_check
+from cutout import s3_events, secrets
+from cutout.admission import Acquired
+from cutout.assets import Assets
+from cutout.budget import CreditBudget
 from cutout.config import Settings
-from cutout.job_store import JobStore, SourceObject
-from cutout.magic_hour import (
+from cutout.errors import (
     AmbiguousCreate,
+    BudgetExhausted,
     ConfigurationError,
     InputRejected,
-    MagicHourClient,
+    InvalidBackground,
     MagicHourError,
+    NotCreated,
+    RetryLater,
 )
-from cutout.models import (
-    CREATE_OUTCOME_UNKNOWN,
-    MAX_KEY_BYTES,
-    JobStatus,
-    job_id_for,
-    output_key_for,
-    project_name,
-    utc_now,
-)
-from cutout.observability import bind_job, count, logger
+from cutout.inspection import Inspected, background_key, inspect_upload, problem
+from cutout.job import Job, SourceObject
+from cutout.job_store import JobStore
+from cutout.magic_hour import CreateResult
+from cutout.messages import DispatchMessage
+from cutout.models import Clock, JobStatus, job_id_for, project_name, utc_now
+from cutout.observability import bind_job, clear_job, count, logger
+from cutout.outcomes import SubmitKind, SubmitOutcome
 from cutout.s3_events import ObjectRef, Skip
+from cutout.use_case import UseCase
 
-# Extensions Magic Hour accepts for images (magichour-api.md §4). The URL it fetches must show one.
-IMAGE_EXTENSIONS = frozenset(
-    {"png", "jpg", "jpeg", "jfif", "heic", "heif", "webp", "avif", "jp2", "tiff", "tif", "bmp"}
-)
-# Content types S3 commonly stores for images uploaded without an explicit type.
-GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-SNIFF_BYTES = 64
+# A spent budget lasts until the next UTC day (or a raised budget). Failing the record would spend one of its
+# receives per visibility timeout and dead-letter it within minutes (maxReceiveCount), so the message is sent
+# back to its own queue with SQS's longest delay (a fresh receive count) and only then acknowledged.
+PARK_DELAY_SECONDS = 900
 
-
-class RetryLater(Exception):
-    """The message must come back to the queue (nothing was spent, or the outcome is being resolved)."""
+AfterCreate = Callable[[str, str], None]
+"""Called with (job id, project id) between the create and its record: the soak's "worker killed here"."""
 
 
-class BudgetExhausted(RetryLater):
-    pass
+class Submitter(UseCase):
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore | None = None,
+        *,
+        clock: Clock = utc_now,
+        after_create: AfterCreate | None = None,
+        park_delay_seconds: int = PARK_DELAY_SECONDS,
+    ) -> None:
+        super().__init__(settings, store, clock=clock)
+        self.assets = Assets(settings, self.magic_hour)
+        self.budget = CreditBudget(self.counters, settings.daily_credit_budget, clock)
+        self.after_create = after_create
+        self.park_delay_seconds = park_delay_seconds
 
+    # ----- entry points: one ingest message, or a direct S3/EventBridge event -------------------------
+    def handle_message(self, body: str) -> list[SubmitOutcome]:
+        """One ingest-queue message. A spent budget parks the whole message (re-sent delayed, then acknowledged);
+        if parking fails the error propagates so the message itself comes back."""
+        wake = DispatchMessage.from_json(body)
+        if wake is not None:
+            return self.dispatch_waiting(wake.reason)
+        try:
+            return self.submit_all(s3_events.parse_text(body))
+        except BudgetExhausted:
+            self.dispatch.park(body, self.park_delay_seconds)
+            count("BudgetParked")
+            logger.info("upload parked until the budget allows it", extra={"delay_seconds": self.park_delay_seconds})
+            return [SubmitOutcome(SubmitKind.PARKED, "budget_exhausted")]
 
-class InvalidBackground(ValueError):
-    """The background image named for this upload cannot be used."""
+    def handle_event(self, event: Any) -> list[SubmitOutcome]:
+        return self.submit_all(s3_events.parse(event))
 
+    def submit_all(self, parsed: list[s3_events.Parsed]) -> list[SubmitOutcome]:
+        outcomes = []
+        for item in parsed:
+            try:
+                outcomes.append(self.submit(item))
+            finally:
+                clear_job()  # one object's log keys never leak into the next
+        return outcomes
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    kind: str  # submitted | duplicate | skipped | rejected | ambiguous
-    reason: str = ""
-    job_id: str | None = None
-    project_id: str | None = None
+    # ----- the whole path for one object ------------------------------------------------------------
+    def submit(self, ref: ObjectRef | Skip) -> SubmitOutcome:
+        if isinstance(ref, Skip):
+            count(f"Skipped_{ref.reason}")
+            logger.info("event skipped", extra={"skip_reason": ref.reason, "detail": ref.detail})
+            return SubmitOutcome(SubmitKind.SKIPPED, ref.reason)
+        bind_job(source_key=ref.key)
+        reason = self.skip_reason(ref)
+        if reason:
+            count("Skipped")
+            logger.info("object skipped", extra={"skip_reason": reason, "bucket": ref.bucket})
+            return SubmitOutcome(SubmitKind.SKIPPED, reason)
+        inspected = inspect_upload(ref)
+        if inspected is None:
+            job_id = job_id_for(ref.bucket, ref.key, ref.etag or "missing")
+            source = SourceObject(ref.bucket, ref.key, ref.etag, ref.version_id, ref.size)
+            return self._reject(
+                job_id, source, "object_missing", "the object no longer exists (deleted before processing)"
+            )
+        return self._submit_inspected(ref, inspected)
 
-
-@dataclass(frozen=True, slots=True)
-class Inspected:
-    key: str
-    etag: str
-    version_id: str | None
-    size: int
-    content_type: str
-    head: bytes
-    metadata: dict[str, str]
-
-
-def sniff_image(head: bytes) -> str | None:
-    """Name the image format from its magic bytes, or None. Cheap insurance against paying for a PDF.jpg."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:2] == b"BM":
-        return "bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif", b"avis"):
-        return "heif"
-    if head.startswith(b"\x00\x00\x00\x0cjP  ") or head.startswith(b"\xff\x4f\xff\x51"):
-        return "jp2"
-    return None
-
-
-def extension_of(key: str) -> str:
-    return PurePosixPath(key).suffix.lower().lstrip(".")
-
-
-class Submitter:
-    def __init__(self, settings: Settings, store: JobStore | None = None) -> None:
-        self.settings = settings
-        self.store = store or JobStore(settings.jobs_table)
-        self._client: MagicHourClient | None = None
-
-    # ----- collaborators ------------------------------------------------------------------------------
-    def magic_hour(self, *, refresh: bool = False) -> MagicHourClient:
-        if self._client is None or refresh:
-            key = secrets.api_key(self.settings.api_key_secret_id, force=refresh)
-            self._client = MagicHourClient(self.settings.magic_hour_base_url, key)
-        return self._client
-
-    # ----- filters (free, no record) ----------------------------------------------------------------
     def skip_reason(self, ref: ObjectRef) -> str | None:
+        """Filters (free, no record)."""
         s = self.settings
         if s.source_bucket and ref.bucket != s.source_bucket:
             return "wrong_bucket"
@@ -125,22 +130,7 @@ class Submitter:
             return "output_prefix"
         return None
 
-    # ----- the whole path for one object ------------------------------------------------------------
-    def submit(self, ref: ObjectRef | Skip) -> Outcome:
-        if isinstance(ref, Skip):
-            count(f"Skipped_{ref.reason}")
-            logger.info("event skipped", extra={"skip_reason": ref.reason, "detail": ref.detail})
-            return Outcome("skipped", ref.reason)
-        bind_job(source_key=ref.key)
-        reason = self.skip_reason(ref)
-        if reason:
-            count("Skipped")
-            logger.info("object skipped", extra={"skip_reason": reason, "bucket": ref.bucket})
-            return Outcome("skipped", reason)
-
-        inspected = self._inspect(ref)
-        if isinstance(inspected, Outcome):
-            return inspected
+    def _submit_inspected(self, ref: ObjectRef, inspected: Inspected) -> SubmitOutcome:
         job_id = job_id_for(ref.bucket, inspected.key, inspected.etag)
         bind_job(job_id=job_id, source_key=inspected.key)
         source = SourceObject(
@@ -149,175 +139,138 @@ class Submitter:
             etag=inspected.etag,
             version_id=inspected.version_id,
             size=inspected.size,
-            background_key=self._background_key(inspected),
+            background_key=background_key(inspected, self.settings),
         )
-        problem = self._validate(inspected)
-        if problem:
-            return self._reject(job_id, source, *problem)
+        refused = problem(inspected, self.settings)
+        if refused:
+            return self._reject(job_id, source, *refused)
         if self.settings.asset_transfer == "upload":
             # Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that
             # exists already (presigning is free, so the presign mode relies on the claim alone).
             existing = self.store.get(job_id)
             if existing is not None:
-                return self._already_claimed(job_id, existing)
+                return self._already_claimed(existing, job_id)
+        acquired: Acquired | None = None
+        if self.admission is not None:
+            acquired = self.admission.acquire(job_id)
+            if acquired is None:
+                return self._wait(job_id, source)
+        # Presigned at dispatch, not before: a URL made when the upload arrived could expire while it waits.
         try:
-            image_url, background_url = self._assets(source)
+            image_url, background_url = self.assets.urls(source)
         except InvalidBackground as exc:
+            self._give_back(acquired, job_id)
             return self._reject(job_id, source, "background_invalid", str(exc))
-        return self._claim_and_create(job_id, source, image_url, background_url)
-
-    # ----- inspect: one ranged GET gives existence, size, type, metadata and magic bytes -------------
-    def _inspect(self, ref: ObjectRef) -> Inspected | Outcome:
-        candidates = [ref.key] if ref.raw_key == ref.key else [ref.key, ref.raw_key]
-        for key in candidates:
-            found = self._ranged_get(ref, key)
-            if found is not None:
-                return found
-        job_id = job_id_for(ref.bucket, ref.key, ref.etag or "missing")
-        bind_job(job_id=job_id)
-        source = SourceObject(ref.bucket, ref.key, ref.etag, ref.version_id, ref.size)
-        return self._reject(job_id, source, "object_missing", "the object no longer exists (deleted before processing)")
-
-    def _ranged_get(self, ref: ObjectRef, key: str) -> Inspected | None:
-        from botocore.exceptions import ClientError
-
-        kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": key, "Range": f"bytes=0-{SNIFF_BYTES - 1}"}
-        if ref.version_id:
-            kwargs["VersionId"] = ref.version_id
+        slot = acquired.slot_id if acquired else None
+        claim = self.store.claim(job_id, source, slot=slot)
+        if not claim.won:
+            self._give_back(acquired, job_id)
+            return self._already_claimed(claim.existing, job_id)
         try:
-            resp = aws_clients.s3().get_object(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in ("NoSuchKey", "NoSuchVersion", "404") or status == 404:
-                return None
-            if code == "InvalidRange" or status == 416:
-                # Only an empty object cannot satisfy bytes=0-63.
-                return Inspected(key, ref.etag, ref.version_id, 0, "", b"", {})
+            budget_day = self.budget.reserve()
+        except BudgetExhausted:
+            self.store.release_claim(job_id, claim.token)
+            self.slots.give_back(job_id, slot)
             raise
-        body = resp["Body"].read()
-        size = resp.get("ContentLength", len(body))
-        content_range = resp.get("ContentRange") or ""
-        if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
-            size = int(content_range.rsplit("/", 1)[1])
-        return Inspected(
-            key=key,
-            etag=str(resp.get("ETag") or ref.etag).strip('"'),
-            version_id=resp.get("VersionId") if resp.get("VersionId") not in (None, "null") else ref.version_id,
-            size=int(size),
-            content_type=str(resp.get("ContentType") or "").split(";")[0].strip().lower(),
-            head=body,
-            metadata={k.lower(): v for k, v in (resp.get("Metadata") or {}).items()},
+        return self._create_and_record(job_id, claim.token, slot, budget_day, image_url, background_url)
+
+    # ----- waiting for a slot, and dispatch --------------------------------------------------------------
+    def _wait(self, job_id: str, source: SourceObject) -> SubmitOutcome:
+        """No slot free: record the job `waiting` (free, visible) and acknowledge its message."""
+        claim = self.store.wait(job_id, source)
+        if not claim.won:
+            return self._already_claimed(claim.existing, job_id)
+        count("JobsQueuedToWait")
+        logger.info("no in-flight slot free; the job waits")
+        # A slot freed between our look and our record would have found nobody waiting: look once more.
+        if self.admission is not None and self.admission.snapshot().free_below_limit():
+            self.dispatch_waiting("recheck")
+        return SubmitOutcome(SubmitKind.WAITING, "no_free_slot", job_id)
+
+    def dispatch_waiting(self, reason: str) -> list[SubmitOutcome]:
+        """Start waiting jobs, oldest upload first, while slots are free. Stops at the first job Magic Hour (or the
+        budget) refuses: the next would meet the same answer."""
+        outcomes: list[SubmitOutcome] = []
+        if self.admission is None:
+            return outcomes
+        for job in self.admission.oldest_waiting(self.admission.max_in_flight):
+            acquired = self.admission.acquire(job.job_id)
+            if acquired is None:
+                break
+            token = self.store.dispatch(job.job_id, acquired.slot_id)
+            if token is None:
+                # Someone else dispatched it first (or it is no longer waiting): keep nothing we took.
+                self._give_back(acquired, job.job_id)
+                continue
+            try:
+                bind_job(job_id=job.job_id, source_key=job.source_key)
+                outcome = self._start(job, token, acquired.slot_id)
+            finally:
+                clear_job()
+            outcomes.append(outcome)
+            if outcome.kind == SubmitKind.WAITING:
+                break
+        started = len([o for o in outcomes if o.kind == SubmitKind.SUBMITTED])
+        if started:
+            count("Dispatched", started)
+        logger.info("dispatch finished", extra={"reason": reason, "outcomes": [str(o.kind) for o in outcomes]})
+        return outcomes
+
+    def _start(self, job: Job, token: str, slot: str) -> SubmitOutcome:
+        """A dispatched job (waiting → submitting, slot held): presign now, then the same paid path as an upload."""
+        source = SourceObject(
+            bucket=job.source_bucket,
+            key=job.source_key,
+            etag=job.source_etag or "",
+            version_id=job.source_version_id,
+            size=job.source_size,
+            background_key=job.background_key,
         )
-
-    def _validate(self, obj: Inspected) -> tuple[str, str] | None:
-        ext = extension_of(obj.key)
-        if ext not in IMAGE_EXTENSIONS:
-            return (
-                "unsupported_extension",
-                f"extension {ext or '(none)'!r} is not an image type Magic Hour accepts",
-            )
-        if obj.size <= 0:
-            return "empty_object", "the object is empty (0 bytes)"
-        if obj.size > self.settings.max_input_bytes:
-            return "too_large", f"{obj.size} bytes exceeds the limit of {self.settings.max_input_bytes}"
-        out_key = output_key_for(obj.key, self.settings.input_prefix, self.settings.output_prefix)
-        if len(out_key.encode()) > MAX_KEY_BYTES:
-            return "output_key_too_long", f"the cutout's key would exceed S3's {MAX_KEY_BYTES}-byte limit"
-        ctype = obj.content_type
-        if ctype and ctype not in GENERIC_CONTENT_TYPES and not ctype.startswith("image/"):
-            return "not_an_image", f"content type {ctype!r} is not an image"
-        if obj.head and sniff_image(obj.head) is None and ext not in ("avif", "heic", "heif"):
-            return "not_an_image", "the bytes are not a recognised image format"
-        return None
-
-    def _background_key(self, obj: Inspected) -> str | None:
-        key = obj.metadata.get("background-key") or self.settings.default_background_key
-        return key.lstrip("/") if key else None
-
-    # ----- asset URLs ----------------------------------------------------------------------------------
-    def _assets(self, source: SourceObject) -> tuple[str, str | None]:
-        background = None
-        if source.background_key:
-            key = source.background_key
-            if key != self.settings.default_background_key and not key.startswith(self.settings.background_prefix):
-                raise InvalidBackground(f"background {key!r} is not under {self.settings.background_prefix!r}")
-            if extension_of(source.background_key) not in IMAGE_EXTENSIONS:
-                raise InvalidBackground(f"background {source.background_key!r} has no image extension")
-            if not self._exists(source.bucket, source.background_key):
-                raise InvalidBackground(f"background {source.background_key!r} does not exist")
-            background = self._asset_url(source.bucket, source.background_key, None)
-        return self._asset_url(source.bucket, source.key, source.version_id), background
-
-    def _exists(self, bucket: str, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
-            aws_clients.s3().head_object(Bucket=bucket, Key=key)
-        except ClientError:
-            return False
-        return True
+            image_url, background_url = self.assets.urls(source)
+        except InvalidBackground as exc:
+            self.store.reject_by_magic_hour(job.job_id, token, "background_invalid", str(exc))
+            self.slots.finished(job.job_id, slot, succeeded=False, why="rejected")
+            count("Rejected")
+            return SubmitOutcome(SubmitKind.REJECTED, "background_invalid", job.job_id)
+        try:
+            budget_day = self.budget.reserve()
+        except BudgetExhausted:
+            return self._back_to_waiting(job.job_id, token, slot, "budget_exhausted")
+        return self._create_and_record(job.job_id, token, slot, budget_day, image_url, background_url, dispatched=True)
 
-    def _asset_url(self, bucket: str, key: str, version_id: str | None) -> str:
-        if self.settings.asset_transfer == "upload":
-            # Magic Hour cannot reach this bucket (loopback, or a policy forbidding presigned access):
-            # hand it the bytes through its own upload URL instead.
-            params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-            if version_id:
-                params["VersionId"] = version_id
-            data = aws_clients.s3().get_object(**params)["Body"].read()
-            return self.magic_hour().upload_asset(data, extension_of(key))
-        params = {"Bucket": bucket, "Key": key}
-        if version_id:
-            params["VersionId"] = version_id
-        # The key (with its extension) stays in the URL path, which is what Magic Hour needs to see.
-        return aws_clients.s3().generate_presigned_url(
-            "get_object", Params=params, ExpiresIn=self.settings.presign_expires_seconds
-        )
+    def _back_to_waiting(self, job_id: str, token: str, slot: str | None, reason: str) -> SubmitOutcome:
+        self.store.back_to_waiting(job_id, token, reason)
+        self.slots.give_back(job_id, slot)
+        count("BackToWaiting")
+        logger.info("create not made now; the job waits again", extra={"reason": reason})
+        return SubmitOutcome(SubmitKind.WAITING, reason, job_id)
+
+    def _give_back(self, acquired: Acquired | None, job_id: str) -> None:
+        """Free a slot this call took and will not use (never one the job already held)."""
+        if acquired is not None and acquired.fresh:
+            self.slots.give_back(job_id, acquired.slot_id)
 
     # ----- money ---------------------------------------------------------------------------------------
-    def _claim_and_create(
-        self, job_id: str, source: SourceObject, image_url: str, background_url: str | None
-    ) -> Outcome:
-        claim = self.store.claim(job_id, source)
-        if not claim.won:
-            return self._already_claimed(job_id, claim.existing)
-        budget_day = self._reserve_budget(job_id, claim.token)
-        try:
-            created = self.magic_hour().create(image_url, name=project_name(job_id), background_url=background_url)
-        except InputRejected as exc:
-            self._release_budget(budget_day)
-            self.store.advance(
-                job_id,
-                JobStatus.REJECTED,
-                attrs={"error_code": exc.code, "error_message": str(exc)[:1000]},
-                remove=("claim_token",),
-            )
-            count("Rejected")
-            logger.warning("Magic Hour rejected the input", extra={"error_code": exc.code, "status": exc.status})
-            return Outcome("rejected", exc.code, job_id)
-        except AmbiguousCreate as exc:
-            return self._mark_ambiguous(job_id, str(exc))
-        except MagicHourError as exc:
-            # Provably not created (or refused for configuration/billing): give the job back to the queue.
-            self.store.release_claim(job_id, claim.token)
-            self._release_budget(budget_day)
-            count(f"CreateFailed_{type(exc).__name__}")
-            if isinstance(exc, ConfigurationError) and exc.status == 401:
-                self._client = None  # re-read the key next time: it may have been rotated
-            logger.error(
-                "create not performed; message returns to the queue",
-                extra={"error": type(exc).__name__, "status": exc.status, "error_code": exc.code},
-            )
-            raise RetryLater(f"{type(exc).__name__}: {exc}") from None
-        except secrets.SecretUnavailable:
-            self.store.release_claim(job_id, claim.token)
-            self._release_budget(budget_day)
-            raise
-
+    def _create_and_record(
+        self,
+        job_id: str,
+        token: str,
+        slot: str | None,
+        budget_day: str | None,
+        image_url: str,
+        background_url: str | None,
+        *,
+        dispatched: bool = False,
+    ) -> SubmitOutcome:
+        created = self._create(job_id, token, slot, budget_day, image_url, background_url, dispatched=dispatched)
+        if isinstance(created, SubmitOutcome):
+            return created
         bind_job(project_id=created.project_id)
+        if self.after_create is not None:
+            self.after_create(job_id, created.project_id)
         try:
-            self.store.record_created(job_id, claim.token, created.project_id, created.credits_charged)
+            self.store.mark_queued(job_id, token, created.project_id, created.credits_charged)
         except Exception:
             # The create happened and we could not record it: say so loudly with the project id so a human
             # (or the webhook, which carries the job id in the project name) can tie them together.
@@ -327,64 +280,99 @@ class Submitter:
         count("CreditsCharged", created.credits_charged)
         logger.info("job submitted", extra={"credits_charged": created.credits_charged})
         self._schedule_first_poll(job_id, created.project_id)
-        return Outcome("submitted", "", job_id, created.project_id)
+        return SubmitOutcome(SubmitKind.SUBMITTED, "", job_id, created.project_id)
 
-    def _already_claimed(self, job_id: str, existing: dict[str, Any] | None) -> Outcome:
-        status = JobStatus(existing["status"]) if existing else None
-        if status == JobStatus.SUBMITTING and existing is not None:
-            claimed_at = datetime.fromisoformat(str(existing.get("claimed_at", "")).replace("Z", "+00:00"))
-            if utc_now() - claimed_at < timedelta(seconds=self.settings.submit_lease_seconds):
+    def _create(
+        self,
+        job_id: str,
+        token: str,
+        slot: str | None,
+        budget_day: str | None,
+        image_url: str,
+        background_url: str | None,
+        *,
+        dispatched: bool,
+    ) -> CreateResult | SubmitOutcome:
+        """The one paid call. Whatever fails, the claim, the slot and the budget end consistent with what Magic
+        Hour did: refused → slot freed; unknown → slot kept (admission.py); not made → the job waits again (a 429,
+        or a dispatched job, whose upload message is long acknowledged) or its upload message comes back."""
+        try:
+            return self.magic_hour().create(image_url, name=project_name(job_id), background_url=background_url)
+        except InputRejected as exc:
+            self.budget.release(budget_day)
+            self.store.reject_by_magic_hour(job_id, token, exc.code, str(exc))
+            self.slots.finished(job_id, slot, succeeded=False, why="rejected")
+            count("Rejected")
+            logger.warning("Magic Hour rejected the input", extra={"error_code": exc.code, "status": exc.status})
+            return SubmitOutcome(SubmitKind.REJECTED, exc.code, job_id)
+        except AmbiguousCreate as exc:
+            return self._mark_ambiguous(job_id, str(exc))
+        except MagicHourError as exc:
+            # Provably not created (or refused for configuration/billing).
+            self.budget.release(budget_day)
+            count(f"CreateFailed_{type(exc).__name__}")
+            if isinstance(exc, ConfigurationError) and exc.status == 401:
+                self.magic_hour.forget()  # re-read the key next time: it may have been rotated
+            logger.error(
+                "create not performed",
+                extra={"error": type(exc).__name__, "status": exc.status, "error_code": exc.code},
+            )
+            if isinstance(exc, NotCreated) and exc.status == 429 and self.admission is not None:
+                # Magic Hour's plan is full: backpressure, not a failure. Learn the limit, wait, retry later.
+                self.admission.throttled(job_id)
+                count("CreateThrottled")
+                return self._back_to_waiting(job_id, token, slot, "throttled_429")
+            if dispatched:
+                return self._back_to_waiting(job_id, token, slot, f"{type(exc).__name__} {exc.status or ''}".strip())
+            self.store.release_claim(job_id, token)
+            self.slots.give_back(job_id, slot)
+            raise RetryLater(f"{type(exc).__name__}: {exc}") from None
+        except secrets.SecretUnavailable:
+            self.budget.release(budget_day)
+            if dispatched:
+                self._back_to_waiting(job_id, token, slot, "secret_unavailable")
+            else:
+                self.store.release_claim(job_id, token)
+                self.slots.give_back(job_id, slot)
+            raise
+
+    def _already_claimed(self, existing: Job | None, job_id: str) -> SubmitOutcome:
+        if existing is None:
+            # The claim lost to a record that was gone when read back (released in between): nothing to do here.
+            count("Duplicates")
+            return SubmitOutcome(SubmitKind.DUPLICATE, "gone", job_id)
+        claimed = existing.claimed
+        if existing.status == JobStatus.SUBMITTING:
+            lease = timedelta(seconds=self.settings.submit_lease_seconds)
+            if claimed is not None and self.clock() - claimed < lease:
                 # Another worker is creating this very job right now: come back later and see how it went.
                 count("DuplicatesInFlight")
                 logger.info("duplicate delivery while the first is in flight; retrying later")
                 raise RetryLater("job is being submitted by another worker")
-            return self._mark_ambiguous(job_id, "the worker that claimed this job stopped before recording the create")
+            return self._mark_ambiguous(
+                existing.job_id, "the worker that claimed this job stopped before recording the create"
+            )
         count("Duplicates")
-        logger.info("duplicate delivery; job already exists", extra={"existing_status": status})
-        return Outcome("duplicate", str(status), job_id)
+        logger.info("duplicate delivery; job already exists", extra={"existing_status": existing.status})
+        return SubmitOutcome(SubmitKind.DUPLICATE, str(existing.status), existing.job_id)
 
-    def _mark_ambiguous(self, job_id: str, why: str) -> Outcome:
-        self.store.advance(
-            job_id,
-            JobStatus.ERROR,
-            attrs={"error_code": CREATE_OUTCOME_UNKNOWN, "error_message": why[:1000], "ambiguous": True},
-            remove=("claim_token",),
-        )
+    def _mark_ambiguous(self, job_id: str, why: str) -> SubmitOutcome:
+        self.store.mark_ambiguous(job_id, why)
         count("AmbiguousCreates")
         logger.error("create outcome unknown; not retried (no idempotency key at Magic Hour)", extra={"why": why})
-        return Outcome("ambiguous", why, job_id)
-
-    def _reserve_budget(self, job_id: str, token: str) -> str | None:
-        budget = self.settings.daily_credit_budget
-        if budget <= 0:
-            return None
-        day = utc_now().strftime("%Y-%m-%d")
-        counter = f"budget#{day}"
-        if not self.store.counter_add(counter, 5, budget, utc_now() + timedelta(days=3)):
-            self.store.release_claim(job_id, token)
-            count("BudgetExhausted")
-            logger.warning("daily credit budget reached; upload waits in the queue", extra={"budget": budget})
-            raise BudgetExhausted(f"daily credit budget of {budget} reached")
-        return counter
-
-    def _release_budget(self, counter: str | None) -> None:
-        if counter:
-            self.store.counter_add(counter, -5, 0, utc_now() + timedelta(days=3))
+        return SubmitOutcome(SubmitKind.AMBIGUOUS, why, job_id)
 
     def _schedule_first_poll(self, job_id: str, project_id: str) -> None:
         try:
-            schedule_check(self.settings, job_id, project_id)
+            self.dispatch.first_check(job_id, project_id)
         except Exception:
             # The job is recorded and the webhook may still complete it; the sweeper catches it otherwise.
             count("PollScheduleFailed")
             logger.exception("could not schedule the first status check")
 
-    def _reject(self, job_id: str, source: SourceObject, code: str, message: str) -> Outcome:
+    def _reject(self, job_id: str, source: SourceObject, code: str, message: str) -> SubmitOutcome:
         bind_job(job_id=job_id)
-        self.store.put_rejected(job_id, source, code, message)
+        self.store.reject(job_id, source, code, message)
         count("Rejected")
         logger.warning("upload rejected", extra={"error_code": code, "error_message": message})
-        return Outcome("rejected", code, job_id)
-
-
-__all__ = ["BudgetExhausted", "Outcome", "RetryLater", "Submitter", "sniff_image"]
+        return SubmitOutcome(SubmitKind.REJECTED, code, job_id)

@@ -2,6 +2,10 @@
 
 Hand-written because no Magic Hour SDK ships a verifier (magichour-api.md §5) and the scheme is four lines;
 what matters is verifying the exact raw bytes (never a re-serialised body) and bounding the timestamp.
+
+The endpoint is public (a Function URL, AuthType NONE), so a flood of forged or replayed deliveries must cost as
+little as possible: every check that needs no secret (size, headers, timestamp window) runs first, and the secret
+may be passed as a callable that is only called once those pass, so unsigned or stale requests make no AWS call.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
+
+from cutout.errors import WebhookRejected
 
 SIGNATURE_HEADER = "magic-hour-event-signature"
 TIMESTAMP_HEADER = "magic-hour-event-timestamp"
@@ -16,19 +23,18 @@ TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 256 * 1024
 
 
-class WebhookRejected(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def sign(secret: str, timestamp: str, raw_body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
 
 
-def verify(headers: dict[str, str], raw_body: bytes, secret: str, *, now: float | None = None) -> str:
-    """Raise WebhookRejected unless the delivery is authentic and fresh. Returns the signature (replay key)."""
+def verify(
+    headers: dict[str, str], raw_body: bytes, secret: str | Callable[[], str], *, now: float | None = None
+) -> str:
+    """Raise WebhookRejected unless the delivery is authentic and fresh. Returns the signature (replay key).
+
+    `secret` may be a callable (e.g. a cached Secrets Manager read): it is called only for a delivery that is
+    well-formed and inside the timestamp window, i.e. one that could be authentic.
+    """
     if len(raw_body) > MAX_BODY_BYTES:
         raise WebhookRejected(413, "body too large")
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -41,7 +47,9 @@ def verify(headers: dict[str, str], raw_body: bytes, secret: str, *, now: float 
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > TOLERANCE_SECONDS:
         raise WebhookRejected(401, "timestamp outside the tolerance window")
-    expected = sign(secret, timestamp, raw_body)
+    if not (len(signature) == 64 and all(c in "0123456789abcdef" for c in signature)):
+        raise WebhookRejected(401, "bad signature")  # not a hex SHA-256: no secret needed to know
+    expected = sign(secret() if callable(secret) else secret, timestamp, raw_body)
     if not hmac.compare_digest(expected, signature):
         raise WebhookRejected(401, "bad signature")
     return signature

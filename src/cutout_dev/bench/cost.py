@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cutout.magic_hour import CREDITS_PER_IMAGE
+
 ROOT = Path(__file__).resolve().parents[3]
 
 # Lambda, arm64: per GB-second and per request.
@@ -25,15 +27,13 @@ S3_PUT_USD = 0.005 / 1_000  # PUT, COPY, POST, LIST
 S3_GET_USD = 0.0004 / 1_000  # GET and all other requests
 # EventBridge custom events (PutEvents). S3's own "Object Created" events on the default bus are free.
 EVENTBRIDGE_EVENT_USD = 1.00 / 1_000_000
-MAGIC_HOUR_CREDITS_PER_IMAGE = 5
 
 # When part 3 did not run: the calls one image makes on the webhook path, read from the domain code
-# (submit: GET range, claim put, record update, poll send; webhook: replay-mark update, completion send;
-# finalize: get, lease update, S3 put, complete update, get, PutEvents; the 5 s poll: one get).
+# (submit: GET range, claim (a conditional insert), record update, poll send; webhook: replay-mark update,
+# completion send; finalize: get, lease update, S3 put, complete update, get, PutEvents; the 5 s poll: one get).
 MODELLED_CALLS = {
     "s3.GetObject": 1,
-    "dynamodb.PutItem": 1,
-    "dynamodb.UpdateItem": 4,
+    "dynamodb.UpdateItem": 5,
     "dynamodb.GetItem": 3,
     "s3.PutObject": 1,
     "sqs.SendMessage": 2,
@@ -121,7 +121,7 @@ def model(e2e: dict[str, Any] | None, per_record: dict[str, Any] | None) -> dict
         },
         "usd_per_1000_images": per_1000,
         "aws_total_usd_per_1000_images": round(sum(per_1000.values()), 4),
-        "magic_hour_credits_per_1000_images": MAGIC_HOUR_CREDITS_PER_IMAGE * images,
+        "magic_hour_credits_per_1000_images": CREDITS_PER_IMAGE * images,
         "prices": {
             "lambda_arm64_gb_s": LAMBDA_GB_SECOND_USD,
             "lambda_per_million_requests": 0.20,

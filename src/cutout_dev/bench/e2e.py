@@ -31,7 +31,6 @@ from cutout_dev.bench.stats import summary
 
 ROOT = Path(__file__).resolve().parents[3]
 CACHE = ROOT / "bench" / ".cache"
-TERMINAL = {"complete", "error", "canceled", "timed_out", "rejected"}
 OBSERVE_INTERVAL = 0.1
 
 
@@ -74,7 +73,7 @@ def run_mode(
 ) -> dict[str, Any]:
     """One mode on its own stack, in this process: the raw samples and counts for `_result`."""
     import boto3
-    from cutout.models import job_id_for
+    from cutout.models import TERMINAL, job_id_for
 
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
 

@@ -30,9 +30,10 @@ BATCH = 10
 BUCKET = "cutout-bench-images"
 API_KEY = "bench-emulator-key"
 
-# The minimum per image, argued in per_record_worker.Floor: S3 ranged GET, DynamoDB conditional put, Magic Hour
+# The minimum per image, argued in per_record_worker.Floor: S3 ranged GET, DynamoDB conditional insert (the claim;
+# the floor writes it with PutItem, the store with an insert-if-absent UpdateItem: one write either way), Magic Hour
 # create, DynamoDB update, SQS send. Presigning is local; the secret is cached per execution environment.
-MINIMUM_AWS_CALLS = {"s3.GetObject": 1, "dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1, "sqs.SendMessage": 1}
+MINIMUM_AWS_CALLS = {"s3.GetObject": 1, "dynamodb.UpdateItem": 2, "sqs.SendMessage": 1}
 MINIMUM_MAGIC_HOUR_CALLS = {"create": 1}
 
 

@@ -9,7 +9,6 @@ emulator. Nothing leaves 127.0.0.1.
 
 from cutout_dev.local_stack.stack import (
     LOCAL_PARAMETERS,
-    TERMINAL,
     Endpoints,
     LocalStack,
     LocalStackConfig,
@@ -19,7 +18,6 @@ from cutout_dev.local_stack.stack import (
 
 __all__ = [
     "LOCAL_PARAMETERS",
-    "TERMINAL",
     "Endpoints",
     "LocalStack",
     "LocalStackConfig",

@@ -159,6 +159,16 @@ class LocalFunction:
                 self._entry = getattr(module, attr)
             return self._entry
 
+    def configure(self, **seams: Any) -> Any:
+        """Rebuild the handler module's domain service through its documented ``configure(...)`` (settings, a
+        clock, a failure point) and return it: how the soak and tests inject collaborators instead of rewriting
+        module globals. ``configure()`` with no arguments restores what the cold start built."""
+        self.load()
+        configure = getattr(self._module, "configure", None)
+        if not callable(configure):
+            raise TypeError(f"{self.logical_id}: the handler module has no configure() seam")
+        return configure(**seams)
+
     def invoke(self, event: Any) -> Any:
         """Call the handler with a fresh context; exceptions propagate as Lambda reports them to the caller."""
         entry = self.load()

@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 REAL_MAGIC_HOUR_URL = "https://api.magichour.ai"
-TERMINAL = frozenset({"complete", "error", "canceled", "timed_out", "rejected"})
 
 # Template parameters the local stack overrides by default: short poll delays so a job that misses its webhook
 # still finishes in seconds. Callers' ``parameters`` win.
@@ -377,17 +376,16 @@ class LocalStack:
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job record, plain Python values (the table's other items — ``budget#…``, ``webhook#…`` — are
-        left out: job ids never contain ``#``)."""
-        from boto3.dynamodb.types import TypeDeserializer
+        left out), deserialised by the domain's own reader."""
+        from cutout.job import plain_item
 
-        deserializer = TypeDeserializer()
         ddb = self.client("dynamodb")
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"TableName": self.endpoints.table}
         while True:
             page = ddb.scan(**kwargs)
             for raw in page.get("Items", []):
-                item = {k: deserializer.deserialize(v) for k, v in raw.items()}
+                item = plain_item(raw)
                 if is_job_record(item):
                     items.append(item)
             if "LastEvaluatedKey" not in page:
@@ -396,17 +394,14 @@ class LocalStack:
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         """One job record (consistent read), or None."""
-        from boto3.dynamodb.types import TypeDeserializer
+        from cutout.job import plain_item
 
         raw = (
             self.client("dynamodb")
             .get_item(TableName=self.endpoints.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
             .get("Item")
         )
-        if raw is None:
-            return None
-        deserializer = TypeDeserializer()
-        return {k: deserializer.deserialize(v) for k, v in raw.items()}
+        return None if raw is None else plain_item(raw)
 
     def wait_for_terminal(
         self, jobs: Iterable[str | Uploaded], timeout: float = 30.0, interval: float = 0.2
@@ -415,6 +410,8 @@ class LocalStack:
 
         Raises TimeoutError listing the ones still open.
         """
+        from cutout.models import TERMINAL as JOB_TERMINAL
+
         wanted_ids: set[str] = set()
         wanted_keys: set[str] = set()
         for item in jobs:
@@ -431,11 +428,11 @@ class LocalStack:
             for rec in records:
                 if rec.get("job_id") in wanted_ids or rec.get("source_key") in wanted_keys:
                     found[str(rec["job_id"])] = rec
-            done_ids = {i for i in wanted_ids if found.get(i, {}).get("status") in TERMINAL}
+            done_ids = {i for i in wanted_ids if found.get(i, {}).get("status") in JOB_TERMINAL}
             done_keys = {
                 k
                 for k in wanted_keys
-                if any(r.get("source_key") == k and r.get("status") in TERMINAL for r in found.values())
+                if any(r.get("source_key") == k and r.get("status") in JOB_TERMINAL for r in found.values())
             }
             if done_ids == wanted_ids and done_keys == wanted_keys:
                 return found
@@ -525,7 +522,9 @@ def redrive_messages(sqs: Any, source_url: str, dest_url: str, *, limit: int | N
 
 
 def is_job_record(item: Mapping[str, Any]) -> bool:
-    return "#" not in str(item.get("job_id", "#"))
+    from cutout.counters import is_counter
+
+    return not is_counter(str(item.get("job_id", "#")))
 
 
 def job_id_for(bucket: str, key: str, etag: str) -> str:

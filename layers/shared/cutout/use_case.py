@@ -1,0 +1,31 @@
+"""What every use case (submit, finalize, poll, sweep, webhook) works with, built in one place.
+
+Each collaborator is injectable for the local stack, the soak and tests: a clock (so "now" can be moved without
+patching), a store. The rest is derived from the settings and built lazily where it costs (Magic Hour's client
+reads its secret on first use).
+"""
+
+from __future__ import annotations
+
+from cutout.admission import Slots, admission_for
+from cutout.config import Settings
+from cutout.counters import Counters
+from cutout.dispatch import Dispatcher
+from cutout.job_store import JobStore
+from cutout.magic_hour import MagicHourAccess
+from cutout.models import Clock, utc_now
+from cutout.terminal import Terminal
+
+
+class UseCase:
+    def __init__(self, settings: Settings, store: JobStore | None = None, *, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store or JobStore(settings.jobs_table, clock=clock)
+        self.counters = Counters(settings.jobs_table)
+        self.magic_hour = MagicHourAccess(settings.magic_hour_base_url, settings.api_key_secret_id)
+        self.dispatch = Dispatcher(settings, clock)
+        # In-flight slots (None when admission is off); every ending path gives its job's slot back through these.
+        self.admission = admission_for(settings, clock)
+        self.slots = Slots(self.admission, self.dispatch.wake)
+        self.terminal = Terminal(self.store, settings.event_bus_name, self.slots)

@@ -1,0 +1,386 @@
+"""Admission through the handlers (issue 11 items 1-3): uploads beyond `MaxJobsInFlight` wait visibly and for free,
+a finished job starts the oldest waiting one, a 429 is backpressure, every ending path gives its slot back exactly
+once, and a paid result that arrives after its job timed out still completes it.
+
+Handlers over moto server + the Magic Hour emulator over HTTP; the ingest queue is a real moto queue with the
+template's redrive policy, consumed the way Lambda's event-source mapping consumes it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+from cutout.admission import LIMIT_KEY, SLOT_PREFIX
+from cutout.models import iso, job_id_for, utc_now
+from cutout.observability import metrics
+from cutout.webhook_auth import sign
+
+from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
+from tests.support.events import eventbridge_object_created
+from tests.support.images import image_bytes
+from tests.support.lambda_loader import FakeContext, cold_start
+from tests.support.observed import QueuePair
+from tests.support.queues import receive_as_event
+from tests.support.template import resource
+
+NO_FAILURES = {"batchItemFailures": []}
+
+
+@dataclass
+class Flow:
+    aws: Aws
+    emulator: Any
+    ingest: QueuePair
+    fns: dict[str, Any]
+    events_url: str
+
+    # ----- driving the stack ------------------------------------------------------------------------
+    def upload(self, name: str, colour: tuple[int, int, int] = (200, 30, 30)) -> str:
+        key = INPUT_PREFIX + name
+        body = image_bytes("PNG", size=(40, 30), colour=colour)
+        etag = self.aws.put(key, body, "image/png")["ETag"].strip('"')
+        self.ingest.send(eventbridge_object_created(self.aws.bucket, key, etag, len(body)))
+        return job_id_for(self.aws.bucket, key, etag)
+
+    def run_submit(self) -> list[dict[str, Any]]:
+        """Drain the ingest queue through the submit function; every batch answer."""
+        answers = []
+        while (answer := self.ingest.deliver(self._handler("submit"))) is not None:
+            answers.append(answer)
+        return answers
+
+    def run(self, queue_url: str, fn: str) -> dict[str, Any]:
+        event = receive_as_event(self.aws.client("sqs"), queue_url)
+        if not event["Records"]:
+            return NO_FAILURES
+        result: dict[str, Any] = self.fns[fn].lambda_handler(event, FakeContext())
+        return result
+
+    def finish(self, job_id: str) -> None:
+        """Magic Hour's signed `image.completed` for the job's project, then the finalize function."""
+        project = self.wait_project(self.job(job_id)["project_id"])
+        body = json.dumps({"type": "image.completed", "payload": project}, separators=(",", ":")).encode()
+        assert self.fns["webhook"].lambda_handler(webhook_event(body), FakeContext())["statusCode"] == 202
+        assert self.run(self.aws.completion_queue_url, "finalize") == NO_FAILURES
+
+    def tick(self) -> Any:
+        return self.fns["sweeper"].lambda_handler({"task": "admission"}, FakeContext())
+
+    def wait_project(self, project_id: str, statuses: tuple[str, ...] = ("complete", "error", "canceled")) -> Any:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            payload = self.emulator.engine.payload(project_id)
+            if payload and payload["status"] in statuses:
+                return payload
+            time.sleep(0.02)
+        raise AssertionError(f"project {project_id} never reached {statuses}")
+
+    # ----- looking at it ------------------------------------------------------------------------------
+    def job(self, job_id: str) -> dict[str, Any]:
+        (job,) = [j for j in self.aws.jobs() if j["job_id"] == job_id]
+        return job
+
+    def status(self, *job_ids: str) -> list[str]:
+        return [self.job(j)["status"] for j in job_ids]
+
+    def slots(self) -> dict[str, str]:
+        items = self.aws.client("dynamodb").scan(TableName=self.aws.table)["Items"]
+        return {i["job_id"]["S"]: i["holder"]["S"] for i in items if i["job_id"]["S"].startswith(SLOT_PREFIX)}
+
+    def limit(self) -> int | None:
+        item = self.aws.client("dynamodb").get_item(TableName=self.aws.table, Key={"job_id": {"S": LIMIT_KEY}})
+        return int(item["Item"]["effective"]["N"]) if "Item" in item else None
+
+    def creates(self) -> int:
+        return len(self.emulator.engine.state.creates)
+
+    def published(self) -> list[dict[str, Any]]:
+        sqs = self.aws.client("sqs")
+        msgs = sqs.receive_message(QueueUrl=self.events_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in msgs]
+
+    def _handler(self, fn: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda event: self.fns[fn].lambda_handler(event, FakeContext())
+
+
+def webhook_event(body: bytes) -> dict[str, Any]:
+    stamp = str(int(time.time()))
+    return {
+        "version": "2.0",
+        "rawPath": "/",
+        "headers": {
+            "content-type": "application/json",
+            "magic-hour-event-timestamp": stamp,
+            "magic-hour-event-signature": sign(WEBHOOK_SECRET, stamp, body),
+        },
+        "requestContext": {"http": {"method": "POST", "path": "/"}},
+        "body": body.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def make_flow(
+    aws: Aws, emulator: Any, function_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Flow]:
+    metrics.clear_metrics()
+    redrive = resource("IngestQueue")["Properties"]["RedrivePolicy"]
+    ingest = QueuePair.create(aws.client("sqs"), "cutout-ingest", max_receive_count=int(redrive["maxReceiveCount"]))
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName="cutout-events-observer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="observe", EventPattern=json.dumps({"source": ["cutout"]}))
+    events.put_targets(Rule="observe", Targets=[{"Id": "q", "Arn": arn}])
+
+    def build(max_in_flight: int = 1, **env: str) -> Flow:
+        monkeypatch.setenv("MAX_JOBS_IN_FLIGHT", str(max_in_flight))
+        monkeypatch.setenv("INGEST_QUEUE_URL", ingest.url)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        fns = {n: cold_start(n) for n in ("submit", "webhook", "poll", "finalize", "sweeper")}
+        return Flow(aws, emulator, ingest, fns, url)
+
+    return build
+
+
+# ----- waiting ---------------------------------------------------------------------------------------
+def test_uploads_beyond_the_limit_wait_visibly_and_cost_nothing(make_flow: Callable[..., Flow]) -> None:
+    # given: one slot
+    flow = make_flow(1)
+
+    # when: three uploads arrive
+    first = flow.upload("a.png")
+    flow.run_submit()
+    later = [flow.upload("b.png", (10, 200, 10)), flow.upload("c.png", (10, 10, 200))]
+    answers = flow.run_submit()
+
+    # then: one is at Magic Hour, two wait in the table; every message was acknowledged (none will come back or
+    # reach the DLQ), and only one create was made
+    assert flow.status(first) == ["queued"] or flow.status(first) == ["rendering"]
+    assert flow.status(*later) == ["waiting", "waiting"]
+    assert all(a == NO_FAILURES for a in answers)
+    assert flow.ingest.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
+    assert flow.ingest.dead_letters() == 0
+    assert flow.creates() == 1
+    assert flow.slots() == {"slot#0": first}
+    assert all("credits_charged" not in flow.job(j) for j in later)
+
+
+def test_a_finished_job_starts_the_oldest_waiting_one(make_flow: Callable[..., Flow]) -> None:
+    # given: one slot held by a job, and two uploads waiting (b arrived before c)
+    flow = make_flow(1)
+    first = flow.upload("a.png")
+    flow.run_submit()
+    b = flow.upload("b.png", (10, 200, 10))
+    flow.run_submit()
+    c = flow.upload("c.png", (10, 10, 200))
+    flow.run_submit()
+
+    # when: the first job's project finishes (its webhook), and the dispatch message that frees is delivered
+    flow.finish(first)
+    assert flow.slots() == {}  # freed on Magic Hour's finish report
+    flow.run_submit()
+
+    # then: the oldest waiting upload is now at Magic Hour, holding the slot; the other still waits
+    assert flow.status(first, b, c) == ["complete", flow.job(b)["status"], "waiting"]
+    assert flow.job(b)["status"] in ("queued", "rendering")
+    assert flow.slots() == {"slot#0": b}
+    assert flow.creates() == 2
+
+    # and when that one finishes too, the last one starts
+    flow.finish(b)
+    flow.run_submit()
+    assert flow.slots() == {"slot#0": c}
+    flow.finish(c)
+    assert flow.status(first, b, c) == ["complete"] * 3
+    assert flow.slots() == {}
+    assert flow.creates() == 3
+
+
+def test_a_429_is_backpressure_the_job_waits_and_the_limit_drops(make_flow: Callable[..., Flow]) -> None:
+    # given: three slots, and Magic Hour refusing creates with 429 (its plan is full)
+    flow = make_flow(3)
+    flow.emulator.configure(create_error_status=429)
+
+    # when: an upload arrives
+    job = flow.upload("a.png")
+    answers = flow.run_submit()
+
+    # then: not a failed receive: the message is acknowledged, the job waits, its slot is free again, and the
+    # effective limit has dropped (none of ours were in flight: halved)
+    assert answers == [NO_FAILURES]
+    assert flow.status(job) == ["waiting"]
+    assert flow.job(job)["waiting_reason"] == "throttled_429"
+    assert flow.slots() == {}
+    assert flow.limit() == 1
+    assert flow.ingest.dead_letters() == 0
+
+    # when: Magic Hour has room again and the periodic tick runs
+    flow.emulator.configure(create_error_status=None)
+    flow.tick()
+    flow.run_submit()
+
+    # then: the job starts
+    assert flow.job(job)["status"] in ("queued", "rendering")
+    assert flow.slots() == {"slot#0": job}
+
+
+# ----- every ending path releases exactly once -------------------------------------------------------
+def test_a_create_refused_by_magic_hour_frees_its_slot(make_flow: Callable[..., Flow]) -> None:
+    # given: one slot, and Magic Hour refusing the input (422)
+    flow = make_flow(1)
+    flow.emulator.configure(create_error_status=422)
+    first = flow.upload("a.png")
+    flow.run_submit()
+
+    # then: rejected, slot free at once
+    assert flow.status(first) == ["rejected"]
+    assert flow.slots() == {}
+
+
+def test_a_render_error_frees_the_slot_once(make_flow: Callable[..., Flow]) -> None:
+    # given: one slot; Magic Hour fails the render
+    flow = make_flow(1)
+    flow.emulator.configure(render_error_rate=1.0)
+    job = flow.upload("a.png")
+    flow.run_submit()
+    project = flow.wait_project(flow.job(job)["project_id"])
+
+    # when: the errored webhook arrives, twice (Magic Hour may deliver twice), and the finalizer runs each time
+    for _ in range(2):
+        body = json.dumps({"type": "image.errored", "payload": project}, separators=(",", ":")).encode()
+        flow.fns["webhook"].lambda_handler(webhook_event(body), FakeContext())
+        flow.run(flow.aws.completion_queue_url, "finalize")
+
+    # then: error, slot freed, and exactly one dispatch message was sent for it
+    assert flow.status(job) == ["error"]
+    assert flow.slots() == {}
+    assert flow.ingest.counts()["visible"] == 1
+
+
+def test_a_timed_out_poll_frees_the_slot(make_flow: Callable[..., Flow]) -> None:
+    # given: one slot; a project that never finishes, and a poll budget of one check
+    flow = make_flow(1, POLL_MAX_ATTEMPTS="1")
+    flow.emulator.configure(never_complete_rate=1.0)
+    job = flow.upload("a.png")
+    flow.run_submit()
+    flow.wait_project(flow.job(job)["project_id"], ("rendering",))
+
+    # when: the check finds it still rendering, past its bound
+    flow.run(flow.aws.poll_queue_url, "poll")
+
+    # then: timed_out, slot freed, the next waiting job woken
+    assert flow.status(job) == ["timed_out"]
+    assert flow.slots() == {}
+    assert flow.ingest.counts()["visible"] == 1
+
+
+# ----- a paid result is never thrown away --------------------------------------------------------------
+def test_a_timed_out_job_whose_result_arrives_later_ends_complete_with_its_cutout(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: a job given up by its poll (one check allowed) while Magic Hour was still rendering it
+    flow = make_flow(1, POLL_MAX_ATTEMPTS="1")
+    flow.emulator.configure(render_seconds=0.5)
+    job = flow.upload("late/chair.png")
+    flow.run_submit()
+    flow.wait_project(flow.job(job)["project_id"], ("rendering",))
+    flow.run(flow.aws.poll_queue_url, "poll")
+    assert flow.status(job) == ["timed_out"]
+    timed_out_at = flow.job(job)["timed_out_at"]
+
+    # when: the project completes and its webhook arrives
+    flow.finish(job)
+
+    # then: complete, with the cutout in S3 and a note of the late arrival; the events say so
+    done = flow.job(job)
+    assert done["status"] == "complete"
+    assert done["late"] is True and done["late_after_timeout_at"] == timed_out_at
+    assert "error_code" not in done
+    from PIL import Image
+
+    obj = flow.aws.client("s3").get_object(Bucket=flow.aws.bucket, Key=OUTPUT_PREFIX + "late/chair.png")
+    assert Image.open(io.BytesIO(obj["Body"].read())).size == (40, 30)
+    events = {e["detail-type"]: e["detail"] for e in flow.published()}
+    assert events["Cutout Failed"]["status"] == "timed_out"
+    assert events["Cutout Completed"]["late"] is True
+    assert events["Cutout Completed"]["late_after_timeout_at"] == timed_out_at
+    assert flow.creates() == 1
+
+
+def test_a_job_still_queued_at_magic_hour_is_not_timed_out_by_the_rendering_bound(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: one check allowed for a render, and a project that waits in Magic Hour's queue
+    flow = make_flow(1, POLL_MAX_ATTEMPTS="1")
+    flow.emulator.configure(queue_seconds=5)
+    job = flow.upload("a.png")
+    flow.run_submit()
+
+    # when: the check finds it queued
+    flow.run(flow.aws.poll_queue_url, "poll")
+
+    # then: checked again later, not timed out (time in Magic Hour's queue has its own, larger bound)
+    assert flow.status(job) == ["queued"]
+    attrs = flow.aws.client("sqs").get_queue_attributes(
+        QueueUrl=flow.aws.poll_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_a_job_dispatched_after_a_long_wait_is_not_swept_as_stuck(make_flow: Callable[..., Flow]) -> None:
+    # given: an upload that waited three hours for a slot, then was dispatched just now
+    flow = make_flow(1, POLL_MAX_WAIT_SECONDS="60")
+    old = iso(utc_now() - timedelta(hours=3))
+    record = {
+        "job_id": "f" * 32,
+        "status": "waiting",
+        "source_bucket": flow.aws.bucket,
+        "source_key": INPUT_PREFIX + "old.png",
+        "source_etag": "x",
+        "created_at": old,
+        "updated_at": old,
+    }
+    flow.aws.put(INPUT_PREFIX + "old.png", image_bytes("PNG", size=(40, 30)), "image/png")
+    serializer = TypeSerializer()
+    flow.aws.client("dynamodb").put_item(
+        TableName=flow.aws.table, Item={k: serializer.serialize(v) for k, v in record.items()}
+    )
+    flow.tick()
+    flow.run_submit()
+    assert flow.job("f" * 32)["status"] in ("queued", "rendering")
+
+    # when: the sweeper runs (the job's created_at is far past the limit, its dispatch is not)
+    outcome = flow.fns["sweeper"].lambda_handler({}, FakeContext())
+
+    # then: nothing swept
+    assert outcome == {}
+    assert flow.job("f" * 32)["status"] in ("queued", "rendering", "complete")
+
+
+def test_the_tick_dispatches_jobs_that_wait_beside_a_free_slot(make_flow: Callable[..., Flow]) -> None:
+    # given: a job waiting while its slot is free (its wake-up was lost: e.g. a crash after the release)
+    flow = make_flow(1)
+    first = flow.upload("a.png")
+    flow.run_submit()
+    waiting = flow.upload("b.png", (10, 200, 10))
+    flow.run_submit()
+    flow.aws.client("dynamodb").delete_item(TableName=flow.aws.table, Key={"job_id": {"S": "slot#0"}})
+    flow.aws.client("sqs").purge_queue(QueueUrl=flow.ingest.url)
+
+    # when: the one-minute admission tick runs
+    result = flow.tick()
+    flow.run_submit()
+
+    # then: it saw the waiting job beside the free slot and woke the dispatcher, which started it
+    assert result["waiting"] == 1
+    assert flow.job(waiting)["status"] in ("queued", "rendering")
+    assert first != waiting
