@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cutout_dev.bench.cost import MAGIC_HOUR_CREDITS_PER_IMAGE, model
+from cutout.magic_hour import CREDITS_PER_IMAGE
+
+from cutout_dev.bench.cost import model
 from cutout_dev.flood import DEFAULT_RESULTS
 
 VOLUMES = (100_000, 1_000_000)
@@ -57,8 +59,7 @@ def tables(results: dict[str, Any], render_seconds: float = RENDER_SECONDS) -> s
     ratios = [m["flood"]["throughput"].get("ratio") for m in modes.values()]
     efficiency = min([r for r in ratios if r] or [1.0])
     lines.append(
-        "AWS per 1,000 images: "
-        + ", ".join(f"{n} ${c['aws_total_usd_per_1000_images']:.4f}" for n, c in costs.items())
+        "AWS per 1,000 images: " + ", ".join(f"{n} ${c['aws_total_usd_per_1000_images']:.4f}" for n, c in costs.items())
     )
     lines.append(f"(table priced at the dearer, {worst}; throughput ratio used for durations: {efficiency:.2f})")
     lines.append("")
@@ -66,7 +67,7 @@ def tables(results: dict[str, Any], render_seconds: float = RENDER_SECONDS) -> s
     lines += [header, "|" + "---|" * (3 + len(PLANS))]
     for n in VOLUMES:
         times = [_duration(n * render_seconds / limit / efficiency) for limit in PLANS.values()]
-        credits = n * MAGIC_HOUR_CREDITS_PER_IMAGE
+        credits = n * CREDITS_PER_IMAGE
         lines.append(f"| {n:,} | {credits:,} | ${usd_per_1000 * n / 1000:,.2f} | " + " | ".join(times) + " |")
     lines.append("")
     lines.append("Per upload, measured in the flood (functions' calls only):")
