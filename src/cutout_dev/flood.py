@@ -369,7 +369,11 @@ def _wait(stack: LocalStack, cfg: FloodConfig, job_ids: set[str], deadline: floa
             last_print = now
         if not open_ids and _wait_quiet(stack, min(deadline, time.monotonic() + 10)):
             return True
-        if open_ids and stack.quiescent() and _wait_quiet(stack, min(deadline, time.monotonic() + 10), settle=5):
+        # Quiet with jobs open is normal under admission control for a while: uploads wait while every slot is
+        # held by a create of unknown outcome, until its bound passes and the periodic tick frees it. Only a
+        # stack quiet for longer than that is stuck (then the harness's sweeper, with its clock ahead, ends it).
+        stuck_after = cfg.poll_max_wait_seconds + 2 * cfg.sweeper_interval_seconds
+        if open_ids and stack.quiescent() and _wait_quiet(stack, min(deadline, now + stuck_after + 5), stuck_after):
             return False
         time.sleep(3)
     return False
