@@ -414,12 +414,18 @@ def slot_repairs(log_path: Path | None) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 def max_open(intervals: list[tuple[float, float]]) -> int:
     """Highest number of half-open intervals [start, end) covering one instant (a sweep over the edges)."""
+    return peak(intervals)[0]
+
+
+def peak(intervals: list[tuple[float, float]]) -> tuple[int, float | None]:
+    """(highest number open at once, the first instant it was reached)."""
     edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])  # ends sort before starts
-    best = current = 0
-    for _, delta in edges:
+    best, at, current = 0, None, 0
+    for instant, delta in edges:
         current += delta
-        best = max(best, current)
-    return best
+        if current > best:
+            best, at = current, instant
+    return best, at
 
 
 def measure(
@@ -447,7 +453,26 @@ def measure(
             gave_up = _epoch(job.get("updated_at")) if job.get("status") in TERMINAL else None
             finished = gave_up or end
         intervals.append((p.created_at, max(finished, p.created_at)))
-    highest = max_open(intervals)
+    highest, peak_at = peak(intervals)
+    # Who was open at the peak, when it is over the limit: the evidence to trace a slot handed on too early.
+    over_limit = []
+    if highest > cfg.in_flight and peak_at is not None:
+        for p, (start, stop) in zip(mine, intervals, strict=True):
+            if start <= peak_at < stop:
+                job = job_by_id.get(p.name[len(prefix) :], {})
+                over_limit.append(
+                    {
+                        "job_id": p.name[len(prefix) :],
+                        "project_id": p.id,
+                        "created": round(start - peak_at, 3),
+                        "finished": round(stop - peak_at, 3),
+                        "status": job.get("status"),
+                        "error_code": job.get("error_code"),
+                        "slot": job.get("slot"),
+                    }
+                )
+    rendered = [p.finished_at - p.started_at for p in mine if p.started_at and p.finished_at and p.status == "complete"]
+    render_mean = sum(rendered) / len(rendered) if rendered else None
 
     creates = sorted(p.created_at for p in mine)
     finishes = sorted(p.finished_at for p in mine if p.finished_at is not None)
@@ -461,6 +486,13 @@ def measure(
             finished_in_window=done_in_window,
             per_second=round(rate, 3),
             ratio=round(rate / cfg.bound_per_second, 3),
+            # Magic Hour's own render time as it happened (the emulator's render is a real fetch + Pillow on top
+            # of render_seconds, slower on a loaded machine): the bound Cutout could actually reach.
+            measured_render_seconds=round(render_mean, 3) if render_mean else None,
+            bound_at_measured_render=round(min(cfg.in_flight, cfg.limit) / render_mean, 3) if render_mean else None,
+            ratio_at_measured_render=round(rate * render_mean / min(cfg.in_flight, cfg.limit), 3)
+            if render_mean
+            else None,
             window_epoch=[w0, w1],
         )
     terminal_times = [t for j in jobs if j.get("job_id") in ours and (t := _epoch(j.get("updated_at")))]
@@ -505,6 +537,7 @@ def measure(
     }
     return {
         "max_concurrent_at_magic_hour": highest,
+        "open_at_peak_when_over_limit": over_limit,
         "max_rendering_reported_by_emulator": plan_reading,
         "max_jobs_in_flight": cfg.in_flight,
         "plan_limit": cfg.limit,
@@ -705,7 +738,8 @@ def render(cfg: FloodConfig, reports: list[dict[str, Any]]) -> str:
             (
                 f"{'  throughput (backlog window)':<40}{t.get('per_second')} /s vs bound {t['bound_per_second']} /s "
                 f"= {t.get('ratio')} over {t.get('backlog_window_seconds')} s; overall "
-                f"{t.get('overall_per_second')} /s"
+                f"{t.get('overall_per_second')} /s; Magic Hour's renders took {t.get('measured_render_seconds')} s "
+                f"(ratio at that: {t.get('ratio_at_measured_render')})"
             ),
             (
                 f"{'  slots (admission control)':<40}"
