@@ -17,9 +17,9 @@ soak's checks the flood measures what a backlog stresses:
 * the highest number of projects open at Magic Hour at once (created, not yet finished — a project that never
   finishes counts until Cutout gave up on it) against ``MaxJobsInFlight``;
 * throughput against the bound ``min(MaxJobsInFlight, limit) / render time`` (Little's law: no implementation can
-  finish more), over the *backlog window* — first create to last create, while uploads were still waiting, so the
-  plan should have been kept full; the drain after the last create is reported but not judged (it is at most one
-  render plus the slowest straggler);
+  finish more), over the *backlog window* — first finish to last create: uploads were still waiting, so the plan
+  should have been kept full (before the first finish every slot is on its first render and nothing can finish);
+  the drain after the last create is reported but not judged (at most one render plus the slowest straggler);
 * receives per message: the local SQS poller records each record's ``ApproximateReceiveCount``; a waiting upload
   must not burn receives towards the DLQ (max <= ``maxReceiveCount`` - 1);
 * DLQ depths *before* any redrive (the flood does not redrive: a dead-lettered upload is a failure here);
@@ -477,9 +477,11 @@ def measure(
     creates = sorted(p.created_at for p in mine)
     finishes = sorted(p.finished_at for p in mine if p.finished_at is not None)
     throughput: dict[str, Any] = {"bound_per_second": round(cfg.bound_per_second, 3)}
-    if len(creates) >= 2 and creates[-1] > creates[0]:
-        w0, w1 = creates[0], creates[-1]
-        done_in_window = sum(1 for f in finishes if w0 <= f <= w1)
+    # The steady state: from the first finish (before it every slot is still on its first render, so nothing can
+    # finish however good the pipeline) to the last create (after it the backlog is gone and slots drain).
+    if finishes and creates and creates[-1] > finishes[0]:
+        w0, w1 = finishes[0], creates[-1]
+        done_in_window = sum(1 for f in finishes if w0 < f <= w1)
         rate = done_in_window / (w1 - w0)
         throughput.update(
             backlog_window_seconds=round(w1 - w0, 1),
