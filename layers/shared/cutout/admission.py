@@ -100,8 +100,7 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Acquired:
-    slot_id: str
-    fresh: bool  # taken by this call (False: the job held it already)
+    slot_id: str  # taken by this call: the caller records it on the job, or gives it back
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +124,6 @@ class Snapshot:
     @property
     def held(self) -> list[Slot]:
         return [s for s in self.slots if s.holder]
-
-    def held_by(self, job_id: str) -> Slot | None:
-        return next((s for s in self.slots if s.holder == job_id), None)
 
     def free_below_limit(self) -> list[Slot]:
         """Slots a new job may take: free, below the effective limit, and only while fewer than that are held."""
@@ -236,14 +232,12 @@ class Admission:
     def acquire(self, job_id: str) -> Acquired | None:
         """Take a free slot for `job_id`, or None when none is free (the job waits).
 
-        Idempotent: a job that already holds a slot gets that slot back with `fresh=False` (a retry after a crash
-        between acquire and the record's update; or a duplicate delivery of a job in flight, whose caller must
-        then not release a slot it did not take).
+        Deliberately not idempotent: every call takes a slot of its own, which its caller either records on the job
+        (claim, dispatch) or gives back. Handing a job "its" slot again would let two racing dispatchers share one
+        slot, and the loser's give-back would then free the winner's — one project too many at Magic Hour.
+        A slot left by a crash between acquire and the record is the reconciliation's (holder_waiting, &c.).
         """
         snap = self.snapshot()
-        mine = snap.held_by(job_id)
-        if mine is not None:
-            return Acquired(mine.slot_id, fresh=False)
         candidates = snap.free_below_limit()
         if not candidates and self._may_have_leaks(snap):
             # Repair on the spot rather than make a job wait for the periodic tick behind a slot nobody needs
@@ -269,7 +263,7 @@ class Admission:
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 continue  # taken meanwhile by another job: try the next
-            return Acquired(slot.slot_id, fresh=True)
+            return Acquired(slot.slot_id)
         return None
 
     def release(self, slot_id: str | None, job_id: str) -> bool:

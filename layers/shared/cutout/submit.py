@@ -247,8 +247,8 @@ class Submitter(UseCase):
         return SubmitOutcome(SubmitKind.WAITING, reason, job_id)
 
     def _give_back(self, acquired: Acquired | None, job_id: str) -> None:
-        """Free a slot this call took and will not use (never one the job already held)."""
-        if acquired is not None and acquired.fresh:
+        """Free a slot this call took and will not use (the job was claimed or dispatched by someone else)."""
+        if acquired is not None:
             self.slots.give_back(job_id, acquired.slot_id)
 
     # ----- money ---------------------------------------------------------------------------------------
