@@ -106,6 +106,10 @@ bench: $(STAMP) ## Benchmarks: cold start, per-record cost, end to end, footprin
 soak: $(STAMP) ## Fault-injection soak through the local stack
 	$(PY) -m cutout_dev.soak
 
+.PHONY: flood
+flood: $(STAMP) ## 2,000 uploads at once against a plan of 10 (4 s renders), queue and reject modes (~35 min)
+	$(PY) -m cutout_dev.flood $(FLOOD_ARGS)
+
 .PHONY: clean
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -115,6 +115,10 @@ def test_partial_batch_failure_retries_only_the_failed_message_then_dead_letters
     assert bodies.count("ok") == 1
     assert bodies.count("fail") == 2
     assert toy_stack.queue_depths()["WorkQueue"] == 0
+    # The poller knows how often each record had been received: "ok" once, "fail" on its first and second receive.
+    (poller,) = toy_stack.pollers
+    assert poller.stats.receive_counts == {1: 2, 2: 1}
+    assert poller.stats.max_receive_count == 2
 
 
 def test_an_exception_retries_the_whole_batch_and_redrive_brings_it_back(toy_stack: LocalStack) -> None:

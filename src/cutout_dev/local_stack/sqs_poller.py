@@ -18,9 +18,10 @@ import base64
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cutout_dev.local_stack.aws import REGION
@@ -42,6 +43,13 @@ class PollerStats:
     failed_batches: int = 0
     failed_records: int = 0
     deleted: int = 0
+    # ApproximateReceiveCount of every record handed to the function (how many times each message had been
+    # received, this time included): the flood checks that none came near the queue's maxReceiveCount.
+    receive_counts: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def max_receive_count(self) -> int:
+        return max(self.receive_counts, default=0)
 
 
 def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
@@ -188,6 +196,9 @@ class SqsPoller:
         event = {"Records": [to_lambda_record(m, self.queue_arn) for m in batch]}
         self.stats.batches += 1
         self.stats.records += len(batch)
+        counts = [int((m.get("Attributes") or {}).get("ApproximateReceiveCount", 1)) for m in batch]
+        with self._lock:  # workers of one poller share the stats
+            self.stats.receive_counts.update(counts)
         try:
             result = self.function.invoke(event)
         except Exception:
