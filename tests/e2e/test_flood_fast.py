@@ -10,9 +10,8 @@ at this size on a shared machine the local stack, not the plan, may set the pace
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 
