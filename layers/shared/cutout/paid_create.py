@@ -81,7 +81,7 @@ class PaidCreate(UseCase):
         dispatched: bool,
     ) -> CreateResult | SubmitOutcome:
         """The one paid call. Whatever fails, the claim, the slot and the budget end consistent with what Magic
-        Hour did: refused → slot freed; unknown → slot kept (admission.py); not made → the job waits again (a 429,
+        Hour did: refused → slot freed; unknown → slot kept (reconcile.py); not made → the job waits again (a 429,
         or a dispatched job, whose upload message is long acknowledged) or its upload message comes back."""
         try:
             return self.magic_hour().create(image_url, name=project_name(job_id), background_url=background_url)
