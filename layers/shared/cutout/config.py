@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cutout.slots import MAX_SLOTS
+
 
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed: the function cannot do anything useful."""
@@ -42,8 +44,6 @@ def _queue_url(env: dict[str, str], name: str) -> str:
 
 
 def _max_jobs_in_flight(env: dict[str, str]) -> int:
-    from cutout.admission import MAX_SLOTS
-
     value = _int(env, "MAX_JOBS_IN_FLIGHT", 0)
     if value > MAX_SLOTS:
         raise ConfigError(f"MAX_JOBS_IN_FLIGHT must be <= {MAX_SLOTS} (one BatchGetItem reads every slot), got {value}")

@@ -15,6 +15,7 @@
     mark_ambiguous        forward                                 error (create unknown)        -
     adopt_ambiguous       forward, or ambiguous error             queued | rendering            -
     fail                  forward (+ ambiguous error: adopting)   error | canceled | timed_out  -
+    -- the finalize lease (job_lease.py) --
     begin_finalize        in flight (+ ambiguous error)           (unchanged)                   no fresh finalize lease
       ... late=True       timed_out (a late result)               (unchanged)                   no fresh finalize lease
     end_finalize          any                                     (unchanged)                   our finalize lease
@@ -32,6 +33,8 @@ Every move is ONE conditional write built by `_write`; a refused condition answe
 race). A status change stamps `updated_at`, `<status>_at` the first time the status is reached (the job's history),
 and `expires_at` (TTL) when terminal. To add a state: a JobStatus + its RANK; to add a move: a method here calling
 `_write` with its `from` set and guard, and a row above.
+Where they live: every row is a method of `JobStore` here, except the three of the finalize lease (job_lease.py,
+inherited); the reads (get, by project, by status) are in job_queries.py and `_write` itself in job_write.py.
 """
 
 from __future__ import annotations
@@ -39,22 +42,15 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Collection
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cutout import aws_clients
-from cutout.dynamo_expressions import Expression, update_expression
-from cutout.job import Claim, Job, Reopened, SourceObject, reached_attribute
-from cutout.models import CREATE_OUTCOME_UNKNOWN, IN_FLIGHT, RETRYABLE, Clock, JobStatus, forward_to, iso, utc_now
+from cutout.dynamo_expressions import Expression
+from cutout.job import Claim, Reopened, SourceObject, reached_attribute
+from cutout.job_lease import FinalizeLease
+from cutout.job_queries import BY_PROJECT_INDEX, BY_STATUS_INDEX
+from cutout.job_write import LEASE, MESSAGE_LIMIT, error_attrs
+from cutout.models import CREATE_OUTCOME_UNKNOWN, RETRYABLE, JobStatus, forward_to, iso
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
-BY_STATUS_INDEX = "by-status"
-BY_PROJECT_INDEX = "by-project"
-MESSAGE_LIMIT = 1000  # characters of an error message kept on the record
-# The attributes a finalize lease consists of: dropped when the job ends, whoever ends it.
-LEASE = ("finalize_until", "finalize_token")
 # A retry keeps these of the outcome it replaces (one `history` entry, with started_at/ended_at) ...
 HISTORY_FIELDS = (
     "status",
@@ -69,62 +65,8 @@ HISTORY_FIELDS = (
 OUTCOME_FIELDS = (*HISTORY_FIELDS[1:], "expires_at", "submitted_at", "claimed_at", "claim_token", *LEASE)
 
 
-class JobStore:
-    def __init__(self, table: str, client: DynamoDBClient | None = None, *, clock: Clock = utc_now) -> None:
-        self.table = table
-        self._client = client
-        self.clock = clock
-
-    @property
-    def client(self) -> DynamoDBClient:
-        return self._client or aws_clients.dynamodb()
-
-    # ----- reads -------------------------------------------------------------------------------------
-    def get(self, job_id: str) -> Job | None:
-        resp = self.client.get_item(TableName=self.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
-        item = resp.get("Item")
-        return Job.from_item(item) if item else None
-
-    def job_id_for_project(self, project_id: str) -> str | None:
-        resp = self.client.query(
-            TableName=self.table,
-            IndexName=BY_PROJECT_INDEX,
-            KeyConditionExpression="project_id = :p",
-            ExpressionAttributeValues={":p": {"S": project_id}},
-            Limit=2,
-        )
-        items = resp.get("Items", [])
-        return str(items[0]["job_id"]["S"]) if items else None
-
-    def list_by_status(
-        self, status: JobStatus, created_before: datetime | None = None, *, created_after: datetime | None = None
-    ) -> list[Job]:
-        expr = "#s = :s"
-        values: dict[str, Any] = {":s": {"S": status.value}}
-        if created_before is not None and created_after is not None:
-            expr += " AND created_at BETWEEN :a AND :c"
-            values[":a"] = {"S": iso(created_after)}
-            values[":c"] = {"S": iso(created_before)}
-        elif created_before is not None:
-            expr += " AND created_at < :c"
-            values[":c"] = {"S": iso(created_before)}
-        elif created_after is not None:
-            expr += " AND created_at > :a"
-            values[":a"] = {"S": iso(created_after)}
-        jobs: list[Job] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": expr,
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": values,
-        }
-        while True:
-            resp = self.client.query(**kwargs)
-            jobs.extend(Job.from_item(i) for i in resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                return jobs
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+class JobStore(FinalizeLease):
+    """The job state machine: one method per row of the table above."""
 
     # ----- the submit path -------------------------------------------------------------------------
     def claim(self, job_id: str, source: SourceObject, *, slot: str | None = None) -> Claim:
@@ -210,7 +152,7 @@ class JobStore:
     def reject(self, job_id: str, source: SourceObject, code: str, message: str) -> bool:
         """Record an upload refused before any money was spent. A record that already exists is left alone,
         except a reopened job (`retry_pending`): its retry is refused in place, history kept."""
-        record = {**self._source_record(source, iso(self.clock())), **_error(code, message)}
+        record = {**self._source_record(source, iso(self.clock())), **error_attrs(code, message)}
         return self._write(job_id, JobStatus.REJECTED, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record)
 
     def reject_by_magic_hour(self, job_id: str, token: str, code: str, message: str) -> bool:
@@ -220,7 +162,7 @@ class JobStore:
             JobStatus.REJECTED,
             from_={JobStatus.SUBMITTING},
             guard={"claim_token": token},
-            set_=_error(code, message),
+            set_=error_attrs(code, message),
             remove=("claim_token",),
         )
 
@@ -246,7 +188,7 @@ class JobStore:
             job_id,
             JobStatus.ERROR,
             from_=forward_to(JobStatus.ERROR),
-            set_={**_error(CREATE_OUTCOME_UNKNOWN, why), "ambiguous": True},
+            set_={**error_attrs(CREATE_OUTCOME_UNKNOWN, why), "ambiguous": True},
             remove=("claim_token",),
         )
 
@@ -304,46 +246,8 @@ class JobStore:
             status,
             from_=forward_to(status) | ({JobStatus.ERROR} if adopting else set()),
             error_code_if_error=CREATE_OUTCOME_UNKNOWN if adopting else None,
-            set_={**_error(code, message), **attrs},
+            set_={**error_attrs(code, message), **attrs},
             remove=LEASE,
-        )
-
-    # ----- finalization lease: one S3 write and one event per job, even with webhook + poll racing -------
-    def begin_finalize(
-        self, job_id: str, token: str, lease_seconds: int, *, adopt_ambiguous: bool = False, late: bool = False
-    ) -> bool:
-        """Take the right to write this job's output. Fails while another finalizer's lease is fresh.
-        `late`: the job timed out meanwhile and its paid result has arrived after all (`complete_late`)."""
-        now = self.clock()
-        expr = Expression()
-        free = f"(attribute_not_exists({expr.name('finalize_until')}) OR {expr.name('finalize_until')} < "
-        free += f"{expr.value(iso(now))})"
-        allowed = set(IN_FLIGHT) | ({JobStatus.ERROR} if adopt_ambiguous else set())
-        if late:
-            allowed.add(JobStatus.TIMED_OUT)
-        return self._write(
-            job_id,
-            None,
-            from_=allowed,
-            error_code_if_error=CREATE_OUTCOME_UNKNOWN if adopt_ambiguous else None,
-            condition=free,
-            expr=expr,
-            set_={"finalize_until": iso(now + timedelta(seconds=lease_seconds)), "finalize_token": token},
-            stamp=False,
-        )
-
-    def end_finalize(self, job_id: str, token: str) -> None:
-        """Give the lease back after a failed attempt so the retry need not wait for it to expire."""
-        self._write(job_id, None, guard={"finalize_token": token}, remove=LEASE, stamp=False)
-
-    def complete(self, job_id: str, token: str, attrs: dict[str, Any]) -> bool:
-        """Mark complete, only by the lease holder. True exactly once per job."""
-        return self._write(
-            job_id,
-            JobStatus.COMPLETE,
-            guard={"finalize_token": token},
-            set_=attrs,
-            remove=(*LEASE, "error_code", "error_message"),
         )
 
     # ----- operator retry: the one backward move, explicit and conditional -------------------------------
@@ -374,68 +278,5 @@ class JobStore:
         )
         return Reopened(reopened, "reopened" if reopened else "changed", self.get(job_id))
 
-    # ----- the one conditional write ----------------------------------------------------------------
-    def _write(
-        self,
-        job_id: str,
-        to: JobStatus | None,
-        *,
-        from_: Collection[JobStatus] | None = None,
-        insert: bool = False,
-        guard: dict[str, str] | None = None,
-        project: tuple[str, bool] | None = None,
-        error_code_if_error: str | None = None,
-        condition: str | None = None,
-        expr: Expression | None = None,
-        set_: dict[str, Any] | None = None,
-        remove: tuple[str, ...] = (),
-        stamp: bool = True,
-    ) -> bool:
-        """One conditional UpdateItem; False when its condition refused it (a lost race, a late message).
 
-        `insert`: the record must not exist yet (or be in one of `from_`, when given); otherwise it must exist,
-        in one of `from_` (None: any status).
-        `guard`: attributes that must hold these values (a claim or lease token). `project`: (id, required):
-        the job's project must be this one (or still unset unless required). `error_code_if_error`: an `error`
-        record may only be left when it carries this code (an ambiguous create)."""
-        expr = expr or Expression()
-        now = self.clock()
-        update = update_expression(expr, to, set_ or {}, remove, now, stamp=stamp)
-        conditions = [condition] if condition else []
-        exists = f"attribute_{'not_' if insert else ''}exists({expr.name('job_id')})"
-        if from_ is not None:
-            exists = f"({exists} OR {expr.status_in(from_)})" if insert else f"{exists} AND {expr.status_in(from_)}"
-        conditions.append(exists)
-        conditions += [expr.equals(k, v) for k, v in (guard or {}).items()]
-        if project is not None:
-            conditions.append(expr.project_is(*project))
-        if error_code_if_error is not None:
-            conditions.append(expr.error_code_if_error(error_code_if_error))
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression=update,
-                ConditionExpression=" AND ".join(conditions),
-                ExpressionAttributeNames=expr.names,
-                ExpressionAttributeValues=expr.values,
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    @staticmethod
-    def _source_record(source: SourceObject, now: str) -> dict[str, Any]:
-        return {
-            "source_bucket": source.bucket,
-            "source_key": source.key,
-            "source_etag": source.etag.strip('"') if source.etag else None,
-            "source_version_id": source.version_id,
-            "source_size": source.size,
-            "background_key": source.background_key,
-            "created_at": now,
-        }
-
-
-def _error(code: str, message: str) -> dict[str, str]:
-    return {"error_code": code, "error_message": message[:MESSAGE_LIMIT]}
+__all__ = ["BY_PROJECT_INDEX", "BY_STATUS_INDEX", "LEASE", "MESSAGE_LIMIT", "JobStore"]

@@ -1,6 +1,6 @@
 """Ending a job in failure: one conditional move, and the "Cutout Failed" event only when the move happened
 (so a job is announced once, however many messages race to fail it). The job's in-flight slot is given back then,
-except for a create whose outcome is unknown: its project may be rendering (admission.py frees it on evidence or
+except for a create whose outcome is unknown: its project may be rendering (reconcile.py frees it on evidence or
 after its bound)."""
 
 from __future__ import annotations

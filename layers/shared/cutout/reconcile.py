@@ -1,0 +1,166 @@
+"""Reconciliation: the jobs table is the truth the slots are checked against, and the line of waiting jobs.
+
+A slot's holder is named, so each held slot can be checked against its job record: a slot whose holder has ended
+(or does not exist, or holds another slot, or has an unknown create outcome past its bound) is freed and counted
+(`SlotsRepaired`); nothing leaks forever. Jobs waiting for a slot are found through the `by-status` GSI, which is
+eventually consistent: a wake-up missed in that lag is caught by the periodic dispatch (`should_dispatch`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cutout.job import Job
+from cutout.job_queries import BY_STATUS_INDEX
+from cutout.models import JobStatus
+from cutout.observability import count, logger
+from cutout.slots import Slot, SlotTable, Snapshot, parse_ts
+
+WAITING = JobStatus.WAITING.value
+
+# How long a finished (or never dispatched) holder may keep its slot before reconciliation calls it a leak: the
+# ending path releases right after its terminal write, so anything older than this was missed, not in progress.
+DEFAULT_GRACE = timedelta(seconds=60)
+# A slot held by a job whose create has an unknown outcome (timeout after send, a 500, a worker that died
+# mid-create) is kept this long after it was taken, waiting for evidence: the project, named after the job,
+# reports in (webhook, poll or the sweeper's check) and its ending path releases the slot as any other. Without
+# evidence it is freed after this bound: a project that exists has almost surely finished by then (Magic Hour's
+# p50 is 4 s, queueing included, and admission keeps its queue at most N deep), so freeing it rarely lets one
+# project too many start — and that costs at most one project queued at Magic Hour or one 429 (backpressure,
+# handled) — while a create that never happened must not cost a slot for long. Capped by PollMaxWaitSeconds.
+UNKNOWN_OUTCOME_HOLD_CAP = timedelta(seconds=60)
+DEFAULT_UNKNOWN_OUTCOME_HOLD = UNKNOWN_OUTCOME_HOLD_CAP
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    slot_id: str
+    holder: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    in_flight: int
+    waiting: int
+    effective_limit: int
+    repaired: tuple[Repair, ...] = field(default_factory=tuple)
+
+    @property
+    def should_dispatch(self) -> bool:
+        """Jobs wait while a slot is free: a wake-up was missed (a crash, or the GSI's lag), so dispatch now."""
+        return self.waiting > 0 and self.in_flight < self.effective_limit
+
+
+class Reconciler(SlotTable):
+    """Frees leaked slots and reads the waiting line. Its attributes are set by `Admission`."""
+
+    grace: timedelta
+    unknown_outcome_hold: timedelta
+
+    # ----- the waiting line --------------------------------------------------------------------------
+    def oldest_waiting(self, limit: int) -> list[Job]:
+        """Up to `limit` waiting jobs, oldest upload first (by-status GSI, sorted by created_at)."""
+        if limit <= 0:
+            return []
+        resp = self.client.query(
+            TableName=self.table,
+            IndexName=BY_STATUS_INDEX,
+            KeyConditionExpression="#s = :w",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":w": {"S": WAITING}},
+            ScanIndexForward=True,
+            Limit=limit,
+        )
+        return [Job.from_item(i) for i in resp.get("Items", [])]
+
+    def count_waiting(self) -> int:
+        """Approximate (GSI) number of waiting jobs; a COUNT query reads no attributes back."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": "#s = :w",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":w": {"S": WAITING}},
+            "Select": "COUNT",
+        }
+        total = 0
+        while True:
+            resp = self.client.query(**kwargs)
+            total += int(resp.get("Count", 0))
+            if "LastEvaluatedKey" not in resp:
+                return total
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    # ----- reconciliation ----------------------------------------------------------------------------
+    def reconcile(self) -> Reconciliation:
+        """Free every slot whose holder has ended, never existed, or holds it past the unknown-outcome bound.
+
+        Emits JobsInFlight, JobsWaiting and SlotsRepaired (0 when healthy); each repair is logged with its reason.
+        """
+        snap = self.snapshot()
+        held = snap.held
+        repaired = self.repair(snap)
+        result = Reconciliation(
+            in_flight=len(held) - len(repaired),
+            waiting=self.count_waiting(),
+            effective_limit=snap.limit.effective,
+            repaired=tuple(repaired),
+        )
+        count("JobsInFlight", result.in_flight)
+        count("JobsWaiting", result.waiting)
+        count("SlotsRepaired", len(repaired))
+        logger.info(
+            "admission reconciled",
+            extra={
+                "in_flight": result.in_flight,
+                "waiting": result.waiting,
+                "effective_limit": result.effective_limit,
+                "repaired": [r.reason for r in repaired],
+            },
+        )
+        return result
+
+    def repair(self, snap: Snapshot) -> list[Repair]:
+        """Free the leaked slots of `snap` (read their holders' records; conditional deletes), each logged."""
+        held = snap.held
+        records = self._batch_get([s.holder for s in held if s.holder]) if held else {}
+        jobs = {k: Job.from_record(v) for k, v in records.items()}
+        now = self._clock()
+        repaired: list[Repair] = []
+        for slot in held:
+            assert slot.holder is not None  # held slots have holders
+            reason = self.leak_reason(slot, jobs.get(slot.holder), now)
+            if reason and self._free(slot):
+                repaired.append(Repair(slot.slot_id, slot.holder, reason))
+                logger.warning(
+                    "slot repaired: its holder no longer needs it",
+                    extra={"slot": slot.slot_id, "job_id": slot.holder, "reason": reason},
+                )
+        return repaired
+
+    def _may_have_leaks(self, snap: Snapshot) -> bool:
+        """Some held slot is older than a leak could be young: worth reading its holder before making a job wait."""
+        oldest = self._clock() - min(self.grace, self.unknown_outcome_hold)
+        return any((parse_ts(s.acquired_at) or oldest) < oldest for s in snap.held)
+
+    def leak_reason(self, slot: Slot, job: Job | None, now: datetime) -> str | None:
+        """Why `slot` should be freed now, or None while its holder may still legitimately need it."""
+        acquired = parse_ts(slot.acquired_at) or now
+        held_for = now - acquired
+        if job is None:
+            # The record is written before a slot is taken, so a holder without one is a leftover.
+            return "holder_missing" if held_for > self.grace else None
+        if job.slot and job.slot != slot.slot_id and held_for > self.grace:
+            return "holder_holds_another_slot"  # two racing dispatches of one job: the loser's slot
+        if job.status == JobStatus.SUBMITTING or job.is_ambiguous:
+            # The project may exist and be rendering: freed on evidence (its ending path), or after the bound.
+            return "unknown_outcome_past_bound" if held_for > self.unknown_outcome_hold else None
+        if job.status == JobStatus.WAITING:
+            return "holder_waiting" if held_for > self.grace else None
+        if job.is_terminal:
+            ended = parse_ts(job.updated_at) or acquired
+            return f"holder_{job.status.value}" if now - ended > self.grace else None
+        return None  # queued / rendering: its poll bound and the sweeper end it, and that releases the slot
