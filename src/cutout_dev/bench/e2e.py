@@ -88,6 +88,9 @@ def run_mode(
         emulator={"render_seconds": render_seconds, "queue_seconds": 0.0},
         parameters={
             "MaximumConcurrency": str(concurrency),
+            # The closed loop keeps `concurrency` uploads in flight: admission must allow as many Magic Hour
+            # projects, or uploads wait for a slot and the figure measures the cap, not the pipeline.
+            "MaxJobsInFlight": str(concurrency),
             "PollFirstDelaySeconds": "5",
             "PollMaxDelaySeconds": "120",
             "PollMaxAttempts": "30",
