@@ -11,18 +11,11 @@ from typing import Any
 from cutout.models import job_id_for
 
 from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output, fields, table
-from cutout_dev.ops.records import JobsTable, detail, parse_since, statuses, summary
+from cutout_dev.ops.records import JobsTable, detail, since_argument, statuses, summary
 from cutout_dev.ops.target import StackTarget, TargetError
 
 DEFAULT_LIMIT = 50
 LOGS_LOOKBACK_DAYS = 7
-
-
-def _since(text: str) -> datetime:
-    try:
-        return parse_since(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,7 +25,9 @@ def add_parser(subparsers: Any) -> None:
         description="Jobs newest first from the by-status index (all statuses merged unless --status).",
     )
     jobs.add_argument("--status", action="append", choices=statuses(), help="only this status (repeatable)")
-    jobs.add_argument("--since", type=_since, metavar="WHEN", help="created since: 30m, 12h, 1d, 2w or an ISO time")
+    jobs.add_argument(
+        "--since", type=since_argument, metavar="WHEN", help="created since: 30m, 12h, 1d, 2w or an ISO time"
+    )
     jobs.add_argument("--prefix", metavar="KEY_PREFIX", help="only source keys starting with this")
     jobs.add_argument(
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT}; 0 = all)"

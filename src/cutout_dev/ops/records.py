@@ -244,6 +244,16 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return moment
 
 
+def since_argument(text: str) -> datetime:
+    """`parse_since` as an argparse `type=`: a bad value is a usage error (exit status of argparse), not a crash."""
+    import argparse
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def days_back(days: int, now: datetime | None = None) -> list[str]:
     """The last ``days`` UTC dates, today first."""
     today = (now or datetime.now(UTC)).date()

@@ -26,7 +26,7 @@ from cutout.models import RETRYABLE, JobStatus
 from cutout_dev.ops.backfill import Pipeline, ask
 from cutout_dev.ops.ingest import S3Object, batches, object_created_event, send_events
 from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, Output, table
-from cutout_dev.ops.records import JobsTable, parse_since
+from cutout_dev.ops.records import JobsTable, since_argument
 from cutout_dev.ops.target import StackTarget, TargetError
 
 RETRY_REASON = "cutout retry"
@@ -169,11 +169,6 @@ def run_retry(
 
 
 # ----- the CLI ------------------------------------------------------------------------------------------------
-def _since(text: str) -> datetime:
-    try:
-        return parse_since(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_parser(subparsers: Any) -> None:
@@ -188,7 +183,9 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("jobs", nargs="*", metavar="ID|s3://bucket/key", help="job ids (or the objects they came from)")
     parser.add_argument("--status", choices=sorted(s.value for s in RETRYABLE), help="every job with this status")
-    parser.add_argument("--since", type=_since, metavar="WHEN", help="with --status: created since (1d, 12h, ISO)")
+    parser.add_argument(
+        "--since", type=since_argument, metavar="WHEN", help="with --status: created since (1d, 12h, ISO)"
+    )
     parser.add_argument("--code", metavar="C", help="with --status: only this error code")
     parser.add_argument("--yes", action="store_true", help="no questions (ambiguous creates still need the flag)")
     parser.add_argument(
