@@ -30,12 +30,6 @@ def emu() -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture
-def files() -> Iterator[StaticFileServer]:
-    with StaticFileServer() as server:
-        yield server
-
-
 def create(emu: EmulatorServer, body: object, headers: dict[str, str] | None = None) -> requests.Response:
     return requests.post(
         f"{emu.base_url}/v1/image-background-remover", json=body, headers=AUTH if headers is None else headers

@@ -18,18 +18,6 @@ AUTH = {"Authorization": "Bearer emulator-key"}
 
 
 @pytest.fixture
-def files() -> Iterator[StaticFileServer]:
-    with StaticFileServer() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture
 def emu(receiver: WebhookReceiver) -> Iterator[EmulatorServer]:
     config = EmulatorConfig(
         queue_seconds=0.01, render_seconds=0.02, webhook_url=receiver.url, webhook_secret="s", seed=1

@@ -21,18 +21,6 @@ OTHER_KEY = "second-account-key"
 
 
 @pytest.fixture
-def files() -> Iterator[StaticFileServer]:
-    with StaticFileServer() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture
 def emu(receiver: WebhookReceiver) -> Iterator[EmulatorServer]:
     config = EmulatorConfig(
         queue_seconds=0.01,

@@ -22,12 +22,6 @@ def emu() -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture
-def files() -> Iterator[StaticFileServer]:
-    with StaticFileServer() as server:
-        yield server
-
-
 def run(emu: EmulatorServer, assets: dict[str, str]) -> dict[str, object]:
     resp = requests.post(f"{emu.base_url}/v1/image-background-remover", json={"assets": assets}, headers=AUTH)
     assert resp.status_code == 200, resp.text

@@ -20,18 +20,6 @@ SECRET = "test-webhook-secret"
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture
-def files() -> Iterator[StaticFileServer]:
-    with StaticFileServer() as server:
-        yield server
-
-
-@pytest.fixture
 def emu(receiver: WebhookReceiver) -> Iterator[EmulatorServer]:
     config = EmulatorConfig(
         queue_seconds=0.01,
