@@ -109,6 +109,8 @@ class FloodConfig:
     limit: int = 10
     max_jobs_in_flight: int | None = None
     render_seconds: float = 4.0
+    # The template's UnknownOutcomeHoldSeconds (None = its default, as deployed).
+    unknown_outcome_hold_seconds: int | None = None
     seed: int = 20251130
     faults: bool = True
     # Parallel PutObject calls for the burst (moto's server is threaded; more than this only queues on 2 cores).
@@ -603,6 +605,11 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
             "PollMaxAttempts": "100",
             "MaximumConcurrency": cfg.concurrency,
             "MaxJobsInFlight": str(cfg.in_flight),
+            **(
+                {"UnknownOutcomeHoldSeconds": str(cfg.unknown_outcome_hold_seconds)}
+                if cfg.unknown_outcome_hold_seconds is not None
+                else {}
+            ),
         },
         visibility_timeout_seconds={
             INGEST_QUEUE: cfg.ingest_visibility_seconds,
@@ -841,6 +848,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--render-seconds", type=float, default=FloodConfig.render_seconds)
     parser.add_argument("--seed", type=int, default=FloodConfig.seed)
+    parser.add_argument(
+        "--unknown-outcome-hold", type=int, default=None, help="UnknownOutcomeHoldSeconds (default: the template's)"
+    )
     parser.add_argument("--no-faults", action="store_true", help="no injected faults (the plan limit only)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to wait at most, per mode")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON results file")
@@ -861,6 +871,7 @@ def main(argv: list[str] | None = None) -> int:
         limit=args.limit,
         max_jobs_in_flight=args.max_jobs_in_flight,
         render_seconds=args.render_seconds,
+        unknown_outcome_hold_seconds=args.unknown_outcome_hold,
         seed=args.seed,
         faults=not args.no_faults,
         timeout_seconds=args.timeout,

@@ -286,6 +286,8 @@ def test_waiting_jobs_come_out_oldest_first(make: Callable[..., Admission], aws:
     # then: the three oldest waiting jobs, oldest first; the count sees all four
     assert [j.job_id for j in nxt] == ["w1", "w2", "w3"]
     assert admission.count_waiting() == 4
+    # and the count stops at its cap (the periodic tick must not read a million-job backlog every minute)
+    assert admission.count_waiting(max_items=3) == 3
     assert admission.oldest_waiting(0) == []
 
 
@@ -359,23 +361,47 @@ def test_reconcile_frees_leaked_slots_and_counts_them(
 def test_an_unknown_outcome_keeps_its_slot_until_the_bound(
     make: Callable[..., Admission], aws: Aws, clock: Clock
 ) -> None:
-    # given: an ambiguous create (its project may be rendering at Magic Hour) and a submit that died mid-create
+    # given: an ambiguous create recorded at T0 (its project may be rendering at Magic Hour), and a submit that
+    # claimed at T0 and died mid-create (its claim goes stale after the 2-minute lease)
     put_job(aws, "amb", "error", error_code=CREATE_OUTCOME_UNKNOWN, ambiguous=True, updated_at=T0)
-    hold(aws, 0, "amb", T0)
-    put_job(aws, "mid", "submitting")
+    hold(aws, 0, "amb", T0 - timedelta(minutes=1))  # the slot was taken before the create began
+    put_job(aws, "mid", "submitting", claimed_at=iso(T0))
     hold(aws, 1, "mid", T0)
-    admission = make(2, unknown_outcome_hold=timedelta(minutes=15))
+    admission = make(2, unknown_outcome_hold=timedelta(minutes=15), submit_lease=timedelta(minutes=2))
 
-    # when: the reconciliation runs within the bound, and again after it
+    # when: the reconciliation runs within the bound, after the ambiguous one's, and after the dead worker's
     clock.advance(minutes=14)
     within = admission.reconcile()
     clock.advance(minutes=2)
-    after = admission.reconcile()
+    after_ambiguous = admission.reconcile()
+    clock.advance(minutes=2)
+    after_dead_worker = admission.reconcile()
 
-    # then: kept while evidence may still come, freed (and counted) once the bound has passed
+    # then: each is kept while evidence may still come, and freed (and counted) once its own bound has passed,
+    # counted from when its outcome became unknown (the record written; the lease run out)
     assert within.repaired == ()
-    assert sorted(r.reason for r in after.repaired) == ["unknown_outcome_past_bound"] * 2
+    assert [(r.holder, r.reason) for r in after_ambiguous.repaired] == [("amb", "unknown_outcome_past_bound")]
+    assert [(r.holder, r.reason) for r in after_dead_worker.repaired] == [("mid", "unknown_outcome_past_bound")]
     assert slot_items(aws) == {}
+
+
+def test_a_slow_create_keeps_its_slot_while_its_worker_lives(
+    make: Callable[..., Admission], aws: Aws, clock: Clock
+) -> None:
+    # given: a job whose worker took its slot and is still inside its create, long after the unknown-outcome bound
+    put_job(aws, "slow", "submitting", claimed_at=iso(T0))
+    hold(aws, 0, "slow", T0)
+    admission = make(1, unknown_outcome_hold=timedelta(seconds=10), submit_lease=timedelta(minutes=2))
+
+    # when: the reconciliation runs while the claim is fresh, and an upload asks for a slot
+    clock.advance(seconds=100)
+    result = admission.reconcile()
+    taken = admission.acquire("next")
+
+    # then: the slot is not taken from a create in progress (its project would be one too many at Magic Hour)
+    assert result.repaired == ()
+    assert taken is None
+    assert slot_items(aws) == {slot_key(0): "slow"}
 
 
 def test_reconcile_does_not_free_a_slot_taken_again_meanwhile(make: Callable[..., Admission], aws: Aws) -> None:

@@ -233,6 +233,70 @@ def test_a_429_is_backpressure_the_job_waits_and_the_limit_drops(make_flow: Call
     assert flow.slots() == {"slot#0": job}
 
 
+def test_an_unknown_outcome_holds_its_slot_for_the_bound_then_the_next_job_starts(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: one slot, a 1-second unknown-outcome bound, and Magic Hour answering a create with a 500 (the project
+    # may or may not exist: no second create may be made for that upload)
+    flow = make_flow(1, UNKNOWN_OUTCOME_HOLD_SECONDS="1")
+    flow.emulator.configure(create_error_status=500)
+    first = flow.upload("a.png")
+    flow.run_submit()
+    flow.emulator.configure(create_error_status=None)
+
+    # when: a second upload arrives while the first's outcome is unknown
+    second = flow.upload("b.png")
+    flow.run_submit()
+
+    # then: the slot stays with the unknown outcome and the second upload waits
+    assert flow.job(first)["error_code"] == "create_outcome_unknown"
+    assert flow.status(second) == ["waiting"]
+    assert flow.slots() == {"slot#0": first}
+
+    # when: the bound passes and the dispatch the first submit scheduled for then arrives (no periodic tick)
+    time.sleep(2.2)
+    flow.run_submit()
+
+    # then: the slot went to the waiting upload, and the ambiguous one was never created again
+    assert flow.status(second)[0] in ("queued", "rendering", "complete")
+    assert flow.slots() == {"slot#0": second}
+    assert [c.name for c in flow.emulator.engine.state.creates] == [f"cutout:{second}"]
+
+
+class WorkerKilled(BaseException):
+    """Lambda killing the sandbox: not an Exception, so no cleanup of the submit path runs."""
+
+
+def test_a_finished_project_frees_its_slot_while_its_claim_still_awaits_a_record(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: one slot, and a submit worker that dies between the create and its record
+    flow = make_flow(1)
+
+    def die(job_id: str, project_id: str) -> None:
+        raise WorkerKilled(project_id)
+
+    flow.fns["submit"].configure(after_create=die)
+    job = flow.upload("a.png")
+    with pytest.raises(WorkerKilled):
+        flow.run_submit()
+    (create,) = flow.emulator.engine.state.creates
+    assert flow.status(job) == ["submitting"]
+    assert flow.slots() == {"slot#0": job}
+
+    # when: the project finishes and its signed webhook is delivered, the first time
+    project = flow.wait_project(create.id)
+    body = json.dumps({"type": "image.completed", "payload": project}, separators=(",", ":")).encode()
+    assert flow.fns["webhook"].lambda_handler(webhook_event(body), FakeContext())["statusCode"] == 202
+    answer = flow.run(flow.aws.completion_queue_url, "finalize")
+
+    # then: the completion waits for the submit's record (a later receive adopts the project), but Magic Hour's
+    # plan slot is free now, and so is ours
+    assert len(answer["batchItemFailures"]) == 1
+    assert flow.status(job) == ["submitting"]
+    assert flow.slots() == {}
+
+
 # ----- every ending path releases exactly once -------------------------------------------------------
 def test_a_create_refused_by_magic_hour_frees_its_slot(make_flow: Callable[..., Flow]) -> None:
     # given: one slot, and Magic Hour refusing the input (422)

@@ -33,7 +33,7 @@ FUNCTIONS = ["SubmitFunction", "WebhookFunction", "PollFunction", "FinalizeFunct
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 _POLL_ENV = {"POLL_FIRST_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_MAX_ATTEMPTS", "POLL_MAX_WAIT_SECONDS"}
 # Every function that takes, releases or reconciles an in-flight slot (admission.py).
-_ADMISSION_ENV = {"MAX_JOBS_IN_FLIGHT"}
+_ADMISSION_ENV = {"MAX_JOBS_IN_FLIGHT", "UNKNOWN_OUTCOME_HOLD_SECONDS"}
 
 # The environment contract: exactly these variables (plus the Powertools ones from Globals) per function.
 FUNCTION_ENV: dict[str, set[str]] = {
@@ -586,3 +586,20 @@ def test_sam_translation_offline(monkeypatch: pytest.MonkeyPatch) -> None:
         config = out[logical_id]["Properties"]["LoggingConfig"]
         assert config["LogFormat"] == "JSON"
         assert "LogGroup" in config
+
+
+# ----------------------------------------------------------------------------------------------- admission
+def test_the_code_defaults_behind_slot_reconciliation_match_the_template() -> None:
+    # given: the reconciliation's defaults, used where a function has no such variable of its own
+    from cutout.config import Settings
+    from cutout.reconcile import DEFAULT_SUBMIT_LEASE, DEFAULT_UNKNOWN_OUTCOME_HOLD
+
+    settings = Settings.from_env({"JOBS_TABLE": "t"})
+    # then: every function reconciles slots with the submit's own claim lease (only the submit sets it) ...
+    assert function_environment("SubmitFunction")["SUBMIT_LEASE_SECONDS"] == str(
+        int(DEFAULT_SUBMIT_LEASE.total_seconds())
+    )
+    assert settings.submit_lease_seconds == DEFAULT_SUBMIT_LEASE.total_seconds()
+    # ... and the unknown-outcome bound defaults to the template's parameter
+    hold = load_template()["Parameters"]["UnknownOutcomeHoldSeconds"]["Default"]
+    assert hold == DEFAULT_UNKNOWN_OUTCOME_HOLD.total_seconds() == settings.unknown_outcome_hold_seconds

@@ -49,8 +49,8 @@ from cutout.models import utc_now
 from cutout.observability import count, logger
 from cutout.reconcile import (
     DEFAULT_GRACE,
+    DEFAULT_SUBMIT_LEASE,
     DEFAULT_UNKNOWN_OUTCOME_HOLD,
-    UNKNOWN_OUTCOME_HOLD_CAP,
     WAITING,
     Reconciler,
     Reconciliation,
@@ -77,6 +77,7 @@ class Admission(Reconciler, AdaptiveLimit):
         clock: Callable[[], datetime] = utc_now,
         grace: timedelta = DEFAULT_GRACE,
         unknown_outcome_hold: timedelta = DEFAULT_UNKNOWN_OUTCOME_HOLD,
+        submit_lease: timedelta = DEFAULT_SUBMIT_LEASE,
         backoff: timedelta = DEFAULT_BACKOFF,
         rng: random.Random | None = None,
     ) -> None:
@@ -88,6 +89,7 @@ class Admission(Reconciler, AdaptiveLimit):
         self._clock = clock
         self.grace = grace
         self.unknown_outcome_hold = unknown_outcome_hold
+        self.submit_lease = submit_lease
         self.backoff = backoff
         self._rng = rng or random.Random()
 
@@ -118,7 +120,7 @@ class Slots:
     """What an ending path does with its job's slot: give it back (exactly once, whoever calls), and wake the
     dispatcher so the oldest waiting job starts now rather than at the next periodic tick."""
 
-    def __init__(self, admission: Admission | None, wake: Callable[[str], None]) -> None:
+    def __init__(self, admission: Admission | None, wake: Callable[[str, int], None]) -> None:
         self.admission = admission
         self._wake = wake
 
@@ -137,9 +139,9 @@ class Slots:
         once would only meet the same refusal (the next finish, or the periodic tick, dispatches)."""
         return bool(self.admission and slot and self.admission.release(slot, job_id))
 
-    def wake(self, why: str) -> None:
+    def wake(self, why: str, delay_seconds: int = 0) -> None:
         try:
-            self._wake(why)
+            self._wake(why, delay_seconds)
         except Exception:
             # Best effort: the periodic tick dispatches whatever a lost wake-up leaves waiting.
             count("DispatchWakeFailed")
@@ -150,19 +152,20 @@ def admission_for(settings: Settings, clock: Callable[[], datetime] = utc_now) -
     """A function's admission, or None when it is off (MAX_JOBS_IN_FLIGHT 0 or unset)."""
     if settings.max_jobs_in_flight <= 0:
         return None
-    hold = min(UNKNOWN_OUTCOME_HOLD_CAP, timedelta(seconds=settings.poll_max_wait_seconds))
     return Admission(
         settings.jobs_table,
         settings.max_jobs_in_flight,
         clock=clock,
-        grace=min(DEFAULT_GRACE, hold),
-        unknown_outcome_hold=hold,
+        grace=min(DEFAULT_GRACE, timedelta(seconds=settings.poll_max_wait_seconds)),
+        unknown_outcome_hold=timedelta(seconds=settings.unknown_outcome_hold_seconds),
+        submit_lease=timedelta(seconds=settings.submit_lease_seconds),
     )
 
 
 __all__ = [
     "DEFAULT_BACKOFF",
     "DEFAULT_GRACE",
+    "DEFAULT_SUBMIT_LEASE",
     "DEFAULT_UNKNOWN_OUTCOME_HOLD",
     "LIMIT_KEY",
     "MAX_SLOTS",

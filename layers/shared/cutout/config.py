@@ -79,6 +79,9 @@ class Settings:
     # Most Magic Hour projects unfinished at once (admission.py). The template always sets it (default 3);
     # 0, the value when unset, turns admission off (every upload is created at once, as before it existed).
     max_jobs_in_flight: int = 0
+    # How long a slot stays held by a create whose outcome is unknown, counted from when it became unknown
+    # (reconcile.py says why this bound, and what freeing it early or late costs).
+    unknown_outcome_hold_seconds: int = 10
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -129,6 +132,7 @@ class Settings:
             daily_credit_budget=budget,
             submit_lease_seconds=_int(env, "SUBMIT_LEASE_SECONDS", 120, minimum=1),
             max_jobs_in_flight=_max_jobs_in_flight(env),
+            unknown_outcome_hold_seconds=_int(env, "UNKNOWN_OUTCOME_HOLD_SECONDS", 10),
         )
 
     def output_bucket_for(self, source_bucket: str) -> str:

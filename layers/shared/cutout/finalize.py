@@ -48,16 +48,20 @@ class Finalizer(UseCase):
             count("ProjectMismatch")
             logger.warning("completion names another project than the job's; dropped")
             return FinalizeOutcome.PROJECT_MISMATCH
-        adopting = job.is_unadopted_ambiguous or self._orphaned_claim(job, receive_count)
         status = MAGIC_HOUR_STATUS[project.status]
+        holds_slot = not job.is_terminal or job.is_unadopted_ambiguous  # ended jobs gave theirs back already
+        if holds_slot and status not in (JobStatus.QUEUED, JobStatus.RENDERING):
+            # Magic Hour has finished the project, so its plan slot is free: so is ours (once, whoever reports it),
+            # before anything else is decided: a claim whose record is still awaited (below) would otherwise keep
+            # the slot idle for several receives.
+            self.slots.finished(job.job_id, job.slot, succeeded=status == JobStatus.COMPLETE, why="finished")
+        adopting = job.is_unadopted_ambiguous or self._orphaned_claim(job, receive_count)
         late = job.status == JobStatus.TIMED_OUT and status == JobStatus.COMPLETE
         if job.is_terminal and not adopting and not late:
             count("DuplicateCompletion")
             return FinalizeOutcome.ALREADY_FINAL
         if status in (JobStatus.QUEUED, JobStatus.RENDERING):
             return self._progress(job, project, status, adopting)
-        # Magic Hour has finished the project, so its plan slot is free: so is ours (once, whoever reports it).
-        self.slots.finished(job.job_id, job.slot, succeeded=status == JobStatus.COMPLETE, why="finished")
         if status == JobStatus.COMPLETE:
             return self._complete(job, project, receive_count, adopting, late=late)
         return self._failed(job, project, status, adopting)

@@ -54,6 +54,9 @@ class Poller(UseCase):
         count("PollChecks")
         status = MAGIC_HOUR_STATUS[project.status]
         if status in TERMINAL:
+            # Magic Hour's plan slot is free now: so is ours, without waiting for the completion's own hop (the
+            # finalizer's release then finds it gone).
+            self.slots.finished(msg.job_id, job.slot, succeeded=status == JobStatus.COMPLETE, why="finished")
             self.dispatch.completion(CompletionMessage(project=project.raw, source="poll", job_id=msg.job_id))
             return PollOutcome.COMPLETION_ENQUEUED
         if status == JobStatus.RENDERING:

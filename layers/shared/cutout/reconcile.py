@@ -23,15 +23,29 @@ WAITING = JobStatus.WAITING.value
 # How long a finished (or never dispatched) holder may keep its slot before reconciliation calls it a leak: the
 # ending path releases right after its terminal write, so anything older than this was missed, not in progress.
 DEFAULT_GRACE = timedelta(seconds=60)
-# A slot held by a job whose create has an unknown outcome (timeout after send, a 500, a worker that died
-# mid-create) is kept this long after it was taken, waiting for evidence: the project, named after the job,
-# reports in (webhook, poll or the sweeper's check) and its ending path releases the slot as any other. Without
-# evidence it is freed after this bound: a project that exists has almost surely finished by then (Magic Hour's
-# p50 is 4 s, queueing included, and admission keeps its queue at most N deep), so freeing it rarely lets one
-# project too many start — and that costs at most one project queued at Magic Hour or one 429 (backpressure,
-# handled) — while a create that never happened must not cost a slot for long. Capped by PollMaxWaitSeconds.
-UNKNOWN_OUTCOME_HOLD_CAP = timedelta(seconds=60)
-DEFAULT_UNKNOWN_OUTCOME_HOLD = UNKNOWN_OUTCOME_HOLD_CAP
+# A slot held by a job whose create has an unknown outcome (a 500 or a reset after the request was sent, a read
+# timeout, a worker that died mid-create) is kept for this long after the outcome *became* unknown (the ambiguous
+# record was written, or the dead worker's claim lease ran out; never while a live worker is still creating),
+# waiting for evidence: the project, named after the job, reports in (webhook, or the sweeper's check) and its
+# ending path releases the slot as any other. Without evidence it is freed after this bound (template parameter
+# UnknownOutcomeHoldSeconds). Why short:
+# - a project that exists was created when the request reached Magic Hour, so by the time the outcome is known to
+#   be unknown it has been rendering for the whole request (a read timeout: the whole timeout); admission keeps
+#   Magic Hour's queue at most N deep, and the background remover's p50 is 4 s, queueing included. So an existing
+#   project has almost always reported in (and released its slot through its ending path) within 10 s.
+# - freeing it too early costs little and is handled: one project more than N at Magic Hour for the rest of its
+#   render — in a queueing plan one job queued a few seconds (poll bounds count from `rendering`), in a rejecting
+#   plan one 429, which puts a job back to waiting (backpressure, no receive, no credit).
+# - holding it too long costs a whole slot, idle, for every create that never happened; under the soak's fault mix
+#   (10 % 5xx, 3 % resets) that is ~6 % of creates, and a 60 s hold cost a third of the plan's throughput in the
+#   flood (docs/scale.md). The submit that records the unknown outcome also schedules a dispatch for when the bound
+#   ends, so the slot is reused then rather than at the next periodic tick.
+DEFAULT_UNKNOWN_OUTCOME_HOLD = timedelta(seconds=10)
+# Most waiting jobs the periodic reconciliation counts (JobsWaiting reads "at least" this many beyond it): a few
+# read units a minute whatever the backlog.
+WAITING_COUNT_CAP = 1000
+# The template's SUBMIT_LEASE_SECONDS default: a `submitting` claim younger than this has a live worker creating.
+DEFAULT_SUBMIT_LEASE = timedelta(seconds=120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,7 @@ class Reconciler(SlotTable):
 
     grace: timedelta
     unknown_outcome_hold: timedelta
+    submit_lease: timedelta
 
     # ----- the waiting line --------------------------------------------------------------------------
     def oldest_waiting(self, limit: int) -> list[Job]:
@@ -76,8 +91,14 @@ class Reconciler(SlotTable):
         )
         return [Job.from_item(i) for i in resp.get("Items", [])]
 
-    def count_waiting(self) -> int:
-        """Approximate (GSI) number of waiting jobs; a COUNT query reads no attributes back."""
+    def count_waiting(self, max_items: int = WAITING_COUNT_CAP) -> int:
+        """Number of waiting jobs (by-status GSI, eventually consistent), counted up to `max_items`.
+
+        The tick runs every minute, and a COUNT query is billed for every index item it reads: counting a
+        1,000,000-image backfill in full (~400 MB of index, ~51,000 read units) every minute would cost $10-20 a
+        day for one number. Capped, it costs a few read units. Past the cap the metric means "at least"; the
+        dispatch only needs to know whether any job waits.
+        """
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": BY_STATUS_INDEX,
@@ -87,12 +108,14 @@ class Reconciler(SlotTable):
             "Select": "COUNT",
         }
         total = 0
-        while True:
+        while total < max_items:
+            kwargs["Limit"] = max_items - total
             resp = self.client.query(**kwargs)
             total += int(resp.get("Count", 0))
             if "LastEvaluatedKey" not in resp:
-                return total
+                break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return total
 
     # ----- reconciliation ----------------------------------------------------------------------------
     def reconcile(self) -> Reconciliation:
@@ -155,9 +178,16 @@ class Reconciler(SlotTable):
             return "holder_missing" if held_for > self.grace else None
         if job.slot and job.slot != slot.slot_id and held_for > self.grace:
             return "holder_holds_another_slot"  # two racing dispatches of one job: the loser's slot
-        if job.status == JobStatus.SUBMITTING or job.is_ambiguous:
-            # The project may exist and be rendering: freed on evidence (its ending path), or after the bound.
-            return "unknown_outcome_past_bound" if held_for > self.unknown_outcome_hold else None
+        if job.status == JobStatus.SUBMITTING:
+            # A live worker is creating right now (its claim is fresh), however long the create takes: never taken
+            # from it. Once the claim is stale the worker died mid-create, and the outcome is unknown from then.
+            unknown_since = (job.claimed or acquired) + self.submit_lease
+            return "unknown_outcome_past_bound" if now - unknown_since > self.unknown_outcome_hold else None
+        if job.is_ambiguous:
+            # The project may exist and be rendering: freed on evidence (its ending path), or after the bound
+            # counted from the ambiguous record (the create may have run long before it became unknown).
+            unknown_since = parse_ts(job.updated_at) or acquired
+            return "unknown_outcome_past_bound" if now - unknown_since > self.unknown_outcome_hold else None
         if job.status == JobStatus.WAITING:
             return "holder_waiting" if held_for > self.grace else None
         if job.is_terminal:
