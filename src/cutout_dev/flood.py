@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import random
@@ -479,6 +480,7 @@ def measure(
                     }
                 )
     rendered = [p.finished_at - p.started_at for p in mine if p.started_at and p.finished_at and p.status == "complete"]
+    handoff = _slot_handoffs(mine, job_by_id, prefix)
     render_mean = sum(rendered) / len(rendered) if rendered else None
 
     creates = sorted(p.created_at for p in mine)
@@ -556,6 +558,33 @@ def measure(
         "added_before_last_ms": pct("before"),  # S3 upload -> job record
         "added_after_last_ms": pct("after"),  # Magic Hour finished -> cutout stored
         "slot_wait_last_ms": pct("waited"),  # job record -> Magic Hour create: the wait for a plan slot
+        "slot_handoff": handoff,
+    }
+
+
+def _slot_handoffs(mine: list[Any], job_by_id: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any]:
+    """Where a slot's time went besides renders: per slot (the one each job records), the gap from one project's
+    finish at Magic Hour to the next project's create on that slot, i.e. the finish report + release + dispatch +
+    create of the next job, plus whatever held the slot without a project (a create that never happened, a
+    dropped webhook waiting for the next status check)."""
+    by_slot: dict[str, list[tuple[float, float]]] = {}
+    for p in mine:
+        job = job_by_id.get(p.name[len(prefix) :], {})
+        if not job.get("slot") or p.finished_at is None:
+            continue
+        by_slot.setdefault(str(job["slot"]), []).append((p.created_at, p.finished_at))
+    gaps: list[float] = []
+    for runs in by_slot.values():
+        runs.sort()
+        gaps.extend(nxt[0] - prev[1] for prev, nxt in itertools.pairwise(runs) if nxt[0] >= prev[1])
+    if not gaps:
+        return {"n": 0}
+    ms = [g * 1000 for g in gaps]
+    return {
+        "n": len(ms),
+        "mean_ms": round(sum(ms) / len(ms), 1),
+        **{f"p{q}_ms": round(quantile(ms, q / 100), 1) for q in (50, 90, 99)},
+        "over_5s": sum(1 for g in gaps if g > 5),
     }
 
 
@@ -783,6 +812,15 @@ def render(cfg: FloodConfig, reports: list[dict[str, Any]]) -> str:
                 f"{'    = upload->record + finished->stored':<40}p50 {f['added_before_last_ms']['p50']} + "
                 f"{f['added_after_last_ms']['p50']} ms; not counted: the wait for a slot, p50 "
                 f"{f['slot_wait_last_ms']['p50']} ms"
+            ),
+            (
+                f"{'  slot hand-off (finish -> next create)':<40}"
+                + (
+                    f"p50 {h['p50_ms']} ms · p90 {h['p90_ms']} ms · mean {h['mean_ms']} ms over {h['n']}; "
+                    f"{h['over_5s']} over 5 s"
+                    if (h := f.get("slot_handoff", {})).get("n")
+                    else "n/a"
+                )
             ),
         ]
         lines += [f"  {ok[v]:<5}{name}" for name, v in r["checks"].items()]
