@@ -44,8 +44,8 @@ def explain(reason: str) -> str:
     if reason.startswith(TERMINAL_REASON_PREFIX):
         status = reason[len(TERMINAL_REASON_PREFIX) :]
         return (
-            f"the job ended {status} but its ending path did not give the slot back "
-            "(e.g. killed between its terminal write and the release)"
+            f"the job had ended {status} more than the grace before and still held the slot: a release that never "
+            "happened (its ending path gives back the slot the job recorded; a slot taken and not recorded stays)"
         )
     return "not a reason cutout.reconcile is known to log: read its leak_reason"
 
