@@ -97,14 +97,14 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     assert layer["unzipped_bytes"] > 0
     assert set(res["footprint"]["functions"]) >= {"submit", "webhook", "poll", "finalize"}
 
-    # Part 6: an upload that waits for a slot, counted against one that does not, and what waiting costs.
+    # Part 6: an upload that waits for a slot, counted against one that does not, and what waiting costs. (Not
+    # invocations: how SQS batches the dispatch messages with uploads decides those, not the waiting.)
     w = res["waiting"]
     assert w["uploads"]["waited"] > 0
     calls = w["aws_calls_per_image"]
     assert set(calls) == {"no_wait", "waiting", "added_by_waiting"}
     assert calls["waiting"]["dynamodb.Query"] > calls["no_wait"]["dynamodb.Query"]  # the by-status read
     assert calls["waiting"]["sqs.SendMessage"] > calls["no_wait"]["sqs.SendMessage"]  # the dispatch message
-    assert w["invocations_per_image"]["added_by_waiting"]["SubmitFunction"] > 0  # the dispatch's invocation
     assert w["aws_calls_total_per_image"]["waiting"] > w["aws_calls_total_per_image"]["no_wait"]
     assert w["waiting_usd_per_1000_images"] > 0
     assert "-- 6. waiting for a slot" in proc.stdout
