@@ -28,7 +28,8 @@ REPAIR_LOG_MESSAGE = "slot repaired"  # the start of reconcile.py's log line for
 REASONS = {
     "unknown_outcome_past_bound": (
         "a create whose outcome is unknown (a 500/reset after the request was sent, or a worker killed mid-create) "
-        "and no project reported in within the bound: the create most likely never happened"
+        "and no project reported in within the bound: the create most likely never happened (or its project "
+        "finished unseen, e.g. its webhook dropped and no project id recorded to poll)"
     ),
     "holder_missing": "the slot names a job with no record (records are written before a slot is taken): a leftover",
     "holder_holds_another_slot": "two racing dispatches of one job both took a slot: the loser's slot",

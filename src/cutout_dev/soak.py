@@ -520,7 +520,11 @@ def _wait_slots_free(stack: LocalStack, cfg: SoakConfig) -> dict[str, str]:
 
 
 def account_slots(
-    report: dict[str, Any], held: dict[str, str], repairs: dict[str, Any], jobs: list[dict[str, Any]]
+    report: dict[str, Any],
+    held: dict[str, str],
+    repairs: dict[str, Any],
+    jobs: list[dict[str, Any]],
+    creates: dict[str, int],
 ) -> None:
     """Add admission's slot accounting to `report`: slots held at the end (must be none) and the repairs
     reconciliation made during the run, each with its reason and what became of its holder; re-judge."""
@@ -532,7 +536,12 @@ def account_slots(
             return "no record"
         return ":".join(str(x) for x in (job.get("status"), job.get("error_code")) if x)
 
-    listed = [{**r, "holder_outcome": outcome(r["job_id"])} for r in repairs.get("repairs", [])]
+    # Whether the holder's create really happened (`creates`: the emulator's log per job id): for a create of
+    # unknown outcome, the difference between "never created" and "created, but its finish went unseen".
+    listed = [
+        {**r, "holder_outcome": outcome(r["job_id"]), "holder_creates": creates.get(r["job_id"], 0)}
+        for r in repairs.get("repairs", [])
+    ]
     report["slots"] = {
         "held_at_end": [{"slot": k, "holder": v, "holder_outcome": outcome(v)} for k, v in held.items()],
         "repaired": len(listed),
@@ -576,7 +585,11 @@ def _slot_lines(report: dict[str, Any], cfg: SoakConfig) -> list[str]:
     for reason, n in sorted(sl["reasons"].items(), key=lambda kv: -kv[1]):
         outcomes = Counter(r["holder_outcome"] for r in sl["repairs"] if r["reason"] == reason)
         lines.append(f"  {reason} {n}: {sl['explained'].get(reason) or explain(reason)}")
-        lines.append(f"    holders ended: {_fmt_counts(dict(outcomes.most_common()))}")
+        created = Counter(f"{r['holder_creates']} create(s)" for r in sl["repairs"] if r["reason"] == reason)
+        lines.append(
+            f"    holders ended: {_fmt_counts(dict(outcomes.most_common()))}; at Magic Hour (emulator log): "
+            f"{_fmt_counts(dict(created.most_common()))}"
+        )
     return lines
 
 
@@ -748,6 +761,7 @@ def run(cfg: SoakConfig) -> SoakResult:
             _say(cfg, f"[{time.monotonic() - started:6.1f}s] slots still held: {held}")
         jobs = stack.jobs()
         report = reconcile(list(uploads.values()), jobs, dlq, stack.emulator.state, injected)
+        creates = Counter(job_id_from_project_name(c.name or "") or "?" for c in stack.emulator.state.creates)
         report["emulator_requests"] = stack.emulator.state.request_counts()
         report["webhooks"] = {
             "attempts": len(stack.emulator.state.webhook_attempts),
@@ -760,7 +774,7 @@ def run(cfg: SoakConfig) -> SoakResult:
             )
         )
     # After the stack has stopped: every function's log line is written.
-    account_slots(report, held, slot_repairs(cfg.function_log), jobs)
+    account_slots(report, held, slot_repairs(cfg.function_log), jobs, dict(creates))
     elapsed = time.monotonic() - started
     report["elapsed_seconds"] = round(elapsed, 1)
     report["extra"] = extra

@@ -140,8 +140,8 @@ def result(raw: dict[str, dict[str, Any]], render_seconds: float) -> dict[str, A
 
     base, burst = raw["no_wait"], raw["burst"]
     n_base, n_burst, waited = base["uploads"], burst["uploads"], burst["waited"]
-    if not waited or not n_base:
-        raise RuntimeError(f"nothing to compare: {n_base} uploads without waiting, {waited} waited")
+    if not waited or not n_base or base["waited"]:
+        raise RuntimeError(f"nothing to compare: {n_base} uploads without waiting ({base['waited']} waited), {waited}")
     base_calls = _per(base["calls"], n_base)
     base_inv = _per(base["invocations"], n_base)
     # What a waiting upload makes: a no-wait upload's calls plus its share of what the burst made beyond that.
