@@ -71,6 +71,7 @@ from cutout_dev.bench.stats import quantile, summary
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.local_stack.cfn_yaml import load_template
 from cutout_dev.local_stack.stack import PROJECT_ROOT
+from cutout_dev.slot_accounting import slot_repairs
 from cutout_dev.soak import (
     _NAMES,
     INGEST_QUEUE,
@@ -395,28 +396,6 @@ def _wait_slots_free(sampler: SlotSampler, seconds: float) -> list[str]:
         if not holders or time.monotonic() >= deadline:
             return holders
         time.sleep(1)
-
-
-def slot_repairs(log_path: Path | None) -> dict[str, Any]:
-    """What admission's reconciliation repaired, from the functions' JSON log: reasons and the SlotsRepaired metric."""
-    reasons: Counter[str] = Counter()
-    metric = 0
-    if log_path is None or not log_path.is_file():
-        return {"log": None}
-    with log_path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if "SlotsRepaired" not in line and "slot repaired" not in line:
-                continue
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(doc, dict) and str(doc.get("message", "")).startswith("slot repaired"):
-                reasons[str(doc.get("reason"))] += 1
-            elif isinstance(doc, dict) and isinstance(doc.get("SlotsRepaired"), (int, float, list)):
-                value = doc["SlotsRepaired"]
-                metric += int(sum(value) if isinstance(value, list) else value)
-    return {"log": str(log_path), "repaired_metric_sum": metric, "reasons": dict(reasons)}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,10 +16,13 @@ What is injected (every roll seeded, so a run replays):
 
 Then it waits for quiescence (queues empty, no invocation running, emulator idle), runs the sweeper once for
 anything still open, lists and redrives the dead-letter queues, and reconciles every upload against the jobs
-table, the DLQs and the emulator's create log and credit ledger. Exit status 0 only when: lost = 0,
-non-terminal = 0, every upload has exactly one create except the listed ambiguous cases (never more than one),
-and the emulator's net credits equal the credits recorded in the jobs table except for the listed ambiguous
-creates the table could not know about.
+table, the DLQs and the emulator's create log and credit ledger. Then it accounts for admission's slots
+(``cutout_dev.slot_accounting``): the slots still held once the run is over (waiting, if need be, for the
+unknown-outcome bound and the next admission tick), and every repair reconciliation made during the run, with its
+reason. Exit status 0 only when: lost = 0, non-terminal = 0, every upload has exactly one create except the
+listed ambiguous cases (never more than one), the emulator's net credits equal the credits recorded in the jobs
+table except for the listed ambiguous creates the table could not know about, no slot is held at the end, and
+every repair has a reason reconciliation documents.
 
 Timings are shortened through the stack's options (visibility timeouts, poll schedule, emulator render time) and
 one setting the template hard-codes (the submit lease, given to the submit function through its ``configure``
@@ -52,6 +55,7 @@ from PIL import Image
 
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.local_stack.stack import PROJECT_ROOT
+from cutout_dev.slot_accounting import explain, held_slots, known_reason, slot_repairs
 
 DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "soak-results.json"
 SUBMIT = "SubmitFunction"
@@ -497,6 +501,63 @@ def reconcile(
     return report
 
 
+def _slot_bound_seconds(cfg: SoakConfig) -> float:
+    """How long a slot may legitimately stay held once every job is terminal: a create of unknown outcome keeps
+    its slot for the unknown-outcome bound (`min(PollMaxWaitSeconds, 60 s)` from the acquire, cutout.reconcile),
+    then the next admission tick frees it; two ticks and a margin for a busy machine."""
+    return min(cfg.poll_max_wait_seconds, 60) + 2 * cfg.schedule_interval_seconds + 30
+
+
+def _wait_slots_free(stack: LocalStack, cfg: SoakConfig) -> dict[str, str]:
+    """The slots still held ({slot: holder}) once none are, or when the bound has passed."""
+    ddb, table, slots = stack.client("dynamodb"), stack.endpoints.table, int(cfg.max_jobs_in_flight)
+    deadline = time.monotonic() + _slot_bound_seconds(cfg)
+    while True:
+        held = held_slots(ddb, table, slots)
+        if not held or time.monotonic() >= deadline:
+            return held
+        time.sleep(1)
+
+
+def account_slots(
+    report: dict[str, Any],
+    held: dict[str, str],
+    repairs: dict[str, Any],
+    jobs: list[dict[str, Any]],
+    creates: dict[str, int],
+) -> None:
+    """Add admission's slot accounting to `report`: slots held at the end (must be none) and the repairs
+    reconciliation made during the run, each with its reason and what became of its holder; re-judge."""
+    by_id = {str(j["job_id"]): j for j in jobs}
+
+    def outcome(job_id: str) -> str:
+        job = by_id.get(job_id)
+        if job is None:
+            return "no record"
+        return ":".join(str(x) for x in (job.get("status"), job.get("error_code")) if x)
+
+    # Whether the holder's create really happened (`creates`: the emulator's log per job id): for a create of
+    # unknown outcome, the difference between "never created" and "created, but its finish went unseen".
+    listed = [
+        {**r, "holder_outcome": outcome(r["job_id"]), "holder_creates": creates.get(r["job_id"], 0)}
+        for r in repairs.get("repairs", [])
+    ]
+    report["slots"] = {
+        "held_at_end": [{"slot": k, "holder": v, "holder_outcome": outcome(v)} for k, v in held.items()],
+        "repaired": len(listed),
+        "repaired_metric_sum": repairs.get("repaired_metric_sum"),
+        "reasons": repairs.get("reasons", {}),
+        "explained": repairs.get("explained", {}),
+        "repairs": listed,
+        "log": repairs.get("log"),
+    }
+    report["checks"]["no slot held at the end"] = not held
+    report["checks"]["every slot repair has a documented reason"] = repairs.get("log") is not None and all(
+        known_reason(r) for r in repairs.get("reasons", {})
+    )
+    report["passed"] = all(report["checks"].values())
+
+
 # ---------------------------------------------------------------------------------------------------------
 def _fmt_counts(counts: dict[str, int]) -> str:
     return " · ".join(f"{k} {v}" for k, v in counts.items()) or "none"
@@ -504,6 +565,32 @@ def _fmt_counts(counts: dict[str, int]) -> str:
 
 def _pct(rate: float) -> str:
     return f"{rate * 100:g} %"
+
+
+def _slot_lines(report: dict[str, Any], cfg: SoakConfig) -> list[str]:
+    """Admission's slot accounting: held at the end, and each kind of repair with what it means."""
+    sl = report.get("slots")
+    if sl is None:
+        return []
+    ok = {True: "OK", False: "FAIL"}
+    held = sl["held_at_end"]
+    lines = [
+        f"{'slots held at the end':<36}{len(held)} of {cfg.max_jobs_in_flight:<5}"
+        f"{ok[report['checks']['no slot held at the end']]}"
+        + (" " + ", ".join(f"{h['slot']} {h['holder'][:12]} ({h['holder_outcome']})" for h in held) if held else ""),
+        f"{'slots repaired by reconciliation':<36}{sl['repaired']:<10}"
+        f"(SlotsRepaired metric sum {sl['repaired_metric_sum']})  "
+        f"{ok[report['checks']['every slot repair has a documented reason']]}",
+    ]
+    for reason, n in sorted(sl["reasons"].items(), key=lambda kv: -kv[1]):
+        outcomes = Counter(r["holder_outcome"] for r in sl["repairs"] if r["reason"] == reason)
+        lines.append(f"  {reason} {n}: {sl['explained'].get(reason) or explain(reason)}")
+        created = Counter(f"{r['holder_creates']} create(s)" for r in sl["repairs"] if r["reason"] == reason)
+        lines.append(
+            f"    holders ended: {_fmt_counts(dict(outcomes.most_common()))}; at Magic Hour (emulator log): "
+            f"{_fmt_counts(dict(created.most_common()))}"
+        )
+    return lines
 
 
 def render(report: dict[str, Any], cfg: SoakConfig, elapsed: float, extra: dict[str, Any]) -> str:
@@ -554,8 +641,9 @@ def render(report: dict[str, Any], cfg: SoakConfig, elapsed: float, extra: dict[
             f"{led['explained_difference']} (unadopted ambiguous creates) + unexplained "
             f"{led['emulator_net_credits'] - led['table_credits'] - led['explained_difference']}  {ok[led['ok']]}"
         ),
-        "-" * 100,
     ]
+    lines += _slot_lines(report, cfg)
+    lines.append("-" * 100)
     if report["ambiguous"]:
         lines.append("ambiguous cases:")
         for a in report["ambiguous"]:
@@ -609,6 +697,9 @@ def run(cfg: SoakConfig) -> SoakResult:
     )
     injected = Injected()
     extra: dict[str, Any] = {}
+    if cfg.function_log is not None:
+        # The stack appends to it: a previous run's repairs must not be counted as this run's.
+        cfg.function_log.unlink(missing_ok=True)
     with LocalStack(stack_cfg) as stack:
         _say(cfg, f"local stack up in {time.monotonic() - started:.1f} s; uploading {cfg.uploads} objects")
         ep = stack.endpoints
@@ -663,7 +754,14 @@ def run(cfg: SoakConfig) -> SoakResult:
             _wait(stack, cfg, job_ids, deadline, started)
             dlq = _dlq_contents(stack)
         _wait_quiet(stack, deadline)
-        report = reconcile(list(uploads.values()), stack.jobs(), dlq, stack.emulator.state, injected)
+        # Every job is terminal; a create of unknown outcome may still hold its slot until its bound and the
+        # next admission tick: that is the design, so wait for it (a slot held past that is a leak).
+        held = _wait_slots_free(stack, cfg)
+        if held:
+            _say(cfg, f"[{time.monotonic() - started:6.1f}s] slots still held: {held}")
+        jobs = stack.jobs()
+        report = reconcile(list(uploads.values()), jobs, dlq, stack.emulator.state, injected)
+        creates = Counter(job_id_from_project_name(c.name or "") or "?" for c in stack.emulator.state.creates)
         report["emulator_requests"] = stack.emulator.state.request_counts()
         report["webhooks"] = {
             "attempts": len(stack.emulator.state.webhook_attempts),
@@ -675,6 +773,8 @@ def run(cfg: SoakConfig) -> SoakResult:
                 f"{inv.function}: {str(inv.error).split(':', 1)[0]}" for inv in list(stack.invocations) if inv.error
             )
         )
+    # After the stack has stopped: every function's log line is written.
+    account_slots(report, held, slot_repairs(cfg.function_log), jobs, dict(creates))
     elapsed = time.monotonic() - started
     report["elapsed_seconds"] = round(elapsed, 1)
     report["extra"] = extra

@@ -97,6 +97,20 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     assert layer["unzipped_bytes"] > 0
     assert set(res["footprint"]["functions"]) >= {"submit", "webhook", "poll", "finalize"}
 
+    # Part 6: an upload that waits for a slot, counted against one that does not, and what waiting costs. (Not
+    # invocations: how SQS batches the dispatch messages with uploads decides those, not the waiting.)
+    w = res["waiting"]
+    assert w["uploads"]["waited"] > 0
+    calls = w["aws_calls_per_image"]
+    assert set(calls) == {"no_wait", "waiting", "added_by_waiting"}
+    assert calls["waiting"]["dynamodb.Query"] > calls["no_wait"]["dynamodb.Query"]  # the by-status read
+    assert calls["waiting"]["sqs.SendMessage"] > calls["no_wait"]["sqs.SendMessage"]  # the dispatch message
+    assert w["aws_calls_total_per_image"]["waiting"] > w["aws_calls_total_per_image"]["no_wait"]
+    assert w["waiting_usd_per_1000_images"] > 0
+    assert "-- 6. waiting for a slot" in proc.stdout
+    assert "| AWS calls per image that waited for a slot (dispatch included) |" in proc.stdout
+    assert "| AWS cost of waiting per 1,000 images |" in proc.stdout
+
     cost = res["cost"]
     assert set(cost["usd_per_1000_images"]) == {
         "lambda_compute",

@@ -1,6 +1,7 @@
-"""``python -m cutout_dev.bench [--smoke] [--parts 1,2,3,4] [--out bench/results.json]`` (what ``make bench`` runs).
+"""``python -m cutout_dev.bench [--smoke] [--parts 1,2,3,4,6] [--out bench/results.json]`` (what ``make bench`` runs).
 
-Only the cold start, for some handlers: ``--parts 1 --cold-functions submit,poll --out /tmp/cold.json``.
+Only the cold start, for some handlers: ``--parts 1 --cold-functions submit,poll --out /tmp/cold.json``. Only what
+an upload that waits for a slot costs: ``--parts 6 --out /tmp/waiting.json``.
 
 ``--smoke`` (or ``CUTOUT_BENCH_SMOKE=1``) runs every part tiny, to prove the bench still works (``make test``);
 its figures mean nothing. A smoke run writes ``bench/results-smoke.json`` unless ``--out`` says otherwise, so it
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cutout_dev.bench import coldstart, cost, e2e, footprint, per_record
+from cutout_dev.bench import coldstart, cost, e2e, footprint, per_record, waiting
 from cutout_dev.bench.report import readme_fragment, render
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -56,7 +57,7 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cutout_dev.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", default=os.environ.get("CUTOUT_BENCH_SMOKE") == "1")
-    parser.add_argument("--parts", default="1,2,3,4", help="comma-separated parts to run (5, the cost model, always)")
+    parser.add_argument("--parts", default="1,2,3,4,6", help="comma-separated parts to run (5, the cost model, always)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--cold-runs", type=int, default=None)
     parser.add_argument("--records", type=int, default=None)
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     records = args.records or (20 if smoke else 500)
     uploads = args.e2e_uploads or (6 if smoke else 200)
     render_seconds = args.render_seconds or (1.0 if smoke else 4.0)
+    # Part 6: uploads one at a time, then a burst against one slot. Short renders: the calls do not depend on the
+    # render's length (the first status check is scheduled from the create either way), only the run time does.
+    wait_no_wait, wait_burst, wait_render = (3, 5, 0.3) if smoke else (10, 20, 0.5)
     out = args.out or ROOT / "bench" / ("results-smoke.json" if smoke else "results.json")
 
     # The servers' access logs and Powertools' empty-metrics warnings are the harness's noise, not results.
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "e2e_uploads": uploads,
             "render_seconds": render_seconds,
             "concurrency": 5,
+            "waiting": {"no_wait_uploads": wait_no_wait, "burst_uploads": wait_burst, "render_seconds": wait_render},
         },
     }
     log(f"cutout bench{' (smoke)' if smoke else ''}: parts {','.join(sorted(parts))}")
@@ -108,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     if "4" in parts:
         log("[4] footprint")
         results["footprint"] = footprint.run(allow_network=not smoke, log=log)
+    if "6" in parts:
+        log("[6] an upload that waits for a slot: AWS calls and cost")
+        results["waiting"] = waiting.run(wait_no_wait, wait_burst, render_seconds=wait_render, log=log)
     results["cost"] = cost.model(results.get("e2e"), results.get("per_record"))
     results["elapsed_seconds"] = round(time.perf_counter() - started, 1)
 

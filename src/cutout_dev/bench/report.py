@@ -130,7 +130,29 @@ def render(res: dict[str, Any]) -> str:
         f"  AWS total ${c['aws_total_usd_per_1000_images']:.4f} vs Magic Hour "
         f"{c['magic_hour_credits_per_1000_images']:,} credits"
     )
+    lines += _waiting_lines(res.get("waiting"))
     return "\n".join(lines)
+
+
+def _waiting_lines(w: dict[str, Any] | None) -> list[str]:
+    """Part 6: the calls of an upload that waited for a slot (dispatch included) against one that did not."""
+    if not w:
+        return []
+    up, calls, inv = w["uploads"], w["aws_calls_per_image"], w["invocations_per_image"]
+    totals, usd = w["aws_calls_total_per_image"], w["usd_per_1000_images"]
+    added = {k: v for k, v in calls["added_by_waiting"].items() if v}
+    return [
+        f"-- 6. waiting for a slot (MaxJobsInFlight {w['max_jobs_in_flight']}, render {w['render_seconds']} s; "
+        f"{up['no_wait']} uploads one at a time, then a burst of {up['burst']}: {up['waited']} waited)",
+        f"  AWS calls/image, no wait ({totals['no_wait']:g}): {_calls(calls['no_wait'])}",
+        f"  AWS calls/image, waited + dispatched ({totals['waiting']:g}): {_calls(calls['waiting'])}",
+        f"    added by waiting: {_calls(added)}",
+        f"  invocations/image: no wait {_calls(inv['no_wait'])}; waited {_calls(inv['waiting'])}",
+        f"  AWS per 1,000 images: no wait ${usd['no_wait']:.4f}, every one waiting ${usd['waiting']:.4f}: "
+        f"waiting costs ${w['waiting_usd_per_1000_images']:.4f} per 1,000 images ("
+        + ", ".join(f"{k} {v:+.4f}" for k, v in w["waiting_usd_per_1000_images_by_line"].items() if v)
+        + ")",
+    ]
 
 
 def _within(r: dict[str, Any]) -> str:
@@ -253,6 +275,26 @@ def readme_fragment(res: dict[str, Any]) -> str:
                         "",
                     )
                 )
+    w = res.get("waiting")
+    if w:
+        totals, usd = w["aws_calls_total_per_image"], w["usd_per_1000_images"]
+        added = ", ".join(f"{k} +{v:g}" for k, v in w["aws_calls_per_image"]["added_by_waiting"].items() if v > 0)
+        rows.append(
+            (
+                "AWS calls per image that waited for a slot (dispatch included)",
+                f"{totals['waiting']:g}",
+                f"{totals['no_wait']:g} (no wait)",
+                f"+{totals['waiting'] - totals['no_wait']:.1f}: {added}",
+            )
+        )
+        rows.append(
+            (
+                "AWS cost of waiting per 1,000 images",
+                f"${w['waiting_usd_per_1000_images']:.4f}",
+                f"${usd['no_wait']:.4f} per 1,000 without waiting",
+                f"${usd['waiting']:.4f} when every one waits",
+            )
+        )
     c = res["cost"]
     rows.append(
         (
@@ -290,6 +332,17 @@ def readme_fragment(res: dict[str, Any]) -> str:
                 "queue hop and the finalize; polling waits for the next scheduled check (first one 5 s after the "
                 "create)."
             )
+    if w:
+        up = w["uploads"]
+        notes.append(
+            "Waiting rows (part 6, `cutout_dev.bench.waiting`): the functions' AWS calls counted (botocore) on a "
+            f"local stack with `MaxJobsInFlight` 1, {up['no_wait']} uploads one at a time against a burst of "
+            f"{up['burst']} ({up['waited']} waited). A waiting upload adds its `waiting` write, the recheck snapshot "
+            "and failed acquires (BatchGetItem), the dispatch message a finish sends and the submit invocation it "
+            "starts, and that invocation's `by-status` query for the oldest. Priced by the same model as the cost "
+            "row (SQS per message as send + receive + delete); the admission tick (once a minute) is not per image "
+            "and not included."
+        )
     if notes:
         out += ["", *(f"- {n}" for n in notes)]
     return "\n".join(out)

@@ -136,6 +136,7 @@ class LocalStack:
         self._log_file: Any = None
         self._function_output: FunctionOutput | None = None
         self._stdout: Any = None
+        self._redirected: list[logging.StreamHandler[Any]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -251,6 +252,7 @@ class LocalStack:
             self._stdout = sys.stdout
             self._function_output = FunctionOutput(sys.stdout, self._log_file)
             sys.stdout = self._function_output
+            self._redirected = _redirect_stream_handlers(self._stdout, self._function_output)
         for fn in self.functions.values():
             if fn.code_dir.is_dir() and (fn.code_dir / (fn.handler.rpartition(".")[0] + ".py")).is_file():
                 fn.load()  # cold starts now, so a broken import fails `start()` rather than the first event
@@ -315,6 +317,9 @@ class LocalStack:
         self._saved_env = {}
         self._imports.exit(self.functions)
         if self._stdout is not None:
+            for handler in self._redirected:
+                handler.setStream(self._stdout)
+            self._redirected = []
             sys.stdout = self._stdout
             self._stdout = None
         if self._function_output is not None:
@@ -503,6 +508,26 @@ class LocalStack:
         if any(p.busy for p in self.pollers):
             return False
         return self.emulator is None or bool(self.emulator.engine.quiescent())
+
+
+def _redirect_stream_handlers(original: Any, replacement: Any) -> list[logging.StreamHandler[Any]]:
+    """Point every logging handler that writes to `original` at `replacement`; the handlers changed.
+
+    Powertools' Logger keeps the stream it found when the first Logger of its service was made: when the
+    process made one before the stack started (a test's fixture importing the shared layer, a harness), the
+    functions' log lines would bypass the function log and its readers (the soak's and the flood's slot repairs).
+    """
+    loggers = [
+        logging.getLogger(),
+        *(x for x in logging.root.manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
+    changed: list[logging.StreamHandler[Any]] = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and handler.stream is original:
+                handler.setStream(replacement)
+                changed.append(handler)
+    return changed
 
 
 def redrive_messages(sqs: Any, source_url: str, dest_url: str, *, limit: int | None = None) -> int:

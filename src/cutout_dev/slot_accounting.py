@@ -1,0 +1,100 @@
+"""Slot accounting after a run (soak, flood): which admission slots are still held, and what reconciliation repaired.
+
+Two readings, shared by `cutout_dev.soak` and `cutout_dev.flood` so both judge slots the same way:
+
+* `held_slots`: the slot items as stored (`slot#0 … slot#N-1` in the jobs table, present while held, naming their
+  `holder`; the contract of `cutout.slots`), read in one strongly consistent BatchGetItem. After a run every slot
+  must be free: a held one is a slot the pipeline leaked and reconciliation has not (yet) repaired.
+* `slot_repairs`: what reconciliation freed during the run, from the functions' JSON log — each repair's
+  "slot repaired: its holder no longer needs it" line (slot, job id, `reason`) and the `SlotsRepaired` metric
+  (EMF lines). A repair is not a failure: it is the designed way out for a slot whose holder cannot give it back
+  (a create whose outcome is unknown, a worker killed after its terminal write); `REASONS` says what each means.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cutout.slots import SLOT_PREFIX, slot_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+REPAIR_LOG_MESSAGE = "slot repaired"  # the start of reconcile.py's log line for each repair
+# `cutout.reconcile.SlotReconciler.leak_reason`'s reasons, in one line each for a report.
+REASONS = {
+    "unknown_outcome_past_bound": (
+        "a create whose outcome is unknown (a 500/reset after the request was sent, or a worker killed mid-create) "
+        "and no project reported in within the bound: the create most likely never happened (or its project "
+        "finished unseen, e.g. its webhook dropped and no project id recorded to poll)"
+    ),
+    "holder_missing": "the slot names a job with no record (records are written before a slot is taken): a leftover",
+    "holder_holds_another_slot": "two racing dispatches of one job both took a slot: the loser's slot",
+    "holder_waiting": "the job is back to waiting (its create provably did not happen) but kept its slot",
+}
+TERMINAL_REASON_PREFIX = "holder_"  # holder_complete, holder_error, ...: the job ended but never gave the slot back
+
+
+def explain(reason: str) -> str:
+    """One line on what a repair reason means (the reasons `cutout.reconcile` logs)."""
+    if reason in REASONS:
+        return REASONS[reason]
+    if reason.startswith(TERMINAL_REASON_PREFIX):
+        status = reason[len(TERMINAL_REASON_PREFIX) :]
+        return (
+            f"the job had ended {status} more than the grace before and still held the slot: a release that never "
+            "happened (its ending path gives back the slot the job recorded; a slot taken and not recorded stays)"
+        )
+    return "not a reason cutout.reconcile is known to log: read its leak_reason"
+
+
+def known_reason(reason: str) -> bool:
+    return reason in REASONS or (reason.startswith(TERMINAL_REASON_PREFIX) and reason != TERMINAL_REASON_PREFIX)
+
+
+def held_slots(ddb: DynamoDBClient, table: str, slots: int) -> dict[str, str]:
+    """{slot id: holder} of the held slots among `slot#0 … slot#<slots-1>`, in one consistent BatchGetItem."""
+    keys = [slot_key(i) for i in range(slots)]
+    resp = ddb.batch_get_item(
+        RequestItems={table: {"Keys": [{"job_id": {"S": k}} for k in keys], "ConsistentRead": True}}
+    )
+    held = {
+        item["job_id"]["S"]: item["holder"]["S"]
+        for item in resp.get("Responses", {}).get(table, [])
+        if item["job_id"]["S"].startswith(SLOT_PREFIX) and "holder" in item
+    }
+    return dict(sorted(held.items(), key=lambda kv: int(kv[0][len(SLOT_PREFIX) :])))
+
+
+def slot_repairs(log_path: Path | None) -> dict[str, Any]:
+    """What admission's reconciliation repaired, from the functions' JSON log: reasons and the SlotsRepaired metric."""
+    reasons: Counter[str] = Counter()
+    repairs: list[dict[str, str]] = []
+    metric = 0
+    if log_path is None or not log_path.is_file():
+        return {"log": None}
+    with log_path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if "SlotsRepaired" not in line and REPAIR_LOG_MESSAGE not in line:
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and str(doc.get("message", "")).startswith(REPAIR_LOG_MESSAGE):
+                reason = str(doc.get("reason"))
+                reasons[reason] += 1
+                repairs.append({"slot": str(doc.get("slot")), "job_id": str(doc.get("job_id")), "reason": reason})
+            elif isinstance(doc, dict) and isinstance(doc.get("SlotsRepaired"), (int, float, list)):
+                value = doc["SlotsRepaired"]
+                metric += int(sum(value) if isinstance(value, list) else value)
+    return {
+        "log": str(log_path),
+        "repaired_metric_sum": metric,
+        "reasons": dict(reasons),
+        "explained": {r: explain(r) for r in reasons},
+        "repairs": repairs,
+    }

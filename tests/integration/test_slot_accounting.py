@@ -1,0 +1,106 @@
+"""The soak's and the flood's slot accounting read what admission control really stores and logs: the slot items
+the domain writes, and the repair lines and SlotsRepaired metric reconciliation emits (moto server over HTTP)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from boto3.dynamodb.types import TypeSerializer
+from cutout.admission import Admission
+from cutout.models import iso
+from cutout.observability import logger as cutout_logger
+from cutout.observability import metrics
+
+from cutout_dev.slot_accounting import explain, held_slots, known_reason, slot_repairs
+from tests.conftest import Aws
+
+
+class Clock:
+    """An injected clock moved by hand (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _put_job(aws: Aws, job_id: str, status: str, slot: str, at: datetime) -> None:
+    record = {
+        "job_id": job_id,
+        "status": status,
+        "source_bucket": aws.bucket,
+        "source_key": f"incoming/{job_id}.png",
+        "created_at": iso(at),
+        "updated_at": iso(at),
+        "slot": slot,
+    }
+    ser = TypeSerializer()
+    aws.client("dynamodb").put_item(TableName=aws.table, Item={k: ser.serialize(v) for k, v in record.items()})
+
+
+def test_held_slots_and_repairs_are_read_as_the_domain_writes_them(aws: Aws, tmp_path: Path) -> None:
+    # given: two slots taken through the domain's own admission; one holder is rendering, the other has no record
+    clock = Clock()
+    ddb = aws.client("dynamodb")
+    admission = Admission(aws.table, 3, client=ddb, clock=clock)
+    rendering = admission.acquire("job-rendering")
+    leaked = admission.acquire("job-gone")
+    assert rendering is not None and leaked is not None
+    _put_job(aws, "job-rendering", "rendering", rendering.slot_id, clock.now)
+
+    # then: both are seen held, by their holders
+    assert held_slots(ddb, aws.table, 3) == {rendering.slot_id: "job-rendering", leaked.slot_id: "job-gone"}
+
+    # when: reconciliation runs past the grace, its log lines and metrics going to a function log
+    log = tmp_path / "functions.log"
+    handler = logging.FileHandler(log, encoding="utf-8")
+    handler.setFormatter(cutout_logger.registered_formatter)
+    logging.getLogger("cutout").addHandler(handler)
+    emf = io.StringIO()
+    metrics.clear_metrics()
+    try:
+        clock.now += timedelta(minutes=5)
+        with contextlib.redirect_stdout(emf):
+            admission.reconcile()
+            metrics.flush_metrics()
+    finally:
+        logging.getLogger("cutout").removeHandler(handler)
+        handler.close()
+        metrics.clear_metrics()
+    with log.open("a", encoding="utf-8") as out:
+        out.write(emf.getvalue())
+    repairs = slot_repairs(log)
+
+    # then: the leaked slot's repair is read with its reason, the metric agrees, and only the rendering job holds one
+    assert repairs["repairs"] == [{"slot": leaked.slot_id, "job_id": "job-gone", "reason": "holder_missing"}]
+    assert repairs["reasons"] == {"holder_missing": 1}
+    assert repairs["repaired_metric_sum"] == 1
+    assert repairs["explained"]["holder_missing"] == explain("holder_missing")
+    assert known_reason("holder_missing")
+    assert held_slots(ddb, aws.table, 3) == {rendering.slot_id: "job-rendering"}
+
+
+def test_every_reason_reconciliation_gives_is_explained_and_nothing_else_is_passed_off_as_known() -> None:
+    for reason in (
+        "unknown_outcome_past_bound",
+        "holder_missing",
+        "holder_holds_another_slot",
+        "holder_waiting",
+        "holder_complete",
+        "holder_timed_out",
+    ):
+        assert known_reason(reason), reason
+        assert "not a reason" not in explain(reason)
+    assert not known_reason("holder_")
+    assert not known_reason("something_new")
+    assert "not a reason" in explain("something_new")
+
+
+def test_no_function_log_means_no_reading_rather_than_no_repairs(tmp_path: Path) -> None:
+    assert slot_repairs(None) == {"log": None}
+    assert slot_repairs(tmp_path / "missing.log") == {"log": None}
