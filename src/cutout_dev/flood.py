@@ -35,13 +35,17 @@ Choice of the default limit and render time (measured on the shared 2-core machi
 * what the machine sustains: ~6-7 uploads/s through the whole local stack with the soak's faults when nothing else
   holds it back (400 uploads, plan limit 50, 0.2 s renders: 6.9/s; 0.18 CPU-s per upload in one process, so one
   core at most). The plan's bound has to sit well below that or the machine sets the pace: 2.5 uploads/s.
-* what one slot's cycle costs besides the render: with admission control, a slot is busy for the render plus the
-  create before it and the finish report after it, and idle while the next waiting job is dispatched; on this
-  machine that is ~0.7-1 s per cycle whatever the render (no faults, 200 uploads: limit 5 x 1 s renders 0.59 of
-  the bound, 5 x 2 s 0.73, 10 x 4 s 0.78). So short renders measure the local stack's per-call latency, not the
-  plan; renders of Magic Hour's real length (~4 s) keep that overhead the share it would be in production.
-* hence limit 10 with 4 s renders (Business-sized, as `docs/scale.md` assumes for Business; 2.5 uploads/s): 2,000
-  uploads take ~800 s a mode at the bound, ~35 minutes for `make flood` on this machine.
+* what one slot's cycle costs besides the render (the "slot hand-off" line: from one project's finish at Magic
+  Hour to the next create on that slot). Without faults ~0.25 s on a quiet machine (no faults, 200 uploads, limit
+  10 x 4 s renders: 0.945 of the bound). The soak's faults add per-cycle costs that do not shrink with the render:
+  a dropped webhook (20 %) leaves the slot held until the next status check (~1.9 s), a create of unknown outcome
+  that never happened (~4 %) holds it for UnknownOutcomeHoldSeconds, a cancel has no webhook at all. Measured at
+  limit 10 x 4 s renders (250 uploads, faults, 10 s bound): hand-off mean 1.17 s — 0.33 of it unknown outcomes,
+  0.37 dropped webhooks, 0.30 the rest — so 0.78 of the bound, and 0.67-0.71 on a loaded machine.
+* hence limit 25 with 10 s renders (Business-sized; 2.5 uploads/s, the same pace for the machine as 10 x 4 s):
+  the fixed costs of a cycle weigh 2.5 times less against the render, so the plan, not the local stack's
+  per-call latency, sets the pace. 2,000 uploads take ~800 s a mode at the bound, ~30 minutes for `make flood`.
+  `--limit 10 --render-seconds 4` runs the Magic-Hour-p50 variant.
 """
 
 from __future__ import annotations
@@ -108,9 +112,9 @@ class FloodConfig:
     modes: tuple[str, ...] = MODES
     # Magic Hour's plan limit (the emulator's), and the template's MaxJobsInFlight (None = the same number: a
     # correctly configured deployment).
-    limit: int = 10
+    limit: int = 25
     max_jobs_in_flight: int | None = None
-    render_seconds: float = 4.0
+    render_seconds: float = 10.0
     # The template's UnknownOutcomeHoldSeconds (None = its default, as deployed).
     unknown_outcome_hold_seconds: int | None = None
     seed: int = 20251130

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from cutout.models import CREATE_OUTCOME_UNKNOWN, TERMINAL, job_id_from_project_name
+from cutout.reconcile import DEFAULT_UNKNOWN_OUTCOME_HOLD
 from PIL import Image
 
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
@@ -503,9 +504,11 @@ def reconcile(
 
 def _slot_bound_seconds(cfg: SoakConfig) -> float:
     """How long a slot may legitimately stay held once every job is terminal: a create of unknown outcome keeps
-    its slot for the unknown-outcome bound (`min(PollMaxWaitSeconds, 60 s)` from the acquire, cutout.reconcile),
-    then the next admission tick frees it; two ticks and a margin for a busy machine."""
-    return min(cfg.poll_max_wait_seconds, 60) + 2 * cfg.schedule_interval_seconds + 30
+    its slot for the unknown-outcome bound (UnknownOutcomeHoldSeconds after the outcome became unknown, or after
+    a dead worker's claim lease, cutout.reconcile), then the next admission tick frees it; two ticks and a margin
+    for a busy machine."""
+    hold = DEFAULT_UNKNOWN_OUTCOME_HOLD.total_seconds() + cfg.submit_lease_seconds
+    return hold + 2 * cfg.schedule_interval_seconds + 30
 
 
 def _wait_slots_free(stack: LocalStack, cfg: SoakConfig) -> dict[str, str]:

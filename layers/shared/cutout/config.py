@@ -81,7 +81,7 @@ class Settings:
     max_jobs_in_flight: int = 0
     # How long a slot stays held by a create whose outcome is unknown, counted from when it became unknown
     # (reconcile.py says why this bound, and what freeing it early or late costs).
-    unknown_outcome_hold_seconds: int = 10
+    unknown_outcome_hold_seconds: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -132,7 +132,7 @@ class Settings:
             daily_credit_budget=budget,
             submit_lease_seconds=_int(env, "SUBMIT_LEASE_SECONDS", 120, minimum=1),
             max_jobs_in_flight=_max_jobs_in_flight(env),
-            unknown_outcome_hold_seconds=_int(env, "UNKNOWN_OUTCOME_HOLD_SECONDS", 10),
+            unknown_outcome_hold_seconds=_int(env, "UNKNOWN_OUTCOME_HOLD_SECONDS", 5),
         )
 
     def output_bucket_for(self, source_bucket: str) -> str:

@@ -31,8 +31,8 @@ DEFAULT_GRACE = timedelta(seconds=60)
 # UnknownOutcomeHoldSeconds). Why short:
 # - a project that exists was created when the request reached Magic Hour, so by the time the outcome is known to
 #   be unknown it has been rendering for the whole request (a read timeout: the whole timeout); admission keeps
-#   Magic Hour's queue at most N deep, and the background remover's p50 is 4 s, queueing included. So an existing
-#   project has almost always reported in (and released its slot through its ending path) within 10 s.
+#   Magic Hour's queue at most N deep, and the background remover's p50 is 4 s, queueing included: an existing
+#   project has usually reported in (and released its slot through its ending path) within one more p50 render.
 # - freeing it too early costs little and is handled: one project more than N at Magic Hour for the rest of its
 #   render — in a queueing plan one job queued a few seconds (poll bounds count from `rendering`), in a rejecting
 #   plan one 429, which puts a job back to waiting (backpressure, no receive, no credit).
@@ -40,7 +40,7 @@ DEFAULT_GRACE = timedelta(seconds=60)
 #   (10 % 5xx, 3 % resets) that is ~6 % of creates, and a 60 s hold cost a third of the plan's throughput in the
 #   flood (docs/scale.md). The submit that records the unknown outcome also schedules a dispatch for when the bound
 #   ends, so the slot is reused then rather than at the next periodic tick.
-DEFAULT_UNKNOWN_OUTCOME_HOLD = timedelta(seconds=10)
+DEFAULT_UNKNOWN_OUTCOME_HOLD = timedelta(seconds=5)
 # Most waiting jobs the periodic reconciliation counts (JobsWaiting reads "at least" this many beyond it): a few
 # read units a minute whatever the backlog.
 WAITING_COUNT_CAP = 1000
