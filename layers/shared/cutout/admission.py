@@ -93,24 +93,27 @@ class Admission(Reconciler, AdaptiveLimit):
         self.backoff = backoff
         self._rng = rng or random.Random()
 
-    def acquire(self, job_id: str) -> Acquired | None:
+    def room(self) -> Snapshot:
+        """The slots as they stand, after freeing on the spot what keeps a job waiting for nothing (an ended holder
+        whose release was lost, an unknown outcome past its bound) rather than leave it for the periodic tick."""
+        snap = self.snapshot()
+        if not snap.free_below_limit() and self._may_have_leaks(snap):
+            repaired = self.repair(snap)
+            if repaired:
+                count("SlotsRepaired", len(repaired))
+                snap = self.snapshot()
+        return snap
+
+    def acquire(self, job_id: str, snap: Snapshot | None = None) -> Acquired | None:
         """Take a free slot for `job_id`, or None when none is free (the job waits).
 
         Deliberately not idempotent: every call takes a slot of its own, which its caller either records on the job
         (claim, dispatch) or gives back. Handing a job "its" slot again would let two racing dispatchers share one
         slot, and the loser's give-back would then free the winner's — one project too many at Magic Hour.
         A slot left by a crash between acquire and the record is the reconciliation's (holder_waiting, &c.).
+        `snap`: a reading the caller just made (`room`), saving a second read; a slot taken since is skipped.
         """
-        snap = self.snapshot()
-        candidates = snap.free_below_limit()
-        if not candidates and self._may_have_leaks(snap):
-            # Repair on the spot rather than make a job wait for the periodic tick behind a slot nobody needs
-            # (an ended holder whose release was lost, an unknown outcome past its bound).
-            repaired = self.repair(snap)
-            if repaired:
-                count("SlotsRepaired", len(repaired))
-                snap = self.snapshot()
-                candidates = snap.free_below_limit()
+        candidates = (snap or self.room()).free_below_limit()
         # Concurrent acquirers would all race for the lowest free index; a random order spreads them out.
         self._rng.shuffle(candidates)
         return self._take_any(job_id, candidates)

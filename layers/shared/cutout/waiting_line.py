@@ -39,13 +39,22 @@ class WaitingLine(PaidCreate):
     def dispatch_waiting(self, reason: str) -> list[SubmitOutcome]:
         """Start the oldest waiting job(s), at most DISPATCH_PER_MESSAGE, so a batch of ten dispatch messages makes
         no more creates than a batch of ten uploads and stays inside the function timeout; when that many started
-        and a slot may still be free, the next one is asked for in a fresh message. Stops at the first job Magic
-        Hour (or the budget) refuses: the next would meet the same answer."""
+        and another slot was free, the next one is asked for in a fresh message. Stops at the first job Magic
+        Hour (or the budget) refuses: the next would meet the same answer.
+
+        The slots are read first: a wake-up that finds none free (several finishes and uploads may have asked for
+        the same slot) ends there, without reading the waiting line (measured in the 2,000-upload flood: wake-ups
+        piled up faster than the by-status queries behind them could answer, and slots sat idle behind them)."""
         outcomes: list[SubmitOutcome] = []
         if self.admission is None:
             return outcomes
-        for job in self.admission.oldest_waiting(DISPATCH_PER_MESSAGE):
-            acquired = self.admission.acquire(job.job_id)
+        snap = self.admission.room()
+        free = len(snap.free_below_limit())
+        if not free:
+            logger.info("dispatch: no free slot", extra={"reason": reason})
+            return outcomes
+        for job in self.admission.oldest_waiting(min(DISPATCH_PER_MESSAGE, free)):
+            acquired = self.admission.acquire(job.job_id, snap)
             if acquired is None:
                 break
             token = self.store.dispatch(job.job_id, acquired.slot_id)
@@ -64,7 +73,7 @@ class WaitingLine(PaidCreate):
         started = len([o for o in outcomes if o.kind == SubmitKind.SUBMITTED])
         if started:
             count("Dispatched", started)
-        if len(outcomes) >= DISPATCH_PER_MESSAGE and outcomes[-1].kind != SubmitKind.WAITING:
+        if free > len(outcomes) >= DISPATCH_PER_MESSAGE and outcomes[-1].kind != SubmitKind.WAITING:
             self.slots.wake("continue")
         logger.info("dispatch finished", extra={"reason": reason, "outcomes": [str(o.kind) for o in outcomes]})
         return outcomes
