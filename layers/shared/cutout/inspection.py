@@ -3,9 +3,8 @@ magic bytes; `problem` then names why it cannot be submitted (or None)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from cutout import aws_clients
 from cutout.config import Settings
@@ -23,8 +22,7 @@ UNSNIFFED_EXTENSIONS = frozenset({"avif", "heic", "heif"})
 SNIFF_BYTES = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Inspected:
+class Inspected(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import instead of ~0.65 (see job.py)
     key: str
     etag: str
     version_id: str | None

@@ -8,8 +8,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 # Every queue's redrive policy dead-letters a message on this receive (template.yaml `maxReceiveCount`; a
 # template test checks they agree). The thresholds below are derived from it so a job ends terminal rather
@@ -24,8 +23,8 @@ INVALID_OUTPUT_RECEIVES = MAX_RECEIVE_COUNT - 2
 DOWNLOAD_GIVE_UP_RECEIVES = MAX_RECEIVE_COUNT - 1
 
 
-@dataclass(frozen=True, slots=True)
-class CompletionMessage:
+# NamedTuples rather than frozen dataclasses: ~0.2 ms each at import instead of ~0.65 (cold start; see job.py).
+class CompletionMessage(NamedTuple):
     project: dict[str, Any]
     source: str  # webhook | poll | sweeper
     event_type: str = ""
@@ -49,8 +48,7 @@ class CompletionMessage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class PollMessage:
+class PollMessage(NamedTuple):
     """One status check. The bounds count from when Magic Hour reported the project `rendering` (carried here once
     known, with the attempt it was first seen at), not from the create: time in Magic Hour's queue is not a
     render that takes too long, and has its own, more generous bound."""
@@ -93,14 +91,13 @@ class PollMessage:
         """This message, knowing the project has been rendering since `since` (first seen at this attempt)."""
         if self.rendering_since is not None:
             return self
-        return replace(self, rendering_since=since, rendering_attempt=self.attempt)
+        return self._replace(rendering_since=since, rendering_attempt=self.attempt)
 
     def next(self) -> PollMessage:
-        return replace(self, attempt=self.attempt + 1)
+        return self._replace(attempt=self.attempt + 1)
 
 
-@dataclass(frozen=True, slots=True)
-class DispatchMessage:
+class DispatchMessage(NamedTuple):
     """Sent to the ingest queue by whoever frees an in-flight slot (and by the periodic admission tick), so the
     creates stay in the submit function, under its concurrency cap. No S3 or EventBridge event has a top-level
     `cutout` key, so the submit tells the two apart without guessing."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class SubmitKind(StrEnum):
@@ -16,8 +16,7 @@ class SubmitKind(StrEnum):
     WAITING = "waiting"  # no in-flight slot free (or Magic Hour said 429): the job waits in the table, for free
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitOutcome:
+class SubmitOutcome(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import instead of ~0.65 (see job.py)
     kind: SubmitKind
     reason: str = ""
     job_id: str | None = None

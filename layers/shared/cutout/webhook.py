@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cutout import secrets
 from cutout.errors import MalformedResponse, WebhookRejected
@@ -28,18 +27,17 @@ REPLAY_WINDOW = timedelta(seconds=2 * TOLERANCE_SECONDS)  # > the timestamp tole
 EVENT_TYPES = frozenset({"image.started", "image.completed", "image.errored"})
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+# NamedTuples rather than frozen dataclasses: ~0.2 ms each at import instead of ~0.65 (cold start; see job.py).
+class Delivery(NamedTuple):
     method: str
     headers: Mapping[str, str]
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     outcome: WebhookOutcome
-    body: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any]
 
 
 class WebhookReceiver(UseCase):
