@@ -9,7 +9,6 @@ and the limits of this design: admission.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -38,15 +37,10 @@ def parse_ts(value: object) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
     slot_id: str
     holder: str | None = None
     acquired_at: str | None = None  # the stored string: the release guard compares it verbatim
-
-    @property
-    def index(self) -> int:
-        return int(self.slot_id[len(SLOT_PREFIX) :])
 
 
 class Acquired(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
