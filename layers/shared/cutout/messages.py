@@ -5,8 +5,8 @@
 * DispatchMessage (ingest queue, beside the S3 events): "a slot may be free: start the oldest waiting jobs".
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.15 ms here). Forward references are quoted.
 import json
 from typing import Any, NamedTuple
 
@@ -36,7 +36,7 @@ class CompletionMessage(NamedTuple):
         )
 
     @classmethod
-    def from_json(cls, body: str) -> CompletionMessage:
+    def from_json(cls, body: str) -> "CompletionMessage":
         doc = json.loads(body)
         if not isinstance(doc, dict) or not isinstance(doc.get("project"), dict):
             raise ValueError("completion message without a project")
@@ -73,7 +73,7 @@ class PollMessage(NamedTuple):
         return json.dumps(doc)
 
     @classmethod
-    def from_json(cls, body: str, *, now: str) -> PollMessage:
+    def from_json(cls, body: str, *, now: str) -> "PollMessage":
         """`now`: the first check's time when the message does not say (the caller's clock)."""
         doc = json.loads(body)
         since = doc.get("rendering_since")
@@ -87,13 +87,13 @@ class PollMessage(NamedTuple):
             rendering_attempt=int(seen_at) if isinstance(seen_at, int) and since else None,
         )
 
-    def rendering(self, since: str) -> PollMessage:
+    def rendering(self, since: str) -> "PollMessage":
         """This message, knowing the project has been rendering since `since` (first seen at this attempt)."""
         if self.rendering_since is not None:
             return self
         return self._replace(rendering_since=since, rendering_attempt=self.attempt)
 
-    def next(self) -> PollMessage:
+    def next(self) -> "PollMessage":
         return self._replace(attempt=self.attempt + 1)
 
 
@@ -108,7 +108,7 @@ class DispatchMessage(NamedTuple):
         return json.dumps({"cutout": "dispatch", "reason": self.reason})
 
     @classmethod
-    def from_json(cls, body: str) -> DispatchMessage | None:
+    def from_json(cls, body: str) -> "DispatchMessage | None":
         """The message, or None when `body` is something else (an S3 event)."""
         if '"cutout"' not in body:
             return None  # the common case, decided without parsing

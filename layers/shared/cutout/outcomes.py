@@ -1,7 +1,7 @@
 """What each use case answers, named: handlers log them and the tests assert them (they compare as strings)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.05 ms here). Forward references are quoted.
 from enum import StrEnum
 from typing import NamedTuple
 

@@ -9,8 +9,8 @@ emulators (moto 5.2's EventBridge path) send keys unencoded, so the raw key is k
 only when the decoded key does not exist, so an emulator never defines production behaviour.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 import json
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus

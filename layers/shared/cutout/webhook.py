@@ -6,8 +6,8 @@ remembered for longer than the timestamp tolerance, so a replay inside the windo
 cannot be enqueued the mark is dropped again, letting Magic Hour's retry through.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 import json
 from collections.abc import Mapping
 from datetime import timedelta
