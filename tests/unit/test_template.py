@@ -586,3 +586,12 @@ def test_sam_translation_offline(monkeypatch: pytest.MonkeyPatch) -> None:
         config = out[logical_id]["Properties"]["LoggingConfig"]
         assert config["LogFormat"] == "JSON"
         assert "LogGroup" in config
+
+
+def test_cold_start_bench_turns_admission_on_where_the_template_does() -> None:
+    # Given the bench's per-function environment, when compared with the template's,
+    # then admission is on in exactly the functions deployed with MAX_JOBS_IN_FLIGHT (its modules load there).
+    from cutout_dev.bench.coldstart import ADMISSION_FUNCTIONS
+
+    deployed = {fn for fn in FUNCTIONS if "MAX_JOBS_IN_FLIGHT" in function_environment(fn)}
+    assert {f"{name.capitalize()}Function" for name in ADMISSION_FUNCTIONS} == deployed

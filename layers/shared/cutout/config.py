@@ -9,8 +9,6 @@ import os
 from functools import lru_cache
 from typing import NamedTuple
 
-from cutout.slots import MAX_SLOTS
-
 
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed: the function cannot do anything useful."""
@@ -45,6 +43,11 @@ def _queue_url(env: dict[str, str], name: str) -> str:
 
 def _max_jobs_in_flight(env: dict[str, str]) -> int:
     value = _int(env, "MAX_JOBS_IN_FLIGHT", 0)
+    if not value:
+        return 0
+    # Only a function with admission on imports the slots module (the webhook never does: use_case.py).
+    from cutout.slots import MAX_SLOTS
+
     if value > MAX_SLOTS:
         raise ConfigError(f"MAX_JOBS_IN_FLIGHT must be <= {MAX_SLOTS} (one BatchGetItem reads every slot), got {value}")
     return value

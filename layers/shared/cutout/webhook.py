@@ -20,7 +20,7 @@ from cutout.messages import CompletionMessage
 from cutout.models import JobStatus, job_id_from_project_name
 from cutout.observability import bind_job, count, logger
 from cutout.outcomes import WebhookOutcome
-from cutout.use_case import UseCase
+from cutout.use_case import Collaborators
 from cutout.webhook_auth import TOLERANCE_SECONDS, verify
 
 REPLAY_WINDOW = timedelta(seconds=2 * TOLERANCE_SECONDS)  # > the timestamp tolerance: a replay inside it is caught
@@ -40,7 +40,7 @@ class Answer(NamedTuple):
     body: dict[str, Any]
 
 
-class WebhookReceiver(UseCase):
+class WebhookReceiver(Collaborators):
     def receive(self, delivery: Delivery) -> Answer:
         if delivery.method != "POST":
             return Answer(405, WebhookOutcome.REJECTED, {"error": "method not allowed"})
