@@ -16,7 +16,6 @@ from cutout.dispatch import Dispatcher
 from cutout.job_store import JobStore
 from cutout.magic_hour import MagicHourAccess
 from cutout.models import Clock, utc_now
-from cutout.terminal import Terminal
 
 
 class Collaborators:
@@ -33,9 +32,10 @@ class UseCase(Collaborators):
     def __init__(self, settings: Settings, store: JobStore | None = None, *, clock: Clock = utc_now) -> None:
         super().__init__(settings, store, clock=clock)
         # Imported when a use case that ends jobs is built (at cold start, as before), not at the top: admission.py
-        # and what it imports (slots, reconcile, admission_limit) are ~2 ms of cold start (10M instructions) that
-        # the webhook, which ends no job, does not pay.
+        # with what it imports (slots, reconcile, admission_limit) and terminal.py are ~2 ms of cold start (11M
+        # instructions) that the webhook, which ends no job, does not pay.
         from cutout.admission import Slots, admission_for
+        from cutout.terminal import Terminal
 
         # In-flight slots (None when admission is off); every ending path gives its job's slot back through these.
         self.admission = admission_for(settings, self.clock)
