@@ -208,7 +208,7 @@ def _inject(stack: LocalStack, cfg: SoakConfig, uploads: dict[str, UploadRecord]
     submit = stack.functions[SUBMIT]
     deployed = submit.configure().settings  # the settings the template gave the function
     submit.configure(
-        settings=dataclasses.replace(deployed, submit_lease_seconds=cfg.submit_lease_seconds),
+        settings=deployed._replace(submit_lease_seconds=cfg.submit_lease_seconds),
         after_create=kill_after_create,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import time
@@ -234,7 +233,7 @@ def test_never_completing_project_times_out(aws: Aws, emulator, fns) -> None:
     job = submit(aws, fns, INPUT_PREFIX + "slow/forever.png")
     wait_project(emulator, job["project_id"], ("rendering",))
     poller = fns["poll"].poller
-    poller.settings = dataclasses.replace(poller.settings, poll_max_attempts=2)
+    poller.settings = poller.settings._replace(poll_max_attempts=2)
 
     # when: the first check finds it rendering, the second (one delay later) is the last allowed
     run_queue(aws, fns, aws.poll_queue_url, "poll")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -584,7 +583,7 @@ def test_malformed_status_answer_is_retried_then_times_out_with_a_reason(
     _, message = _submitted(aws, emulator, f"poll-{mode}.png")
     emulator.configure(malformed=mode, malformed_targets=("get",))
     poll = cold_start("poll")
-    poll.poller.settings = dataclasses.replace(poll.poller.settings, poll_max_attempts=2)
+    poll.poller.settings = poll.poller.settings._replace(poll_max_attempts=2)
 
     # when: the first check
     assert poll.lambda_handler(sqs_event([message]), FakeContext()) == NO_FAILURES

@@ -6,39 +6,17 @@ or the transition is refused (False) and the record is unchanged.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cutout.job import Job, SourceObject
 from cutout.job_store import JobStore
 from cutout.models import CREATE_OUTCOME_UNKNOWN, JobStatus
 
-from tests.conftest import Aws
+from tests.unit.conftest import T0, Clock
 
 JOB = "0123456789abcdef0123456789abcdef"
 SOURCE = SourceObject("bucket", "incoming/a.png", '"etag"', None, 123)
-T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(aws: Aws, clock: Clock) -> JobStore:
-    return JobStore(aws.table, aws.client("dynamodb"), clock=clock)
 
 
 def _job(store: JobStore) -> Job:

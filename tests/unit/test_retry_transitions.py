@@ -13,24 +13,8 @@ from cutout.job import Job
 from cutout.job_store import JobStore
 from cutout.models import JobStatus
 
-from tests.conftest import Aws
-from tests.unit.test_job_transitions import JOB, SOURCE, Clock, ambiguous, claimed, completed, queued, rendering
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(aws: Aws, clock: Clock) -> JobStore:
-    return JobStore(aws.table, aws.client("dynamodb"), clock=clock)
-
-
-def _job(store: JobStore) -> Job:
-    job = store.get(JOB)
-    assert job is not None
-    return job
+from tests.unit.conftest import Clock
+from tests.unit.test_job_transitions import JOB, SOURCE, _job, ambiguous, claimed, completed, queued, rendering
 
 
 def failed(store: JobStore, status: JobStatus = JobStatus.ERROR) -> Job:

@@ -603,3 +603,12 @@ def test_the_code_defaults_behind_slot_reconciliation_match_the_template() -> No
     # ... and the unknown-outcome bound defaults to the template's parameter
     hold = load_template()["Parameters"]["UnknownOutcomeHoldSeconds"]["Default"]
     assert hold == DEFAULT_UNKNOWN_OUTCOME_HOLD.total_seconds() == settings.unknown_outcome_hold_seconds
+
+
+def test_cold_start_bench_turns_admission_on_where_the_template_does() -> None:
+    # Given the bench's per-function environment, when compared with the template's,
+    # then admission is on in exactly the functions deployed with MAX_JOBS_IN_FLIGHT (its modules load there).
+    from cutout_dev.bench.coldstart import ADMISSION_FUNCTIONS
+
+    deployed = {fn for fn in FUNCTIONS if "MAX_JOBS_IN_FLIGHT" in function_environment(fn)}
+    assert {f"{name.capitalize()}Function" for name in ADMISSION_FUNCTIONS} == deployed

@@ -3,13 +3,11 @@
 Only non-secret values live in the environment; secrets are referenced by their Secrets Manager id.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; Settings' 25 fields ~0.3 ms). Forward references are quoted.
 import os
-from dataclasses import dataclass
 from functools import lru_cache
-
-from cutout.slots import MAX_SLOTS
+from typing import NamedTuple
 
 
 class ConfigError(RuntimeError):
@@ -45,13 +43,20 @@ def _queue_url(env: dict[str, str], name: str) -> str:
 
 def _max_jobs_in_flight(env: dict[str, str]) -> int:
     value = _int(env, "MAX_JOBS_IN_FLIGHT", 0)
+    if not value:
+        return 0
+    # Only a function with admission on imports the slots module (the webhook never does: use_case.py).
+    from cutout.slots import MAX_SLOTS
+
     if value > MAX_SLOTS:
         raise ConfigError(f"MAX_JOBS_IN_FLIGHT must be <= {MAX_SLOTS} (one BatchGetItem reads every slot), got {value}")
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
+    """Immutable; `settings._replace(name=value)` for a variant (tests, the soak). A NamedTuple rather than a frozen
+    dataclass: ~0.7 ms of cold start instead of ~2 ms (25 fields; a dataclass compiles its methods at import)."""
+
     jobs_table: str
     input_prefix: str
     output_prefix: str
@@ -84,7 +89,7 @@ class Settings:
     unknown_outcome_hold_seconds: int = 5
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         jobs_table = env.get("JOBS_TABLE", "").strip()
         if not jobs_table:

@@ -7,7 +7,6 @@ low-level client (one client per process, cold start), whose expressions are str
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,12 +21,14 @@ _serializer = TypeSerializer()
 TERMINAL_RETENTION = timedelta(days=90)
 
 
-@dataclass
 class Expression:
     """Placeholders for one update: attribute names and values never appear in the expression text."""
 
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
+    # A plain class, not a @dataclass: a mutable builder needs no generated methods, and a dataclass costs ~0.5 ms
+    # of cold start to generate them.
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
 
     def name(self, attribute: str) -> str:
         for placeholder, known in self.names.items():

@@ -1,11 +1,10 @@
 """Look at an upload before any money is at stake: one ranged GET gives existence, size, type, metadata and the
 magic bytes; `problem` then names why it cannot be submitted (or None)."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from cutout import aws_clients
 from cutout.config import Settings
@@ -23,8 +22,7 @@ UNSNIFFED_EXTENSIONS = frozenset({"avif", "heic", "heif"})
 SNIFF_BYTES = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Inspected:
+class Inspected(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import instead of ~0.65 (see job.py)
     key: str
     etag: str
     version_id: str | None

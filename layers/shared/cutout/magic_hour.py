@@ -9,11 +9,10 @@ after the bytes left — a read timeout, a reset, a 500 — is `AmbiguousCreate`
 never re-creates blindly, because there is no idempotency key and no list endpoint.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -41,21 +40,24 @@ KNOWN_STATUSES = frozenset({"draft", "queued", "rendering", "complete", "error",
 NOT_CREATED_STATUSES = frozenset({429, 502, 503})
 
 
-@dataclass(frozen=True, slots=True)
-class CreateResult:
+# NamedTuples rather than frozen dataclasses: ~0.2 ms each at import instead of ~0.65 (cold start; see job.py).
+class CreateResult(NamedTuple):
     project_id: str
     credits_charged: int
 
 
-@dataclass(frozen=True, slots=True)
-class Project:
+class Project(NamedTuple):
     id: str
     status: str
     name: str | None
     credits_charged: int
     downloads: list[dict[str, Any]]
     error: dict[str, Any] | None
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any]  # the whole body, as received (left out of the repr: it repeats the fields above)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields[:-1], self[:-1], strict=True))
+        return f"Project({shown})"
 
     @property
     def error_code(self) -> str | None:

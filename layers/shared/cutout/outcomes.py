@@ -1,9 +1,9 @@
 """What each use case answers, named: handlers log them and the tests assert them (they compare as strings)."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.05 ms here). Forward references are quoted.
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class SubmitKind(StrEnum):
@@ -16,8 +16,7 @@ class SubmitKind(StrEnum):
     WAITING = "waiting"  # no in-flight slot free (or Magic Hour said 429): the job waits in the table, for free
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitOutcome:
+class SubmitOutcome(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import instead of ~0.65 (see job.py)
     kind: SubmitKind
     reason: str = ""
     job_id: str | None = None

@@ -8,9 +8,8 @@ eventually consistent: a wake-up missed in that lag is caught by the periodic di
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cutout.job import Job
 from cutout.job_queries import BY_STATUS_INDEX
@@ -48,19 +47,17 @@ WAITING_COUNT_CAP = 1000
 DEFAULT_SUBMIT_LEASE = timedelta(seconds=120)
 
 
-@dataclass(frozen=True, slots=True)
-class Repair:
+class Repair(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
     slot_id: str
     holder: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Reconciliation:
+class Reconciliation(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
     in_flight: int
     waiting: int
     effective_limit: int
-    repaired: tuple[Repair, ...] = field(default_factory=tuple)
+    repaired: tuple[Repair, ...] = ()
 
     @property
     def should_dispatch(self) -> bool:

@@ -9,9 +9,8 @@ and the limits of this design: admission.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cutout import aws_clients
 from cutout.job import plain_item
@@ -38,24 +37,17 @@ def parse_ts(value: object) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
     slot_id: str
     holder: str | None = None
     acquired_at: str | None = None  # the stored string: the release guard compares it verbatim
 
-    @property
-    def index(self) -> int:
-        return int(self.slot_id[len(SLOT_PREFIX) :])
 
-
-@dataclass(frozen=True, slots=True)
-class Acquired:
+class Acquired(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
     slot_id: str  # taken by this call: the caller records it on the job, or gives it back
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
     """The effective limit as read. `stored` is None when no item exists yet (= the configured maximum)."""
 
     effective: int
@@ -67,8 +59,7 @@ class Limit:
         return self.backoff_until is not None and now < self.backoff_until
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0.65 (job.py)
     slots: tuple[Slot, ...]
     limit: Limit
 

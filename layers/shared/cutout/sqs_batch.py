@@ -13,17 +13,18 @@ escapes and fails the invocation; an event without a non-empty `Records` list is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from cutout.observability import clear_job, logger
 
+if TYPE_CHECKING:  # types of the answer only: two TypedDict classes cost ~0.2 ms to build at cold start
+    from typing import TypedDict
 
-class PartialItemFailure(TypedDict):
-    itemIdentifier: str
+    class PartialItemFailure(TypedDict):
+        itemIdentifier: str
 
-
-class PartialBatchResponse(TypedDict):
-    batchItemFailures: list[PartialItemFailure]
+    class PartialBatchResponse(TypedDict):
+        batchItemFailures: list[PartialItemFailure]
 
 
 class SQSRecordAttributes:

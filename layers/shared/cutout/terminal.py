@@ -5,14 +5,16 @@ after its bound)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutout import events_out
-from cutout.admission import Slots
 from cutout.job import Job
 from cutout.job_store import JobStore
 from cutout.models import CREATE_OUTCOME_UNKNOWN, JobStatus
 from cutout.observability import count, logger
+
+if TYPE_CHECKING:  # the webhook loads this module without admission (use_case.py)
+    from cutout.admission import Slots
 
 
 class Terminal:

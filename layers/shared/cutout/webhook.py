@@ -6,13 +6,12 @@ remembered for longer than the timestamp tolerance, so a replay inside the windo
 cannot be enqueued the mark is dropped again, letting Magic Hour's retry through.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
+# compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cutout import secrets
 from cutout.errors import MalformedResponse, WebhookRejected
@@ -21,28 +20,27 @@ from cutout.messages import CompletionMessage
 from cutout.models import JobStatus, job_id_from_project_name
 from cutout.observability import bind_job, count, logger
 from cutout.outcomes import WebhookOutcome
-from cutout.use_case import UseCase
+from cutout.use_case import Collaborators
 from cutout.webhook_auth import TOLERANCE_SECONDS, verify
 
 REPLAY_WINDOW = timedelta(seconds=2 * TOLERANCE_SECONDS)  # > the timestamp tolerance: a replay inside it is caught
 EVENT_TYPES = frozenset({"image.started", "image.completed", "image.errored"})
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+# NamedTuples rather than frozen dataclasses: ~0.2 ms each at import instead of ~0.65 (cold start; see job.py).
+class Delivery(NamedTuple):
     method: str
     headers: Mapping[str, str]
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     outcome: WebhookOutcome
-    body: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any]
 
 
-class WebhookReceiver(UseCase):
+class WebhookReceiver(Collaborators):
     def receive(self, delivery: Delivery) -> Answer:
         if delivery.method != "POST":
             return Answer(405, WebhookOutcome.REJECTED, {"error": "method not allowed"})

@@ -104,6 +104,10 @@ print("BENCH_RESULT " + json.dumps({
 """
 
 
+# The functions whose template environment sets MAX_JOBS_IN_FLIGHT (all but the webhook, which ends no job).
+ADMISSION_FUNCTIONS = frozenset({"submit", "poll", "finalize", "sweeper"})
+
+
 def child_env(function: str) -> dict[str, str]:
     """The environment a function gets (template names), with AWS pointed at a port where nothing listens."""
     env = {
@@ -133,6 +137,9 @@ def child_env(function: str) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": "Cutout",
         "LOG_LEVEL": "INFO",
     }
+    if function in ADMISSION_FUNCTIONS:
+        # As deployed (the template's MaxJobsInFlight default): admission on, so its modules load at cold start.
+        env["MAX_JOBS_IN_FLIGHT"] = "3"
     return env
 
 
