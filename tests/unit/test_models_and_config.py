@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from cutout.config import ConfigError, Settings
 from cutout.download import check_png
@@ -84,3 +86,18 @@ def test_admission_is_configured_by_max_jobs_in_flight() -> None:
         Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "100"})
     with pytest.raises(ConfigError, match="integer"):
         Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "three"})
+
+
+def test_a_dispatch_message_is_told_from_an_s3_event_and_carries_its_suspect() -> None:
+    from cutout.messages import DispatchMessage
+
+    # given: a plain wake-up, one naming the job whose unknown outcome's bound has passed, and an S3 event
+    plain = DispatchMessage("finished")
+    named = DispatchMessage("unknown_outcome_bound", "job-1")
+    s3_event = json.dumps({"detail-type": "Object Created", "detail": {"object": {"key": "cutout.png"}}})
+
+    # when / then: each survives the queue as itself, and the S3 event is not taken for a wake-up
+    assert DispatchMessage.from_json(plain.to_json()) == plain
+    assert DispatchMessage.from_json(named.to_json()) == named
+    assert DispatchMessage.from_json(s3_event) is None
+    assert DispatchMessage.from_json('{"cutout": "dispatch", "suspect": 7}') == DispatchMessage("")

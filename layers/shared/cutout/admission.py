@@ -93,12 +93,18 @@ class Admission(Reconciler, AdaptiveLimit):
         self.backoff = backoff
         self._rng = rng or random.Random()
 
-    def room(self) -> Snapshot:
-        """The slots as they stand, after freeing on the spot what keeps a job waiting for nothing (an ended holder
-        whose release was lost, an unknown outcome past its bound) rather than leave it for the periodic tick."""
+    def room(self, suspect: str | None = None) -> Snapshot:
+        """The slots as they stand, after freeing on the spot what keeps a job waiting for nothing rather than leave
+        it to the periodic tick: the slot of `suspect` (a job whose create's outcome became unknown, checked when
+        its bound has passed) and any slot held longer than a leak could be young (an ended holder whose release
+        was lost). Only those holders' records are read: reading every holder whenever all slots are busy (the
+        normal state of a flood) cost each upload a 25-record read in the 2,000-upload flood."""
         snap = self.snapshot()
-        if not snap.free_below_limit() and self._may_have_leaks(snap):
-            repaired = self.repair(snap)
+        if snap.free_below_limit():
+            return snap
+        suspects = self._suspects(snap, suspect)
+        if suspects:
+            repaired = self.repair(Snapshot(suspects, snap.limit))
             if repaired:
                 count("SlotsRepaired", len(repaired))
                 snap = self.snapshot()
@@ -123,7 +129,7 @@ class Slots:
     """What an ending path does with its job's slot: give it back (exactly once, whoever calls), and wake the
     dispatcher so the oldest waiting job starts now rather than at the next periodic tick."""
 
-    def __init__(self, admission: Admission | None, wake: Callable[[str, int], None]) -> None:
+    def __init__(self, admission: Admission | None, wake: Callable[[str, int, str | None], None]) -> None:
         self.admission = admission
         self._wake = wake
 
@@ -142,9 +148,9 @@ class Slots:
         once would only meet the same refusal (the next finish, or the periodic tick, dispatches)."""
         return bool(self.admission and slot and self.admission.release(slot, job_id))
 
-    def wake(self, why: str, delay_seconds: int = 0) -> None:
+    def wake(self, why: str, delay_seconds: int = 0, suspect: str | None = None) -> None:
         try:
-            self._wake(why, delay_seconds)
+            self._wake(why, delay_seconds, suspect)
         except Exception:
             # Best effort: the periodic tick dispatches whatever a lost wake-up leaves waiting.
             count("DispatchWakeFailed")

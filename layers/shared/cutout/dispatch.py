@@ -29,10 +29,11 @@ class Dispatcher:
     def completion(self, message: CompletionMessage) -> None:
         self._send(self.settings.completion_queue_url, message.to_json())
 
-    def wake(self, reason: str, delay_seconds: int = 0) -> None:
-        """Ask the submit function to start the oldest waiting jobs (a slot was freed, or will be by then)."""
+    def wake(self, reason: str, delay_seconds: int = 0, suspect: str | None = None) -> None:
+        """Ask the submit function to start the oldest waiting jobs (a slot was freed, or will be by then; with
+        `suspect`, the job whose slot may be freed by then)."""
         if self.settings.ingest_queue_url:
-            self._send(self.settings.ingest_queue_url, DispatchMessage(reason).to_json(), delay_seconds)
+            self._send(self.settings.ingest_queue_url, DispatchMessage(reason, suspect).to_json(), delay_seconds)
 
     def park(self, body: str, delay_seconds: int) -> None:
         """Send an ingest message back to its queue, delayed (a fresh receive count)."""

@@ -103,9 +103,14 @@ class DispatchMessage(NamedTuple):
     `cutout` key, so the submit tells the two apart without guessing."""
 
     reason: str
+    # A job whose create's outcome became unknown: its slot is checked (and freed if still unexplained) first.
+    suspect: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"cutout": "dispatch", "reason": self.reason})
+        doc = {"cutout": "dispatch", "reason": self.reason}
+        if self.suspect:
+            doc["suspect"] = self.suspect
+        return json.dumps(doc)
 
     @classmethod
     def from_json(cls, body: str) -> "DispatchMessage | None":
@@ -117,5 +122,6 @@ class DispatchMessage(NamedTuple):
         except ValueError:
             return None
         if isinstance(doc, dict) and doc.get("cutout") == "dispatch":
-            return cls(reason=str(doc.get("reason", "")))
+            suspect = doc.get("suspect")
+            return cls(reason=str(doc.get("reason", "")), suspect=suspect if isinstance(suspect, str) else None)
         return None

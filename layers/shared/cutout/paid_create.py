@@ -153,7 +153,8 @@ class PaidCreate(UseCase):
         if self.admission is not None:
             # Its slot stays held until evidence or the bound (reconcile.py); ask for a dispatch just after the
             # bound, which frees it then if nothing reported in, instead of leaving it idle until the next tick.
-            self.slots.wake("unknown_outcome_bound", int(self.admission.unknown_outcome_hold.total_seconds()) + 1)
+            bound = int(self.admission.unknown_outcome_hold.total_seconds()) + 1
+            self.slots.wake("unknown_outcome_bound", bound, suspect=job_id)
         return SubmitOutcome(SubmitKind.AMBIGUOUS, why, job_id)
 
     def _schedule_first_poll(self, job_id: str, project_id: str) -> None:

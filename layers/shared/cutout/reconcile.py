@@ -161,10 +161,12 @@ class Reconciler(SlotTable):
                 )
         return repaired
 
-    def _may_have_leaks(self, snap: Snapshot) -> bool:
-        """Some held slot is older than a leak could be young: worth reading its holder before making a job wait."""
-        oldest = self._clock() - min(self.grace, self.unknown_outcome_hold)
-        return any((parse_ts(s.acquired_at) or oldest) < oldest for s in snap.held)
+    def _suspects(self, snap: Snapshot, suspect: str | None) -> tuple[Slot, ...]:
+        """Held slots worth reading the holder of before a job is made to wait: `suspect`'s, and any held longer
+        than the grace (a release that never came). Unknown outcomes are checked when their own bound passes (the
+        submit that recorded one asks for that) and by the periodic reconciliation, not on every acquire."""
+        oldest = self._clock() - self.grace
+        return tuple(s for s in snap.held if s.holder == suspect or (parse_ts(s.acquired_at) or oldest) < oldest)
 
     def leak_reason(self, slot: Slot, job: Job | None, now: datetime) -> str | None:
         """Why `slot` should be freed now, or None while its holder may still legitimately need it."""

@@ -66,7 +66,7 @@ class Submitter(WaitingLine):
         if parking fails the error propagates so the message itself comes back."""
         wake = DispatchMessage.from_json(body)
         if wake is not None:
-            return self.dispatch_waiting(wake.reason)
+            return self.dispatch_waiting(wake.reason, wake.suspect)
         try:
             return self.submit_all(s3_events.parse_text(body))
         except BudgetExhausted:

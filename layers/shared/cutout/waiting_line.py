@@ -36,7 +36,7 @@ class WaitingLine(PaidCreate):
             self.slots.wake("recheck")
         return SubmitOutcome(SubmitKind.WAITING, "no_free_slot", job_id)
 
-    def dispatch_waiting(self, reason: str) -> list[SubmitOutcome]:
+    def dispatch_waiting(self, reason: str, suspect: str | None = None) -> list[SubmitOutcome]:
         """Start the oldest waiting job(s), at most DISPATCH_PER_MESSAGE, so a batch of ten dispatch messages makes
         no more creates than a batch of ten uploads and stays inside the function timeout; when that many started
         and another slot was free, the next one is asked for in a fresh message. Stops at the first job Magic
@@ -48,7 +48,7 @@ class WaitingLine(PaidCreate):
         outcomes: list[SubmitOutcome] = []
         if self.admission is None:
             return outcomes
-        snap = self.admission.room()
+        snap = self.admission.room(suspect)
         free = len(snap.free_below_limit())
         if not free:
             logger.info("dispatch: no free slot", extra={"reason": reason})
