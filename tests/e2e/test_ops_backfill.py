@@ -145,7 +145,7 @@ def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_a
 
     # given images that went through the pipeline already (uploaded while it watched)
     done = [stack.upload(_png(10_000 + i), f"done/{i}.png") for i in range(5)]
-    stack.wait_for_terminal(done, timeout=60)
+    stack.wait_for_terminal(done, timeout=180)
     # and a bucket full of images from before, hostile keys among them, plus things an upload would skip
     new = {f"{inp}old/{i:04d}.png": _png(i) for i in range(100)}
     new.update({inp + key: _png(500 + n) for n, key in enumerate(HOSTILE)})
@@ -207,7 +207,7 @@ def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_a
     jobs = stack.wait_for_terminal(list(new_ids.values()), timeout=180)
     assert {jobs[i]["status"] for i in new_ids.values()} == {"complete"}
     assert {jobs[new_ids[inp + k]]["source_key"] for k in HOSTILE} == {inp + k for k in HOSTILE}
-    stack.emulator.wait_until(stack.quiescent, timeout=60)
+    stack.emulator.wait_until(stack.quiescent, timeout=180)
     creates = _creates(stack)
     assert all(creates[f"cutout:{i}"] == 1 for i in new_ids.values())
     assert all(creates[f"cutout:{u.job_id}"] == 1 for u in done)
