@@ -1,4 +1,4 @@
-"""The flood, small: a burst of 200 distinct uploads against a Magic Hour plan of 10, once per plan behaviour
+"""The flood, small: a burst of 120 distinct uploads against a Magic Hour plan of 10, once per plan behaviour
 (`make flood` runs the same harness with 2,000). With the soak's faults on, every upload must end terminal, nothing
 may be dead-lettered or lost, no upload created twice outside the listed ambiguous cases, the credit ledger must
 match the table, Magic Hour must never hold more open projects than `MaxJobsInFlight`, and no message may be
@@ -21,7 +21,7 @@ from cutout_dev.flood import MODES, FloodConfig, run
 def test_flood_fast(mode: str, tmp_path: Path) -> None:
     # Given a plan of 10 that queues (or rejects) what is beyond it, and the soak's faults
     cfg = FloodConfig(
-        uploads=200,
+        uploads=120,
         modes=(mode,),
         limit=10,
         render_seconds=0.3,
@@ -39,15 +39,15 @@ def test_flood_fast(mode: str, tmp_path: Path) -> None:
         progress=False,
     )
 
-    # When 200 uploads land at once
+    # When 120 uploads land at once
     result = run(cfg)
     print(result.text)
     report = result.report["modes"][mode]
     flood = report["flood"]
 
     # Then nothing is lost, stuck, paid twice or unaccounted for
-    assert report["uploads"] == 200
-    assert sum(report["statuses"].values()) == 200
+    assert report["uploads"] == 120
+    assert sum(report["statuses"].values()) == 120
     assert report["lost"] == [], result.text
     assert report["non_terminal"] == [], result.text
     assert report["duplicate_creates"] == [], result.text
