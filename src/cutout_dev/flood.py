@@ -368,16 +368,16 @@ def _wait(stack: LocalStack, cfg: FloodConfig, job_ids: set[str], deadline: floa
     """Until every job is terminal and the stack is quiet (True), or nothing moves with jobs open / deadline (False)."""
     last_print = 0.0
     while time.monotonic() < deadline:
-        jobs = {str(j["job_id"]): j for j in stack.jobs()}
-        open_ids = [i for i in job_ids if jobs.get(i, {}).get("status") not in TERMINAL]
+        statuses = stack.job_statuses()
+        open_ids = [i for i in job_ids if statuses.get(i) not in TERMINAL]
         now = time.monotonic()
         if now - last_print >= 30:
-            statuses = Counter(str(j.get("status")) for i, j in jobs.items() if i in job_ids)
-            missing = len(job_ids) - sum(statuses.values())
+            counts = Counter(status for i, status in statuses.items() if i in job_ids)
+            missing = len(job_ids) - sum(counts.values())
             depths = {k: v for k, v in stack.queue_depths().items() if v}
             _say(
                 cfg,
-                f"[{now - t0:6.1f}s] jobs {dict(sorted(statuses.items()))} no record {missing} queues {depths or '{}'}",
+                f"[{now - t0:6.1f}s] jobs {dict(sorted(counts.items()))} no record {missing} queues {depths or '{}'}",
             )
             last_print = now
         if not open_ids and _wait_quiet(stack, min(deadline, time.monotonic() + 10)):
@@ -632,6 +632,8 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
         # dispatches waiting jobs a missed wake-up left behind.
         schedule_interval_seconds=cfg.sweeper_interval_seconds,
         function_log=log_path,
+        # moto on the other core (MotoServer): the harness measures the pipeline, not one shared interpreter.
+        aws_in_own_process=True,
     )
     injected = Injected()
     extra: dict[str, Any] = {}

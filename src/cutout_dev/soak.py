@@ -262,15 +262,15 @@ def _wait(stack: LocalStack, cfg: SoakConfig, job_ids: set[str], deadline: float
     """Wait until every upload's job is terminal and the stack is quiescent (or only stuck jobs remain)."""
     last_print = 0.0
     while time.monotonic() < deadline:
-        jobs = {j["job_id"]: j for j in stack.jobs()}
-        open_ids = [i for i in job_ids if jobs.get(i, {}).get("status") not in TERMINAL]
+        statuses = stack.job_statuses()
+        open_ids = [i for i in job_ids if statuses.get(i) not in TERMINAL]
         now = time.monotonic()
         if now - last_print >= 10:
-            statuses = Counter(str(j.get("status")) for i, j in jobs.items() if i in job_ids)
+            counts = Counter(status for i, status in statuses.items() if i in job_ids)
             depths = {k: v for k, v in stack.queue_depths().items() if v}
             _say(
                 cfg,
-                f"[{now - started:6.1f}s] jobs {dict(sorted(statuses.items()))} open {len(open_ids)} "
+                f"[{now - started:6.1f}s] jobs {dict(sorted(counts.items()))} open {len(open_ids)} "
                 f"queues {depths or '{}'}",
             )
             last_print = now
@@ -697,6 +697,8 @@ def run(cfg: SoakConfig) -> SoakResult:
             "CompletionQueue": cfg.visibility_seconds,
         },
         function_log=cfg.function_log,
+        # moto on the other core (MotoServer): the harness measures the pipeline, not one shared interpreter.
+        aws_in_own_process=True,
     )
     injected = Injected()
     extra: dict[str, Any] = {}

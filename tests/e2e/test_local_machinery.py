@@ -235,3 +235,39 @@ def test_stop_leaves_no_threads_or_ports(toy_project: Path) -> None:
             assert "refused" in str(exc.reason).lower()
         else:
             raise AssertionError(f"{url} still answers")
+
+
+def test_moto_in_its_own_process_serves_the_stack_and_goes_away_with_it(toy_project: Path) -> None:
+    from cutout_dev.local_stack import LocalStackConfig
+
+    # Given a stack whose AWS is a child process (as the flood and the soak run it)
+    config = LocalStackConfig(
+        template=toy_project / "template.yaml",
+        stack_name="toy",
+        parameters={"OutDir": str(toy_project.parent / "out")},
+        real_magic_hour=False,
+        aws_in_own_process=True,
+    )
+    with LocalStack(config) as stack:
+        processes = stack.moto.processes
+        assert len(processes) == 2 and all(p.poll() is None for p in processes)
+        # and DynamoDB is served apart from the services that deliver to each other
+        assert stack.moto.dynamodb_endpoint_url != stack.endpoints.aws
+        assert stack.resources is not None
+        assert stack.client("dynamodb").list_tables()["TableNames"] == [stack.resources.ref("Table")]
+        # When a message goes through its queue to the worker
+        sqs = stack.client("sqs")
+        url = stack.endpoints.queues["WorkQueue"]
+        sqs.send_message(QueueUrl=url, MessageBody="across processes")
+        # Then the worker gets it, through the child's SQS
+        _wait(lambda: "across processes" in _bodies(_worker_calls(stack)))
+        endpoints = [stack.endpoints.aws, stack.moto.dynamodb_endpoint_url]
+    # and stopping the stack ends the children and frees their ports
+    assert all(p.poll() is not None for p in processes)
+    for endpoint in endpoints:
+        try:
+            urllib.request.urlopen(endpoint, timeout=1)
+        except urllib.error.URLError as exc:
+            assert "refused" in str(exc.reason).lower()
+        else:
+            raise AssertionError(f"{endpoint} still answers")

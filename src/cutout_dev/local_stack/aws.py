@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import urllib.request
-from typing import Any
+from typing import IO, Any
 
 import boto3
+from moto.core.utils import unix_time
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.sqs.models import SQSBackend
 from werkzeug.serving import BaseWSGIServer, make_server
 
 log = logging.getLogger(__name__)
@@ -55,42 +59,121 @@ class _AtomicDynamoDB:
         return self._app(environ, start_response)
 
 
+def _retained(backend: Any, queue_name: str, message: Any) -> bool:
+    """moto's retention check, reading the one attribute it needs.
+
+    moto (5.2) checks each message it hands out against the queue's retention period by computing *every* queue
+    attribute, ApproximateNumberOfMessages* included: a pass over the whole queue per message received. With a
+    backlog of thousands (the flood) receiving became the local stack's largest cost (20 % of the process's
+    time, py-spy), a cost real SQS does not have. Same answer, read directly."""
+    queue = backend.get_queue(queue_name)
+    retention = int(getattr(queue, "message_retention_period", 345_600))
+    return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+
+def make_app() -> Any:
+    """moto's WSGI app as the local stack serves it: DynamoDB's conditions atomic, SQS receive O(1) a message."""
+    SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign,assignment]
+    return _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+
+
+def serve(port: int = 0) -> BaseWSGIServer:
+    """A threaded server of ``make_app()`` on 127.0.0.1 (``port`` 0: one the OS chooses)."""
+    return make_server("127.0.0.1", port, make_app(), threaded=True, request_handler=MotoRequestHandler)
+
+
 class MotoServer:
-    """A moto server thread bound to 127.0.0.1 on an OS-assigned port.
+    """A moto server bound to 127.0.0.1 on an OS-assigned port: a thread of this process, or a process of its own.
 
     The same WSGI app as ``moto.server.ThreadedMotoServer``, served here so that shutdown is prompt (a short
     ``poll_interval``) and the listening socket is closed (ThreadedMotoServer leaves it open).
+
+    ``own_process``: moto in child processes (``cutout_dev.local_stack.aws_process``), DynamoDB in one and the
+    other services in another. The local stack runs the functions, the emulator and moto in one Python process, and
+    moto took ~60 % of its interpreter time in the flood (py-spy): one core for everything on a 2-core machine. In a
+    child of its own moto was then the bottleneck at one core (DynamoDB ~2/3 of it: update-expression validation and
+    response serialisation). DynamoDB talks to no other service here, so it can have a process to itself (boto3
+    finds it through ``AWS_ENDPOINT_URL_DYNAMODB``), while S3 → EventBridge → SQS stay together, as their delivery
+    happens inside moto. AWS's services are not on the caller's CPU either. Off by default (children cost ~1 s to
+    start; most tests start many short stacks), on for the flood and the soak.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, own_process: bool = False) -> None:
+        self.own_process = own_process
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._processes: list[subprocess.Popen[str]] = []
         self.endpoint_url = ""
+        # DynamoDB's endpoint: endpoint_url itself unless own_process.
+        self.dynamodb_endpoint_url = ""
         self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> str:
         """Start the server, point this process's boto3 at it, and return the endpoint URL."""
-        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
-        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="moto-server", daemon=True
-        )
-        self._thread.start()
-        self.endpoint_url = f"http://127.0.0.1:{server.server_port}"
+        if self.own_process:
+            port = self._start_process()
+            self.dynamodb_endpoint_url = f"http://127.0.0.1:{self._start_process()}"
+        else:
+            server = serve()
+            self._server = server
+            self._thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="moto-server", daemon=True
+            )
+            self._thread.start()
+            port = server.server_port
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        self.dynamodb_endpoint_url = self.dynamodb_endpoint_url or self.endpoint_url
         # moto's state is per process, not per server: a second stack in the same process (tests) must not
         # see the first one's buckets and queues.
         self.reset()
-        self._apply_env({**_AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint_url})
+        self._apply_env(
+            {**_AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint_url}
+        )
         log.info("moto server on %s", self.endpoint_url)
         return self.endpoint_url
 
+    def _start_process(self) -> int:
+        # stdin is the child's lifeline: it exits when the pipe closes (stop(), or this process dying), so a
+        # crashed harness never leaves a moto server behind.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cutout_dev.local_stack.aws_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._processes.append(process)
+        stdout: IO[str] | None = process.stdout
+        line = stdout.readline() if stdout is not None else ""
+        if not line.strip().isdigit():
+            process.kill()
+            process.wait(timeout=10)
+            self._processes.remove(process)
+            raise RuntimeError(f"moto's process did not start (it printed {line!r})")
+        return int(line)
+
+    @property
+    def processes(self) -> list[subprocess.Popen[str]]:
+        """The child processes serving AWS (none when moto is a thread of this process)."""
+        return list(self._processes)
+
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        for url in dict.fromkeys((self.endpoint_url, self.dynamodb_endpoint_url)):
+            request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+            with urllib.request.urlopen(request, timeout=10):
+                pass
 
     def stop(self) -> None:
+        while self._processes:
+            process = self._processes.pop()
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            if process.stdout is not None:
+                process.stdout.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -100,11 +183,12 @@ class MotoServer:
             self._thread = None
         self._restore_env()
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, endpoint_url: str | None = None) -> Any:
         """A boto3 client pinned to this server (independent of the process environment)."""
+        default = self.dynamodb_endpoint_url if service == "dynamodb" else self.endpoint_url
         return boto3.client(
             service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint_url,
+            endpoint_url=endpoint_url or default,
             region_name=REGION,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials

@@ -318,9 +318,46 @@ def _fill_gaps(
     for logical_id, res in translated.resources_of_type("AWS::DynamoDB::Table").items():
         props = resolver.resolve(res.get("Properties", {}))
         table = deployed.physical_ids[logical_id]
+        if moto.dynamodb_endpoint_url != moto.endpoint_url:
+            _move_table(moto, table)
         ttl = props.get("TimeToLiveSpecification") or {}
         if ttl.get("Enabled") in (True, "true"):
             ddb.update_time_to_live(
                 TableName=table,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
+
+
+# What create_table takes back of an index from describe_table.
+_INDEX_KEYS = ("IndexName", "KeySchema", "Projection")
+
+
+def _move_table(moto: MotoServer, table: str) -> None:
+    """Re-create a table CloudFormation made in moto's main process in its DynamoDB process (``MotoServer``:
+    DynamoDB served apart), and drop the original, so every call finds the one table where boto3 sends it."""
+    origin = moto.client("dynamodb", endpoint_url=moto.endpoint_url)
+    desc = origin.describe_table(TableName=table)["Table"]
+    spec: dict[str, Any] = {k: desc[k] for k in ("AttributeDefinitions", "KeySchema")}
+    on_demand = (desc.get("BillingModeSummary") or {}).get("BillingMode") == "PAY_PER_REQUEST"
+    if on_demand:
+        spec["BillingMode"] = "PAY_PER_REQUEST"
+    else:
+        throughput = desc.get("ProvisionedThroughput") or {}
+        spec["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": throughput.get("ReadCapacityUnits") or 1,
+            "WriteCapacityUnits": throughput.get("WriteCapacityUnits") or 1,
+        }
+    indexes = []
+    for index in desc.get("GlobalSecondaryIndexes") or []:
+        entry = {k: index[k] for k in _INDEX_KEYS}
+        if not on_demand:
+            entry["ProvisionedThroughput"] = spec["ProvisionedThroughput"]
+        indexes.append(entry)
+    if indexes:
+        spec["GlobalSecondaryIndexes"] = indexes
+    if desc.get("LocalSecondaryIndexes"):
+        spec["LocalSecondaryIndexes"] = [{k: i[k] for k in _INDEX_KEYS} for i in desc["LocalSecondaryIndexes"]]
+    if desc.get("StreamSpecification"):
+        spec["StreamSpecification"] = desc["StreamSpecification"]
+    moto.client("dynamodb").create_table(TableName=table, **spec)
+    origin.delete_table(TableName=table)

@@ -77,6 +77,8 @@ class LocalStackConfig:
     visibility_timeout_seconds: int | dict[str, int] | None = None
     # Where the functions' stdout (Powertools JSON logs, EMF metrics) goes; None = this process's stdout.
     function_log: Path | None = None
+    # moto in a process of its own rather than a thread of this one (MotoServer says when that matters).
+    aws_in_own_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class LocalStack:
                 raise TypeError(f"unknown LocalStack option {name!r}")
             setattr(cfg, name, value)
         self.config = cfg
-        self.moto = MotoServer()
+        self.moto = MotoServer(own_process=cfg.aws_in_own_process)
         self.function_url = FunctionUrlServer()
         self.emulator: Any = None  # cutout_dev.emulator.EmulatorServer when not using real Magic Hour
         self.functions: dict[str, LocalFunction] = {}
@@ -402,6 +404,26 @@ class LocalStack:
                     items.append(item)
             if "LastEvaluatedKey" not in page:
                 return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def job_statuses(self) -> dict[str, str]:
+        """job id → status of every job record: a scan projected to the two attributes, for progress loops that
+        look often (a whole record costs moto ~40 attributes to serialise, and the flood scans thousands)."""
+        ddb = self.client("dynamodb")
+        statuses: dict[str, str] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.endpoints.table,
+            "ProjectionExpression": "job_id, #s",
+            "ExpressionAttributeNames": {"#s": "status"},
+        }
+        while True:
+            page = ddb.scan(**kwargs)
+            for raw in page.get("Items", []):
+                job_id = raw.get("job_id", {}).get("S", "#")
+                if is_job_record({"job_id": job_id}):
+                    statuses[job_id] = raw.get("status", {}).get("S", "")
+            if "LastEvaluatedKey" not in page:
+                return statuses
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def job(self, job_id: str) -> dict[str, Any] | None:
