@@ -107,7 +107,7 @@ soak: $(STAMP) ## Fault-injection soak through the local stack
 	$(PY) -m cutout_dev.soak
 
 .PHONY: flood
-flood: $(STAMP) ## 2,000 uploads at once against a plan of 25 (10 s renders), queue and reject modes (~30 min)
+flood: $(STAMP) ## 2,000 uploads at once against a plan of 50 (20 s renders), queue and reject modes (~35 min)
 	$(PY) -m cutout_dev.flood $(FLOOD_ARGS)
 
 .PHONY: clean

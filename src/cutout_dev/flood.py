@@ -32,9 +32,12 @@ Exit status 0 only when every check passes in every mode run. Results: ``bench/f
 
 Choice of the default limit and render time (measured on the shared 2-core machine this was written on):
 
-* what the machine sustains: ~6-7 uploads/s through the whole local stack with the soak's faults when nothing else
-  holds it back (400 uploads, plan limit 50, 0.2 s renders: 6.9/s; 0.18 CPU-s per upload in one process, so one
-  core at most). The plan's bound has to sit well below that or the machine sets the pace: 2.5 uploads/s.
+* what the machine sustains: the functions and the emulator share one Python process (one core), moto runs in two
+  processes of its own (``MotoServer(own_process=True)``: DynamoDB, and the rest). With moto a thread of the same
+  process (before) the whole stack had one core: ~6-7 uploads/s with the soak's faults (400 uploads, plan limit 50,
+  0.2 s renders), 2,000 uploads took ~8 minutes just to be recorded, and 800 uploads at 25 x 10 s reached 0.80 of
+  the bound; in processes of their own, 800 are recorded in ~40 s and reach 0.91 (CPU: functions ~40 %, DynamoDB
+  ~70 %, the other services ~40 % of a core). The plan's bound has to sit well below that: 2.5 uploads/s.
 * what one slot's cycle costs besides the render (the "slot hand-off" line: from one project's finish at Magic
   Hour to the next create on that slot). Without faults ~0.25 s on a quiet machine (no faults, 200 uploads, limit
   10 x 4 s renders: 0.945 of the bound). The soak's faults add per-cycle costs that do not shrink with the render:
@@ -42,10 +45,14 @@ Choice of the default limit and render time (measured on the shared 2-core machi
   that never happened (~4 %) holds it for UnknownOutcomeHoldSeconds, a cancel has no webhook at all. Measured at
   limit 10 x 4 s renders (250 uploads, faults, 10 s bound): hand-off mean 1.17 s — 0.33 of it unknown outcomes,
   0.37 dropped webhooks, 0.30 the rest — so 0.78 of the bound, and 0.67-0.71 on a loaded machine.
-* hence limit 25 with 10 s renders (Business-sized; 2.5 uploads/s, the same pace for the machine as 10 x 4 s):
-  the fixed costs of a cycle weigh 2.5 times less against the render, so the plan, not the local stack's
-  per-call latency, sets the pace. 2,000 uploads take ~800 s a mode at the bound, ~30 minutes for `make flood`.
-  `--limit 10 --render-seconds 4` runs the Magic-Hour-p50 variant.
+* hence a large plan with long renders at 2.5 uploads/s, so the fixed costs of a cycle weigh little against the
+  render. At limit 25 x 10 s, 2,000 uploads reached 0.878 (queue) and 0.872 (reject) of the bound with moto in
+  its own processes: slot hand-off mean 1.6 s, of which the fault mix alone costs ~0.75 s a cycle (a create of
+  unknown outcome that never happened, ~7 % of creates, holds its slot ~6.5 s; a dropped webhook, 20 %, ~1.7 s)
+  — 10 / (10 + 1.6) is the ceiling, whatever the pipeline. At limit 50 x 20 s (the default) the same seconds are
+  half the share: 800 uploads, reject, 0.967 of the bound, the machine at ~95 % of its 2 cores' 200 %.
+  2,000 uploads take ~800 s a mode at the bound, ~35 minutes for `make flood`. `--limit 25 --render-seconds 10`
+  and `--limit 10 --render-seconds 4` (Magic Hour's p50) run the variants where the fault tax weighs more.
 """
 
 from __future__ import annotations
@@ -112,9 +119,9 @@ class FloodConfig:
     modes: tuple[str, ...] = MODES
     # Magic Hour's plan limit (the emulator's), and the template's MaxJobsInFlight (None = the same number: a
     # correctly configured deployment).
-    limit: int = 25
+    limit: int = 50
     max_jobs_in_flight: int | None = None
-    render_seconds: float = 10.0
+    render_seconds: float = 20.0
     # The template's UnknownOutcomeHoldSeconds (None = its default, as deployed).
     unknown_outcome_hold_seconds: int | None = None
     seed: int = 20251130
@@ -127,13 +134,18 @@ class FloodConfig:
     poll_first_delay_seconds: int = 2
     poll_max_delay_seconds: int = 3
     poll_max_wait_seconds: int = 40
-    ingest_visibility_seconds: int = 15
-    submit_lease_seconds: int = 10
+    # The submit lease as the template means it, longer than the function's timeout (30 s): a shorter one can call a
+    # live worker dead, and, with every reconciling function using it (soak.LEASE_READERS), frees a killed worker's
+    # slot while its project still renders (lease + UnknownOutcomeHoldSeconds must outlast a render: at 10 s with
+    # 20 s renders the 2,000-upload flood saw 52 projects for 50 slots). The ingest visibility timeout is longer
+    # still, so a killed worker's batch comes back to a stale claim (and, as on AWS, >= the function timeout).
+    ingest_visibility_seconds: int = 35
+    submit_lease_seconds: int = 31
     visibility_seconds: int = 4
     concurrency: str = "4"  # the template's MaximumConcurrency (per SQS event source)
     sweeper_interval_seconds: float = 15.0  # the template's rate(15 minutes), scaled to the run
-    # How often the harness scans the jobs table while it waits: a scan of thousands of records costs moto (the
-    # same process, the same core) a noticeable share, so not more often than this slows what it measures.
+    # How often the harness scans the jobs table while it waits (a projected scan, job id and status): each one
+    # costs moto's DynamoDB, the pipeline's busiest process, a pass over thousands of records.
     scan_interval_seconds: float = 10.0
     # Magic Hour / pipeline fault rates (the soak's mix when faults are on); overrides by SoakConfig field name.
     fault_overrides: dict[str, Any] = field(default_factory=lambda: dict(FLOOD_FAULTS))

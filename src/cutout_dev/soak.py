@@ -61,6 +61,11 @@ from cutout_dev.slot_accounting import explain, held_slots, known_reason, slot_r
 DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "soak-results.json"
 SUBMIT = "SubmitFunction"
 SWEEPER = "SweeperFunction"
+# The functions that reconcile in-flight slots, and so read the submit lease (reconcile.py: a `submitting` claim
+# older than the lease has lost its worker). The template sets the submit's and the others default to the same
+# value (a template test checks it); a harness that shortens it must shorten it for all of them, or a slot held by
+# a killed worker is kept for the template's 120 s where the submit already gave up after the short lease.
+LEASE_READERS = ("PollFunction", "FinalizeFunction", SWEEPER)
 INGEST_QUEUE = "IngestQueue"
 RECORD_FIELDS = ("status", "error_code", "ambiguous", "project_id", "credits_charged", "credits_refunded")
 
@@ -206,11 +211,9 @@ def _inject(stack: LocalStack, cfg: SoakConfig, uploads: dict[str, UploadRecord]
                 raise WorkerKilled(f"worker killed after creating {project_id} for {job_id}")
 
     submit = stack.functions[SUBMIT]
-    deployed = submit.configure().settings  # the settings the template gave the function
-    submit.configure(
-        settings=deployed._replace(submit_lease_seconds=cfg.submit_lease_seconds),
-        after_create=kill_after_create,
-    )
+    submit.configure(settings=_short_lease(submit, cfg), after_create=kill_after_create)
+    for name in LEASE_READERS:
+        stack.functions[name].configure(settings=_short_lease(stack.functions[name], cfg))
 
     sqs = stack.client("sqs")
     ingest_url = stack.endpoints.queues[INGEST_QUEUE]
@@ -283,23 +286,29 @@ def _wait(stack: LocalStack, cfg: SoakConfig, job_ids: set[str], deadline: float
     return False
 
 
+def _short_lease(function: Any, cfg: SoakConfig) -> Any:
+    """The settings the template gave `function` (its cold start's), with the harness's short submit lease."""
+    return function.configure().settings._replace(submit_lease_seconds=cfg.submit_lease_seconds)
+
+
 @contextlib.contextmanager
-def _clock_ahead(stack: LocalStack, seconds: float) -> Iterator[None]:
+def _clock_ahead(stack: LocalStack, seconds: float, cfg: SoakConfig) -> Iterator[None]:
     """Give the sweeper a clock `seconds` ahead, so "stuck past the limit" is reached now, not in minutes."""
 
     def shifted() -> datetime:
         return datetime.now(UTC) + timedelta(seconds=seconds)
 
     sweeper = stack.functions[SWEEPER]
-    sweeper.configure(clock=shifted)
+    settings = _short_lease(sweeper, cfg)
+    sweeper.configure(settings=settings, clock=shifted)
     try:
         yield
     finally:
-        sweeper.configure()
+        sweeper.configure(settings=settings)
 
 
 def _run_sweeper(stack: LocalStack, cfg: SoakConfig) -> Any:
-    with _clock_ahead(stack, cfg.poll_max_wait_seconds + 600 + 60):
+    with _clock_ahead(stack, cfg.poll_max_wait_seconds + 600 + 60, cfg):
         return stack.functions[SWEEPER].invoke({"source": "soak", "detail-type": "Scheduled Event"})
 
 

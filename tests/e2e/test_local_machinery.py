@@ -35,6 +35,17 @@ def _worker_calls(stack: LocalStack) -> list[dict[str, Any]]:
     return sorted(calls, key=lambda c: c["event"]["Records"][0]["attributes"]["SentTimestamp"])
 
 
+def _assert_closed(urls: list[str]) -> None:
+    """Nothing listens at any of `urls` any more."""
+    for url in urls:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+        except urllib.error.URLError as exc:
+            assert "refused" in str(exc.reason).lower()
+        else:
+            raise AssertionError(f"{url} still answers")
+
+
 def _bodies(calls: list[dict[str, Any]]) -> list[str]:
     return [r["body"] for c in calls for r in c["event"]["Records"]]
 
@@ -228,13 +239,7 @@ def test_stop_leaves_no_threads_or_ports(toy_project: Path) -> None:
         ports = [stack.endpoints.aws, stack.endpoints.webhook]
     leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert not leftover, [t.name for t in leftover]
-    for url in ports:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-        except urllib.error.URLError as exc:
-            assert "refused" in str(exc.reason).lower()
-        else:
-            raise AssertionError(f"{url} still answers")
+    _assert_closed(ports)
 
 
 def test_moto_in_its_own_process_serves_the_stack_and_goes_away_with_it(toy_project: Path) -> None:
@@ -264,10 +269,4 @@ def test_moto_in_its_own_process_serves_the_stack_and_goes_away_with_it(toy_proj
         endpoints = [stack.endpoints.aws, stack.moto.dynamodb_endpoint_url]
     # and stopping the stack ends the children and frees their ports
     assert all(p.poll() is not None for p in processes)
-    for endpoint in endpoints:
-        try:
-            urllib.request.urlopen(endpoint, timeout=1)
-        except urllib.error.URLError as exc:
-            assert "refused" in str(exc.reason).lower()
-        else:
-            raise AssertionError(f"{endpoint} still answers")
+    _assert_closed(endpoints)
