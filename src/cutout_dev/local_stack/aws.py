@@ -181,6 +181,8 @@ class MotoServer:
                 self._thread.join(timeout=10)
             self._server = None
             self._thread = None
+        # Nothing listens there any more: a restarted server picks its endpoints afresh.
+        self.endpoint_url = self.dynamodb_endpoint_url = ""
         self._restore_env()
 
     def client(self, service: str, endpoint_url: str | None = None) -> Any:
