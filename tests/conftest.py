@@ -167,3 +167,29 @@ def no_secrets_in_logs() -> Iterator[_Collector]:
 
 
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
+
+
+@pytest.fixture(autouse=True)
+def iam_refusals(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test: what the local IAM refused during it is printed (a refusal is AWS's AccessDenied)."""
+    yield
+    if "moto_server" not in request.fixturenames:
+        return
+    from cutout_dev.local_stack.iam.principals import report
+
+    server: MotoServer = request.getfixturevalue("moto_server")
+    if not server.endpoint_url:
+        return
+    refusals = [r for r in report(server.endpoint_url)["refusals"] if r["test"] == request.node.nodeid]
+    for refusal in refusals:
+        print(f"IAM refused {refusal['principal']} {refusal['operation']}: {refusal['why']}")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With CUTOUT_IAM_REPORT_DIR set, each test's duration: the mutation check reruns the quickest test that
+    relies on a grant."""
+    directory = os.environ.get("CUTOUT_IAM_REPORT_DIR")
+    if directory and report.when == "call":
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, f"durations-{os.getpid()}.tsv"), "a", encoding="utf-8") as out:
+            out.write(f"{report.nodeid}\t{report.duration:.3f}\t{report.outcome}\n")

@@ -7,11 +7,13 @@ fetch, and the aws CLI works against the same endpoint.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from typing import IO, Any
 
@@ -38,25 +40,33 @@ _AWS_ENV = {
 }
 
 
-class _AtomicDynamoDB:
-    """WSGI wrapper that serialises DynamoDB requests.
+class _Serialised:
+    """WSGI wrapper that serialises what moto cannot do concurrently: DynamoDB and SQS requests.
 
     DynamoDB applies each conditional write atomically; moto's backend has no locking and moto server is
     threaded, so two concurrent conditional puts can both "succeed" — a race real DynamoDB never has. Cutout's
     guarantees (one claim per job, the budget counter, the finalize lease) rest on those conditions, so the
-    emulated account must keep them. Other services are left concurrent.
+    emulated account must keep them. moto's SQS iterates a queue's message set while other requests change it
+    ("RuntimeError: Set changed size during iteration", a 500 to ReceiveMessage under the soak's concurrency), so
+    SQS requests take a lock of their own. Pollers receive with WaitTimeSeconds=0, so no request holds it for long.
+    S3 and EventBridge stay concurrent.
     """
 
     def __init__(self, app: Any) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self._locks = {"DynamoDB_": threading.Lock(), "AmazonSQS.": threading.Lock()}
+        self._sqs_query = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
-            with self._lock:
-                # Materialise the body inside the lock: the backend does its work while it is produced.
-                return list(self._app(environ, start_response))
-        return self._app(environ, start_response)
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        lock = next((lock for prefix, lock in self._locks.items() if target.startswith(prefix)), None)
+        if lock is None and "/sqs/aws4_request" in str(environ.get("HTTP_AUTHORIZATION", "")):
+            lock = self._sqs_query  # the SQS query protocol (no X-Amz-Target)
+        if lock is None:
+            return self._app(environ, start_response)
+        with lock:
+            # Materialise the body inside the lock: the backend does its work while it is produced.
+            return list(self._app(environ, start_response))
 
 
 def _retained(backend: Any, queue_name: str, message: Any) -> bool:
@@ -72,9 +82,12 @@ def _retained(backend: Any, queue_name: str, message: Any) -> bool:
 
 
 def make_app() -> Any:
-    """moto's WSGI app as the local stack serves it: DynamoDB's conditions atomic, SQS receive O(1) a message."""
+    """moto's WSGI app as the local stack serves it: IAM enforced for the functions' roles (iam/enforcer.py),
+    DynamoDB's conditions atomic, SQS serialised, SQS receive O(1) a message."""
+    from cutout_dev.local_stack.iam.enforcer import Enforcer
+
     SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign,assignment]
-    return _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+    return Enforcer(_Serialised(DomainDispatcherApplication(create_backend_app)))
 
 
 def serve(port: int = 0) -> BaseWSGIServer:
@@ -162,7 +175,26 @@ class MotoServer:
             with urllib.request.urlopen(request, timeout=10):
                 pass
 
+    def _save_iam_report(self) -> None:
+        """With CUTOUT_IAM_REPORT_DIR set (make test), keep what the local IAM saw for the mutation check."""
+        directory = os.environ.get("CUTOUT_IAM_REPORT_DIR")
+        if not directory or not self.endpoint_url:
+            return
+        from cutout_dev.local_stack.iam.principals import report
+
+        os.makedirs(directory, exist_ok=True)
+        for n, url in enumerate(dict.fromkeys((self.endpoint_url, self.dynamodb_endpoint_url))):
+            try:
+                data = report(url)
+            except OSError as exc:
+                log.warning("no IAM report from %s: %s", url, exc)
+                continue
+            path = os.path.join(directory, f"{os.getpid()}-{id(self)}-{n}-{time.time_ns()}.json")
+            with open(path, "w", encoding="utf-8") as out:
+                json.dump(data, out)
+
     def stop(self) -> None:
+        self._save_iam_report()
         while self._processes:
             process = self._processes.pop()
             if process.stdin is not None:

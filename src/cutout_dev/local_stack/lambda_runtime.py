@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from cutout_dev.local_stack.aws import REGION
+from cutout_dev.local_stack.iam import principals
 from cutout_dev.local_stack.intrinsics import ACCOUNT_ID
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,19 @@ class FunctionOutput:
 
 
 class _FunctionScope:
-    """Marks the current thread as running handler code (for FunctionOutput)."""
+    """Marks the current thread as running handler code (for FunctionOutput), as the function's role (every AWS
+    call it makes is signed with that role's credentials; iam/principals.py)."""
+
+    def __init__(self, principal: str | None = None) -> None:
+        self._principal = principal
 
     def __enter__(self) -> None:
         self._previous = getattr(_in_function, "active", False)
         _in_function.active = True
+        self._token = principals.enter(self._principal)
 
     def __exit__(self, *exc: object) -> None:
+        principals.leave(self._token)
         _in_function.active = self._previous
 
 
@@ -159,7 +166,7 @@ class LocalFunction:
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[unique] = module
                 started = time.perf_counter()
-                with _FunctionScope():
+                with _FunctionScope(self.logical_id):
                     spec.loader.exec_module(module)
                 log.debug("%s: init %.0f ms", self.logical_id, (time.perf_counter() - started) * 1000)
                 self._module = module
@@ -174,7 +181,8 @@ class LocalFunction:
         configure = getattr(self._module, "configure", None)
         if not callable(configure):
             raise TypeError(f"{self.logical_id}: the handler module has no configure() seam")
-        return configure(**seams)
+        with _FunctionScope(self.logical_id):
+            return configure(**seams)
 
     def invoke(self, event: Any) -> Any:
         """Call the handler with a fresh context; exceptions propagate as Lambda reports them to the caller."""
@@ -184,7 +192,7 @@ class LocalFunction:
         t0 = time.perf_counter()
         record = Invocation(self.logical_id, context.aws_request_id, started, 0.0)
         try:
-            with _FunctionScope():
+            with _FunctionScope(self.logical_id):
                 if self.fault is not None:
                     self.fault(event)  # test hook: a poisoned dependency, raised inside the invocation
                 result = entry(event, context)

@@ -22,6 +22,10 @@ from typing import Any
 
 from cutout_dev.local_stack.aws import REGION, MotoServer
 from cutout_dev.local_stack.function_url import FunctionUrlServer
+from cutout_dev.local_stack.iam.principals import register, role_session_arn
+from cutout_dev.local_stack.iam.principals import report as iam_report
+from cutout_dev.local_stack.iam.roles import function_roles, role_id_of
+from cutout_dev.local_stack.intrinsics import ACCOUNT_ID
 from cutout_dev.local_stack.lambda_runtime import (
     FreshImports,
     FunctionOutput,
@@ -209,6 +213,7 @@ class LocalStack:
             function_url=webhook_url,
             secret_values=secret_values,
         )
+        self._register_roles()
         self._build_functions()
         self._endpoints = self._make_endpoints(aws_endpoint, base_url, webhook_url)
         self._start_event_sources()
@@ -225,6 +230,33 @@ class LocalStack:
                 if res.get("Type") == SECRET:
                     ids.append(value["Ref"])
         return ids
+
+    def _register_roles(self) -> None:
+        """Every function calls AWS as its own role, and moto enforces the role's policies (local_stack/iam)."""
+        assert self.translated is not None
+        assert self.resources is not None
+        resolve = self.resources.resolver.resolve
+        roles = function_roles(self.translated, lambda _function_id: resolve)
+        arns = {
+            function_id: role_session_arn(
+                f"{self.config.stack_name}-{role_id_of(self.translated, function_id)}",
+                self.resources.ref(function_id),
+                ACCOUNT_ID,
+            )
+            for function_id in roles
+        }
+        register([self.moto.endpoint_url, self.moto.dynamodb_endpoint_url], roles, arns=arns)
+
+    def iam_report(self) -> dict[str, Any]:
+        """What the local IAM checked and refused, per function, since the stack started (every moto process)."""
+        merged: dict[str, Any] = {"checked": {}, "refused": {}, "refusals": []}
+        for endpoint in dict.fromkeys([self.moto.endpoint_url, self.moto.dynamodb_endpoint_url]):
+            part = iam_report(endpoint)
+            for key in ("checked", "refused"):
+                for name, count in part[key].items():
+                    merged[key][name] = merged[key].get(name, 0) + count
+            merged["refusals"].extend(part["refusals"])
+        return merged
 
     def _build_functions(self) -> None:
         assert self.translated is not None
