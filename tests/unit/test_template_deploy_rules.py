@@ -86,7 +86,7 @@ def test_aws_accepts_the_stack(translated: TranslatedTemplate, params: dict[str,
     # when every deploy rule runs (a reservation against the default quota, none against a new account's)
     violations = dr.check(resolved, dr.Account(concurrency_quota=_quota(params)))
     # then nothing is refused, and AWS's recommendations are kept too
-    assert [str(v) for v in violations] == []
+    assert not violations, "\n".join(str(v) for v in violations)
 
 
 def test_all_combinations_are_covered() -> None:
