@@ -165,11 +165,22 @@ def _logical_id(value: Any) -> str | None:
     return None
 
 
+def _branches(statement: Any) -> list[dict[str, Any]]:
+    """A statement, or each statement a conditional (``Fn::If``) one may become (``AWS::NoValue`` is none)."""
+    if isinstance(statement, dict) and set(statement) == {"Fn::If"}:
+        _, when_true, when_false = statement["Fn::If"]
+        return [*_branches(when_true), *_branches(when_false)]
+    if statement == {"Ref": "AWS::NoValue"}:
+        return []
+    return [statement]
+
+
 def policy_statements(logical_id: str) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = []
     for policy in props(logical_id).get("Policies", []):
         if isinstance(policy, dict) and "Statement" in policy:
-            statements.extend(policy["Statement"])
+            for statement in policy["Statement"]:
+                statements.extend(_branches(statement))
     return statements
 
 
@@ -344,10 +355,11 @@ def test_ingest_rule_filters_on_the_input_prefix() -> None:
     assert pattern["source"] == ["aws.s3"]
     assert pattern["detail-type"] == ["Object Created"]
     assert _mentions(pattern["detail"]["bucket"]["name"], "ExistingBucketName")
-    key_filter = pattern["detail"]["object"]["key"]
-    condition, with_prefix, without_prefix = key_filter["Fn::If"]
+    # The whole `object` filter is conditional: EventBridge refuses the empty object a bare key filter would leave.
+    object_filter = pattern["detail"]["object"]
+    condition, with_prefix, without_prefix = object_filter["Fn::If"]
     assert condition == "HasInputPrefix"
-    assert with_prefix == [{"prefix": {"Ref": "InputPrefix"}}]
+    assert with_prefix == {"key": [{"prefix": {"Ref": "InputPrefix"}}]}
     # Whole bucket watched: the output prefix is excluded when the cutouts land in the same bucket.
     assert _mentions(without_prefix, '"anything-but": {"prefix": {"Ref": "OutputPrefix"}}')
     (target,) = p["Targets"]

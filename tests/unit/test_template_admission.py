@@ -24,9 +24,16 @@ def test_the_in_flight_limit_is_a_parameter_bounded_by_one_batch_read() -> None:
     assert param["MaxValue"] == MAX_SLOTS
 
 
-def test_the_public_webhook_cannot_take_the_accounts_concurrency() -> None:
-    # The reservation is sized from the plan limit, with the reasoning next to it.
-    assert props("WebhookFunction")["ReservedConcurrentExecutions"] == {"Ref": "MaxJobsInFlight"}
+def test_the_public_webhooks_reservation_is_a_choice_off_by_default() -> None:
+    # A reservation caps what a flood can take, but Lambda refuses one an account's quota cannot give (a new
+    # account's 10): it is the operator's choice, none by default (deploy_rules checks both ways).
+    assert props("WebhookFunction")["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasWebhookReservation", {"Ref": "WebhookReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert load_template()["Conditions"]["HasWebhookReservation"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookReservedConcurrency"}, 0]}]
+    }
+    assert load_template()["Parameters"]["WebhookReservedConcurrency"]["Default"] == 0
     assert props("WebhookFunction")["FunctionUrlConfig"]["AuthType"] == "NONE"
 
 

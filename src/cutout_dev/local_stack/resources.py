@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cutout_dev.local_stack import deploy_rules
 from cutout_dev.local_stack.aws import REGION, MotoServer
 from cutout_dev.local_stack.intrinsics import (
     ACCOUNT_ID,
@@ -230,12 +231,16 @@ def deploy(
     stack_name: str,
     function_url: str,
     secret_values: Mapping[str, str],
+    account_concurrency_quota: int = deploy_rules.DEFAULT_CONCURRENCY_QUOTA,
 ) -> DeployedResources:
     """Create the stack in moto and return where everything is.
 
     ``secret_values`` maps secret logical ids to their SecretString (others get a random value, as
-    ``GenerateSecretString`` would).
+    ``GenerateSecretString`` would). Raises ``deploy_rules.DeployRefused`` with AWS's message, before anything is
+    created, for what AWS would refuse to create (moto accepts it), as for an account whose Lambda concurrency
+    quota is ``account_concurrency_quota``.
     """
+    _refuse_what_aws_refuses(translated, parameters, stack_name, account_concurrency_quota)
     lookups = _Lookups(translated, stack_name, function_url)
     resolver = IntrinsicResolver(
         translated.cfn, parameters, region=REGION, stack_name=stack_name, ref=lookups.ref, get_att=lookups.get_att
@@ -276,6 +281,27 @@ def deploy(
     )
     _fill_gaps(translated, deployed, resolver, moto)
     return deployed
+
+
+def _refuse_what_aws_refuses(
+    translated: TranslatedTemplate, parameters: Mapping[str, Any], stack_name: str, quota: int
+) -> None:
+    """The deploy rules the template tests check, on this very stack: CloudFormation would roll the stack back
+    with the first refusal (CREATE_FAILED); refusing before creating leaves the same, nothing.
+
+    Parameter constraints are not checked here: the local stack passes values AWS never sees on purpose (a
+    loopback http:// Magic Hour URL, second-long poll bounds). Advice (the 6x visibility timeout) is logged only.
+    """
+    resolved = deploy_rules.resolve_template(translated.cfn, parameters, stack_name=stack_name, region=REGION)
+    violations = deploy_rules.check(
+        resolved, deploy_rules.Account(concurrency_quota=quota), rules=deploy_rules.RESOURCE_RULES
+    )
+    for violation in violations:
+        if violation.advice:
+            log.warning("deploy advice: %s", violation)
+    refused = [v for v in violations if not v.advice]
+    if refused:
+        raise deploy_rules.DeployRefused(stack_name, refused)
 
 
 def _fill_gaps(

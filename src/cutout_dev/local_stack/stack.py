@@ -83,6 +83,9 @@ class LocalStackConfig:
     function_log: Path | None = None
     # moto in a process of its own rather than a thread of this one (MotoServer says when that matters).
     aws_in_own_process: bool = False
+    # The account's Lambda concurrency quota the deploy rules refuse reservations against (AWS's default is 1,000;
+    # a new account's is 10): deploy_rules.reserved_concurrency.
+    account_concurrency_quota: int = 1000
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class LocalStack:
             stack_name=self.config.stack_name,
             function_url=webhook_url,
             secret_values=secret_values,
+            account_concurrency_quota=self.config.account_concurrency_quota,
         )
         self._register_roles()
         self._build_functions()
