@@ -151,11 +151,14 @@ class Doctor:
             try:
                 found = check()
             except (ClientError, BotoCoreError, requests.RequestException, KeyError, ValueError) as exc:
+                denied = isinstance(exc, ClientError) and _denied(exc)
                 found = Check(
                     name,
                     "fail",
                     f"could not check: {_reason(exc)}",
-                    "grant the operator the actions listed in `cutout doctor --help` (docs/operate.md), then re-run",
+                    "# grant the operator the actions `cutout doctor --help` lists, then run it again"
+                    if denied
+                    else None,
                 )
             results.extend(found if isinstance(found, list) else [found])
         return results
@@ -330,8 +333,13 @@ class Doctor:
         secret_id = self._secret_id(logical_id)
         sm = self.target.client("secretsmanager")
         versions: list[dict[str, Any]] = []
-        for page in sm.get_paginator("list_secret_version_ids").paginate(SecretId=secret_id, IncludeDeprecated=True):
+        kwargs: dict[str, Any] = {"SecretId": secret_id, "IncludeDeprecated": True}
+        while True:  # botocore has no paginator for it
+            page = sm.list_secret_version_ids(**kwargs)
             versions.extend(page.get("Versions", []))
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
         # Oldest first by CreatedDate; moto stamps every version with the time of the call, and lists them in
         # the order they were made, so the listing order breaks ties.
         ordered = [v for _, v in sorted(enumerate(versions), key=lambda iv: (_epoch(iv[1].get("CreatedDate")), iv[0]))]
@@ -351,7 +359,10 @@ class Doctor:
 
     def _secret_value(self, logical_id: str) -> str:
         """The secret as the functions read it (a bare value, or a JSON object with one obvious field)."""
-        raw = self.target.client("secretsmanager").get_secret_value(SecretId=self._secret_id(logical_id))
+        # AWSCURRENT is GetSecretValue's default on AWS; named, because moto answers with the version the secret was
+        # last put with even after UpdateSecretVersionStage moved the label.
+        sm = self.target.client("secretsmanager")
+        raw = sm.get_secret_value(SecretId=self._secret_id(logical_id), VersionStage="AWSCURRENT")
         text = str(raw.get("SecretString") or "").strip()
         if text.startswith("{"):
             try:
@@ -584,6 +595,15 @@ def _message(resp: requests.Response) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("error") or "")[:200]
     return ""
+
+
+def _denied(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return "AccessDenied" in code or code in (
+        "UnauthorizedOperation",
+        "AuthorizationError",
+        "AuthorizationErrorException",
+    )
 
 
 def _reason(exc: BaseException) -> str:
