@@ -139,6 +139,35 @@ def test_bucket_notifications_off_are_found_with_the_put_command(
     assert code == 0
 
 
+def test_a_customer_kms_key_the_stack_was_not_given_is_found_with_the_parameter_to_set(
+    stack: LocalStack, local_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = stack.client("s3")
+    bucket = stack.endpoints.bucket
+    key = stack.client("kms").create_key(Description="photos")["KeyMetadata"]["Arn"]
+    # Given the bucket's default encryption switched to SSE-KMS with a customer managed key
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]
+        },
+    )
+    try:
+        code, checks = doctor(capsys, "Bucket encrypted with a customer KMS key the stack was not given")
+
+        assert code == 2
+        assert failing(checks) == {"bucket-encryption"}
+        assert key in checks["bucket-encryption"]["detail"]
+        assert checks["bucket-encryption"]["fix"] == f"cutout local up --param BucketKmsKeyArn={key}"
+    finally:
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+
+
 def test_a_secret_at_its_placeholder_is_found_and_its_key_is_refused(
     stack: LocalStack, local_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,7 +189,9 @@ def test_a_secret_at_its_placeholder_is_found_and_its_key_is_refused(
         assert "401" in checks["magic-hour-key"]["detail"]  # the placeholder is no Magic Hour key
         for name in ("api-key-set", "magic-hour-key"):
             fix = checks[name]["fix"]
-            assert f'secretsmanager put-secret-value --secret-id {secret_id} --secret-string "$MAGIC_HOUR_API_KEY"' in fix
+            assert (
+                f'secretsmanager put-secret-value --secret-id {secret_id} --secret-string "$MAGIC_HOUR_API_KEY"' in fix
+            )
         placeholder = sm.get_secret_value(SecretId=secret_id)["SecretString"]
         assert placeholder not in json.dumps(checks)  # never printed
     finally:

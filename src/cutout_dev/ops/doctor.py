@@ -131,6 +131,8 @@ class Doctor:
         fix = f'{self.aws} secretsmanager put-secret-value --secret-id {secret_id} --secret-string "{variable}"'
         if variable == "$WEBHOOK_SECRET":
             fix += f"   # {self._webhook_secret_source()}"
+        elif self.target.local:
+            fix += f'   # locally: "$(curl -s {self.magic_hour_url}/_emulator/config | jq -r .api_key)"'
         return fix
 
     def run(self) -> list[Check]:
@@ -170,7 +172,7 @@ class Doctor:
             quota = int(self.local_state.get("account_concurrency_quota") or LOCAL_DEFAULT_QUOTA)
             reserved = self._template_reservations()
             unreserved = quota - sum(reserved.values())
-            where = "template parameters; local account quota"
+            where = "reservations from the template, quota from the local stack"
         else:
             lam = self.target.client("lambda")
             limits = lam.get_account_settings()["AccountLimit"]
@@ -183,7 +185,7 @@ class Doctor:
                     answer = lam.get_function_concurrency(FunctionName=name)
                     if answer.get("ReservedConcurrentExecutions") is not None:
                         reserved[fn] = int(answer["ReservedConcurrentExecutions"])
-            where = "Lambda account settings"
+            where = "Lambda GetAccountSettings, GetFunctionConcurrency"
         minimum = min(quota, UNRESERVED_MINIMUM)
         ours = sum(reserved.values())
         others = max(0, quota - unreserved - ours)  # reserved by the account's other functions
@@ -191,7 +193,7 @@ class Doctor:
         spelled = ", ".join(f"{fn} {n}" for fn, n in reserved.items()) or "none"
         detail = (
             f"quota {quota}, unreserved {unreserved} (AWS keeps {minimum}); this stack reserves {ours} ({spelled}), "
-            f"other functions {others} [{where}]"
+            f"other functions {others} ({where})"
         )
         if ours > allowed:
             fix = self.redeploy(**{RESERVATION_PARAMETER: "0"})
