@@ -156,6 +156,7 @@ def _print_endpoints(stack: LocalStack) -> None:
     print(f"  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x {ep.aws_cli_upload_line('image.png')}")
     print("Operate it from another terminal (after `source .venv/bin/activate`):")
     print("  cutout status      cutout jobs      cutout job <id|s3://bucket/key>      cutout redrive IngestDLQ")
+    print("  cutout doctor      (every check of the stack, each finding with its fix)")
     print("Stop: Ctrl-C")
     print(flush=True)
 

@@ -222,6 +222,28 @@ def test_a_webhook_secret_that_is_not_magic_hours_is_found(
         sm.put_secret_value(SecretId=secret_id, SecretString=stack.webhook_secret)
 
 
+def test_the_operator_can_compare_the_stored_webhook_secret_with_the_one_magic_hour_shows(
+    stack: LocalStack, local_state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the operator's copy of Magic Hour's signing secret in an environment variable (never an argument)
+    monkeypatch.setenv("MH_SIGNING_SECRET", "what-the-developer-hub-shows")
+
+    code = cli.main(["doctor", "--webhook-secret-env", "MH_SIGNING_SECRET", "--json"])
+    webhook = next(c for c in json.loads(_cli_lines(capsys.readouterr().out))["checks"] if c["name"] == "webhook")
+
+    assert code == 2
+    assert webhook["status"] == "fail"
+    assert "not the one Magic Hour signs with" in webhook["detail"]
+    assert "what-the-developer-hub-shows" not in json.dumps(webhook)
+
+    # When it is the stored one, they agree
+    monkeypatch.setenv("MH_SIGNING_SECRET", stack.webhook_secret)
+    assert cli.main(["doctor", "--webhook-secret-env", "MH_SIGNING_SECRET", "--json"]) == 0
+    capsys.readouterr()
+    # An unset variable is a usage error, not a finding
+    assert cli.main(["doctor", "--webhook-secret-env", "NO_SUCH_VARIABLE_SET"]) == 1
+
+
 def test_a_message_in_a_dlq_is_found_and_the_redrive_fix_empties_it(
     stack: LocalStack, local_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

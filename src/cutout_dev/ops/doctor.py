@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -417,8 +418,9 @@ class Doctor:
         emulator's (its loopback control API says; real Magic Hour has no such call)."""
         if self.magic_hour_webhook_secret:
             return self.magic_hour_webhook_secret
-        if not self.target.local:
-            return None
+        host = urlsplit(self.magic_hour_url).hostname or ""
+        if not self.target.local or host not in ("127.0.0.1", "localhost", "::1"):
+            return None  # real Magic Hour (`cutout local up --real-magic-hour`) has no control API to ask
         try:
             resp = self.http.get(f"{self.magic_hour_url}/_emulator/config", timeout=HTTP_TIMEOUT_SECONDS)
             secret = resp.json().get("webhook_secret") if resp.status_code == 200 else None
