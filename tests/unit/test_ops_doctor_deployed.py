@@ -164,7 +164,7 @@ def test_an_alarm_in_alarm_state_fails_with_its_history_command(
     assert "cutout/PollDLQ: Threshold Crossed" in check.detail
     assert check.fix is not None
     assert check.fix.splitlines() == [
-        "cutout --stack cutout status",
+        f"cutout --stack cutout --region {REGION} status",
         f"aws --region {REGION} cloudwatch describe-alarm-history --alarm-name cutout/PollDLQ "
         "--history-item-type StateUpdate --max-items 5",
     ]

@@ -41,7 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_OK, Output, fields, table
 from cutout_dev.ops.status import alarms_firing, queue_depth
-from cutout_dev.ops.target import FUNCTIONS, StackTarget, local_state_file
+from cutout_dev.ops.target import FUNCTIONS, StackTarget, TargetError, local_state_file
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -114,6 +114,7 @@ class Doctor:
         profile = self.target.session.profile_name
         if profile and profile != "default":
             words += ["--profile", profile]
+        words += ["--region", self.target.region]
         return " ".join(shlex.quote(w) for w in words)
 
     def redeploy(self, **overrides: str) -> str:
@@ -153,7 +154,7 @@ class Doctor:
         for name, check in checks:
             try:
                 found = check()
-            except (ClientError, BotoCoreError, requests.RequestException, KeyError, ValueError) as exc:
+            except (ClientError, BotoCoreError, requests.RequestException, TargetError, KeyError, ValueError) as exc:
                 denied = isinstance(exc, ClientError) and _denied(exc)
                 found = Check(
                     name,
@@ -701,8 +702,6 @@ def run(args: argparse.Namespace, target: StackTarget) -> int:
     if args.webhook_secret_env:
         theirs = os.environ.get(args.webhook_secret_env) or None
         if theirs is None:
-            from cutout_dev.ops.target import TargetError
-
             raise TargetError(f"--webhook-secret-env {args.webhook_secret_env}: that variable is not set")
     result = collect(target, magic_hour_webhook_secret=theirs)
     Output.from_args(args).emit(result, lambda console: draw(result, console))
