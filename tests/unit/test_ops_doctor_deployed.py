@@ -168,3 +168,46 @@ def test_an_alarm_in_alarm_state_fails_with_its_history_command(
         f"aws --region {REGION} cloudwatch describe-alarm-history --alarm-name cutout/PollDLQ "
         "--history-item-type StateUpdate --max-items 5",
     ]
+
+
+# -- the local stack's reservations come from its template -------------------------------------------------------
+CONDITIONAL_RESERVATION = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  WebhookReservedConcurrency:
+    Type: Number
+    Default: 0
+Conditions:
+  HasWebhookReservation: !Not [!Equals [!Ref WebhookReservedConcurrency, 0]]
+Resources:
+  WebhookFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      ReservedConcurrentExecutions: !If [HasWebhookReservation, !Ref WebhookReservedConcurrency, !Ref AWS::NoValue]
+  SubmitFunction:
+    Type: AWS::Serverless::Function
+    Properties: {}
+"""
+
+
+@pytest.mark.parametrize(
+    ("parameters", "quota", "status", "reserves"),
+    [
+        ({}, 10, "ok", "this stack reserves 0 (none)"),  # the default: no reservation, fits any account
+        ({"WebhookReservedConcurrency": "3"}, 1000, "ok", "this stack reserves 3 (Webhook 3)"),
+        ({"WebhookReservedConcurrency": "3"}, 10, "fail", "this stack reserves 3 (Webhook 3)"),
+    ],
+)
+def test_local_reservations_follow_the_template_conditions_and_the_recorded_quota(
+    tmp_path: Any, parameters: dict[str, str], quota: int, status: str, reserves: str
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(CONDITIONAL_RESERVATION, encoding="utf-8")
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    target = StackTarget("cutout-local", session, "http://127.0.0.1:1", True, {}, parameters)
+
+    check = Doctor(target, local_state={"template": str(template), "account_concurrency_quota": quota}).concurrency()
+
+    assert check.status == status
+    assert reserves in check.detail
+    assert f"quota {quota}" in check.detail
