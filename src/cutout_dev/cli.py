@@ -6,6 +6,7 @@
     cutout job ID|s3://bucket/key # one record, its history, a Logs Insights query
     cutout spend [--days 7]       # credits and images per day
     cutout redrive IngestDLQ      # DLQ → its source queue
+    cutout doctor                 # deploy-day and every-day checks, each finding with its fix (exit 2: fix it)
     cutout local up [--no-webhooks] [--render-seconds 2] [--param PollFirstDelaySeconds=3] [--fault rate_5xx=0.2]
     cutout samples                # regenerate samples/
 
@@ -155,6 +156,7 @@ def _print_endpoints(stack: LocalStack) -> None:
     print(f"  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x {ep.aws_cli_upload_line('image.png')}")
     print("Operate it from another terminal (after `source .venv/bin/activate`):")
     print("  cutout status      cutout jobs      cutout job <id|s3://bucket/key>      cutout redrive IngestDLQ")
+    print("  cutout doctor      (every check of the stack, each finding with its fix)")
     print("Stop: Ctrl-C")
     print(flush=True)
 
@@ -171,6 +173,11 @@ def _write_state(stack: LocalStack) -> None:
         "bucket": ep.bucket,
         "queues": ep.queues,
         "redrive": stack.dead_letter_queues(),
+        # What `cutout doctor` needs that the stack's CloudFormation record cannot say locally: the template the
+        # functions come from (their reserved concurrency) and the account's Lambda concurrency quota, which has
+        # no local service to ask.
+        "template": str(stack.config.template),
+        "account_concurrency_quota": int(getattr(stack.config, "account_concurrency_quota", 1000)),
     }
     state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 

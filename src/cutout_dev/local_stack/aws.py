@@ -20,6 +20,7 @@ from typing import IO, Any
 import boto3
 from moto.core.utils import unix_time
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.s3.responses import S3Response
 from moto.sqs.models import SQSBackend
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -81,12 +82,39 @@ def _retained(backend: Any, queue_name: str, message: Any) -> bool:
     return bool(retention + message.sent_timestamp / 1000 > unix_time())
 
 
+_get_bucket_notification = S3Response.get_bucket_notification
+
+
+def _bucket_notification(self: S3Response) -> Any:
+    """GetBucketNotificationConfiguration with the bucket's EventBridge setting.
+
+    moto (5.2) stores ``EventBridgeConfiguration`` and delivers the bucket's events to EventBridge, but leaves it
+    out of the GET's answer, which AWS includes ("GetBucketNotificationConfiguration", Amazon S3 API Reference):
+    `cutout doctor` reads the setting there, so the local stack answers as AWS does."""
+    answer = _get_bucket_notification(self)
+    config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+    if config is None or config.event_bridge is None or not isinstance(answer, tuple) or len(answer) != 3:
+        return answer
+    status, headers, body = answer
+    if not isinstance(body, str) or "<EventBridgeConfiguration" in body:
+        return answer
+    element = "<EventBridgeConfiguration/>"
+    if body.rstrip().endswith("/>"):  # an otherwise empty configuration: <NotificationConfiguration .../>
+        start = body.rstrip()[:-2]
+        body = f"{start}>{element}</NotificationConfiguration>"
+    else:
+        body = body.replace("</NotificationConfiguration>", f"{element}</NotificationConfiguration>")
+    return status, headers, body
+
+
 def make_app() -> Any:
     """moto's WSGI app as the local stack serves it: IAM enforced for the functions' roles (iam/enforcer.py),
-    DynamoDB's conditions atomic, SQS serialised, SQS receive O(1) a message."""
+    DynamoDB's conditions atomic, SQS serialised, SQS receive O(1) a message, the bucket's EventBridge setting in
+    its notification configuration."""
     from cutout_dev.local_stack.iam.enforcer import Enforcer
 
     SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign,assignment]
+    S3Response.get_bucket_notification = _bucket_notification  # type: ignore[method-assign]
     return Enforcer(_Serialised(DomainDispatcherApplication(create_backend_app)))
 
 

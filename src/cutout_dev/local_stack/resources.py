@@ -247,13 +247,19 @@ def deploy(
     )
     lookups.resolver = resolver
 
-    # Secrets first: their ARNs are Ref values other resources and the functions' environment may need.
+    # Secrets first: their ARNs are Ref values other resources and the functions' environment may need. As on
+    # AWS, a secret starts at the value the template gives it (GenerateSecretString: a random placeholder), and the
+    # values the local stack knows are then put the way the README's deploy steps put them (put-secret-value): a
+    # second version, so `cutout doctor` tells a secret that was set from one still at its placeholder the same way
+    # on both.
     sm = moto.client("secretsmanager")
     for logical_id, res in translated.resources_of_type(SECRET).items():
         props = res.get("Properties", {})
         name = str(resolver.resolve(props["Name"])) if "Name" in props else f"{stack_name}-{logical_id}"
-        value = secret_values.get(logical_id) or props.get("SecretString") or secrets.token_urlsafe(32)
-        created = sm.create_secret(Name=name, SecretString=str(resolver.resolve(value)))
+        initial = props.get("SecretString") or secrets.token_urlsafe(32)
+        created = sm.create_secret(Name=name, SecretString=str(resolver.resolve(initial)))
+        if secret_values.get(logical_id):
+            sm.put_secret_value(SecretId=created["ARN"], SecretString=str(secret_values[logical_id]))
         lookups.physical_ids[logical_id] = created["ARN"]  # Ref of a secret is its ARN
 
     cfn, dropped = _moto_template(translated, lookups)

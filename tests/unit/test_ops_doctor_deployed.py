@@ -1,0 +1,213 @@
+"""``cutout doctor``'s deployed path: the calls that only AWS answers meaningfully (Lambda account settings and
+reservations, SNS subscriptions pending confirmation, CloudWatch alarms in ALARM) through botocore's Stubber, which
+checks every request and response against the service models. The local stack's run of the same checks is in
+tests/e2e/test_ops_doctor.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from cutout_dev.ops.doctor import Doctor
+from cutout_dev.ops.target import FUNCTIONS, StackTarget
+
+STACK = "cutout"
+REGION = "eu-west-1"
+TOPIC = f"arn:aws:sns:{REGION}:111122223333:cutout-AlarmTopic-ABC"
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[StackTarget, dict[str, Stubber]]]:
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
+    clients = {name: session.client(name) for name in ("lambda", "sns", "cloudwatch")}  # type: ignore[call-overload]
+    stubbers = {name: Stubber(client) for name, client in clients.items()}
+    outputs = {f"{fn}FunctionName": f"{STACK}-{fn}Function-X1" for fn in FUNCTIONS}
+    outputs |= {"AlarmTopicArn": TOPIC, "AlarmNamePrefix": f"{STACK}/"}
+    target = StackTarget(STACK, session, None, False, outputs, {}, _clients=dict(clients))
+    for stub in stubbers.values():
+        stub.activate()
+    yield target, stubbers
+    for stub in stubbers.values():
+        stub.assert_no_pending_responses()
+        stub.deactivate()
+
+
+def _account(stub: Stubber, quota: int, unreserved: int, reserved: dict[str, int]) -> None:
+    stub.add_response(
+        "get_account_settings",
+        {"AccountLimit": {"ConcurrentExecutions": quota, "UnreservedConcurrentExecutions": unreserved}},
+        {},
+    )
+    for fn in FUNCTIONS:
+        answer: dict[str, Any] = {"ReservedConcurrentExecutions": reserved[fn]} if fn in reserved else {}
+        stub.add_response("get_function_concurrency", answer, {"FunctionName": f"{STACK}-{fn}Function-X1"})
+
+
+def test_a_webhook_reservation_on_a_new_account_quota_fails_with_the_parameter_and_the_quota_fixes(
+    stubbed: tuple[StackTarget, dict[str, Stubber]],
+) -> None:
+    target, stubs = stubbed
+    # Given a new account (quota 10: AWS keeps all 10 unreserved) and a webhook reserving 3
+    _account(stubs["lambda"], quota=10, unreserved=7, reserved={"Webhook": 3})
+
+    check = Doctor(target).concurrency()
+
+    assert check.status == "fail"
+    assert "quota 10" in check.detail
+    assert "this stack reserves 3 (Webhook 3)" in check.detail
+    assert "at most 0 can be reserved" in check.detail
+    assert check.fix is not None
+    first, second = check.fix.splitlines()
+    assert first == ".tools/sam/bin/sam deploy --stack-name cutout --parameter-overrides WebhookReservedConcurrency=0"
+    assert (
+        f"aws --region {REGION} service-quotas request-service-quota-increase --service-code lambda "
+        "--quota-code L-B99A9384 --desired-value 1000"
+    ) in second
+
+
+def test_reservations_of_other_functions_count_against_what_the_stack_may_reserve(
+    stubbed: tuple[StackTarget, dict[str, Stubber]],
+) -> None:
+    target, stubs = stubbed
+    # Given an account of 1000 where other functions reserve 897: 1000 - 897 - 100 kept = 3 left for the stack
+    _account(stubs["lambda"], quota=1000, unreserved=100, reserved={"Webhook": 3})
+    assert Doctor(target).concurrency().status == "ok"
+
+    # When they reserve one more, the stack's 3 no longer fit (its next update is refused)
+    _account(stubs["lambda"], quota=1000, unreserved=99, reserved={"Webhook": 3})
+    check = Doctor(target).concurrency()
+    assert check.status == "fail"
+    assert "other functions 898" in check.detail
+    assert "at most 2 can be reserved" in check.detail
+
+
+def test_no_reservation_on_a_default_account_is_ok(stubbed: tuple[StackTarget, dict[str, Stubber]]) -> None:
+    target, stubs = stubbed
+    _account(stubs["lambda"], quota=1000, unreserved=1000, reserved={})
+
+    check = Doctor(target).concurrency()
+
+    assert check.status == "ok"
+    assert check.fix is None
+    assert "this stack reserves 0 (none)" in check.detail
+
+
+def _subscriptions(stub: Stubber, *subscriptions: dict[str, str]) -> None:
+    stub.add_response("list_subscriptions_by_topic", {"Subscriptions": list(subscriptions)}, {"TopicArn": TOPIC})
+
+
+def test_a_subscription_pending_confirmation_fails_with_the_resubscribe_command(
+    stubbed: tuple[StackTarget, dict[str, Stubber]],
+) -> None:
+    target, stubs = stubbed
+    _subscriptions(
+        stubs["sns"],
+        {
+            "SubscriptionArn": "PendingConfirmation",
+            "Protocol": "email",
+            "Endpoint": "ops@example.com",
+            "TopicArn": TOPIC,
+        },
+    )
+
+    check = Doctor(target).alarm_subscription()
+
+    assert check.status == "fail"
+    assert "email ops@example.com" in check.detail
+    assert check.fix is not None
+    assert (
+        f"aws --region {REGION} sns subscribe --topic-arn {TOPIC} --protocol email "
+        "--notification-endpoint ops@example.com"
+    ) in check.fix
+
+
+def test_a_confirmed_subscription_is_ok_and_none_at_all_is_a_warning_naming_alarm_email(
+    stubbed: tuple[StackTarget, dict[str, Stubber]],
+) -> None:
+    target, stubs = stubbed
+    confirmed = f"{TOPIC}:5f1b2c3d-0000-4000-8000-000000000001"
+    _subscriptions(
+        stubs["sns"],
+        {"SubscriptionArn": confirmed, "Protocol": "email", "Endpoint": "ops@example.com", "TopicArn": TOPIC},
+    )
+    assert Doctor(target).alarm_subscription().status == "ok"
+
+    _subscriptions(stubs["sns"])
+    check = Doctor(target).alarm_subscription()
+    assert check.status == "warn"
+    assert check.fix == ".tools/sam/bin/sam deploy --stack-name cutout --parameter-overrides AlarmEmail=you@example.com"
+
+
+def test_an_alarm_in_alarm_state_fails_with_its_history_command(
+    stubbed: tuple[StackTarget, dict[str, Stubber]],
+) -> None:
+    target, stubs = stubbed
+    alarm = {
+        "AlarmName": "cutout/PollDLQ",
+        "StateValue": "ALARM",
+        "StateReason": "Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0).",
+        "StateUpdatedTimestamp": datetime(2026, 12, 3, 9, 0, tzinfo=UTC),
+    }
+    stubs["cloudwatch"].add_response(
+        "describe_alarms", {"MetricAlarms": [alarm]}, {"AlarmNamePrefix": "cutout/", "StateValue": "ALARM"}
+    )
+
+    check = Doctor(target).alarms()
+
+    assert check.status == "fail"
+    assert "cutout/PollDLQ: Threshold Crossed" in check.detail
+    assert check.fix is not None
+    assert check.fix.splitlines() == [
+        f"cutout --stack cutout --region {REGION} status",
+        f"aws --region {REGION} cloudwatch describe-alarm-history --alarm-name cutout/PollDLQ "
+        "--history-item-type StateUpdate --max-items 5",
+    ]
+
+
+# -- the local stack's reservations come from its template -------------------------------------------------------
+CONDITIONAL_RESERVATION = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  WebhookReservedConcurrency:
+    Type: Number
+    Default: 0
+Conditions:
+  HasWebhookReservation: !Not [!Equals [!Ref WebhookReservedConcurrency, 0]]
+Resources:
+  WebhookFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      ReservedConcurrentExecutions: !If [HasWebhookReservation, !Ref WebhookReservedConcurrency, !Ref AWS::NoValue]
+  SubmitFunction:
+    Type: AWS::Serverless::Function
+    Properties: {}
+"""
+
+
+@pytest.mark.parametrize(
+    ("parameters", "quota", "status", "reserves"),
+    [
+        ({}, 10, "ok", "this stack reserves 0 (none)"),  # the default: no reservation, fits any account
+        ({"WebhookReservedConcurrency": "3"}, 1000, "ok", "this stack reserves 3 (Webhook 3)"),
+        ({"WebhookReservedConcurrency": "3"}, 10, "fail", "this stack reserves 3 (Webhook 3)"),
+    ],
+)
+def test_local_reservations_follow_the_template_conditions_and_the_recorded_quota(
+    tmp_path: Any, parameters: dict[str, str], quota: int, status: str, reserves: str
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(CONDITIONAL_RESERVATION, encoding="utf-8")
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    target = StackTarget("cutout-local", session, "http://127.0.0.1:1", True, {}, parameters)
+
+    check = Doctor(target, local_state={"template": str(template), "account_concurrency_quota": quota}).concurrency()
+
+    assert check.status == status
+    assert reserves in check.detail
+    assert f"quota {quota}" in check.detail
