@@ -89,4 +89,3 @@ def test_a_bad_key_is_reread_at_most_once_per_interval(aws: Aws, emulator, funct
     # then: the next 401 forced one more read, which picked the fixed key up
     assert again == {"batchItemFailures": []}
     assert len(reads) == 3 and len(emulator.engine.state.creates) == 1
-

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutout import s3_events
+from cutout import s3_events, time_budget
 from cutout.admission import Acquired
 from cutout.assets import Assets
 from cutout.budget import CreditBudget
@@ -136,6 +136,8 @@ class Submitter(WaitingLine):
         refused = problem(inspected, self.settings)
         if refused:
             return self._reject(job_id, source, *refused)
+        # The last point where nothing is taken yet (slot, claim, budget): from here the record may call Magic Hour.
+        time_budget.require(self.magic_hour.worst_case_seconds)
         if self.settings.asset_transfer == "upload":
             # Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that
             # exists already (presigning is free, so the presign mode relies on the claim alone).
@@ -153,6 +155,10 @@ class Submitter(WaitingLine):
         except InvalidBackground as exc:
             self._give_back(acquired, job_id)
             return self._reject(job_id, source, "background_invalid", str(exc))
+        except Exception:
+            # S3 refused (a real denial: 403) or failed: nothing claimed yet, the message comes back; keep no slot.
+            self._give_back(acquired, job_id)
+            raise
         slot = acquired.slot_id if acquired else None
         claim = self.store.claim(job_id, source, slot=slot)
         if not claim.won:
