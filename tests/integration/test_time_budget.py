@@ -199,3 +199,22 @@ def test_keys_left_unprocessed_for_good_fail_the_read_within_its_bound(aws: Aws,
     with pytest.raises(RuntimeError, match="unprocessed"):
         admission.snapshot()
     assert len(partial.calls) == 5 and time.monotonic() - started < 2.0
+
+
+def test_a_slow_refusal_is_not_retried_past_the_retry_window(aws: Aws, emulator, function_env) -> None:
+    # given: Magic Hour answers every create 429 ("nothing created"), but only after 1.5 s
+    emulator.configure(rate_429=1.0, latency_seconds=1.5)
+    event = sqs_event([_upload(aws, "throttled.png")])
+    app = cold_start("submit")
+
+    # when
+    started = time.monotonic()
+    response = app.lambda_handler(event, FakeContext())
+    took = time.monotonic() - started
+
+    # then: retried once (the first refusal came inside the window), not three times (six seconds and more), and
+    # the upload comes back to its queue with nothing recorded
+    assert len(response["batchItemFailures"]) == 1
+    assert emulator.request_counts()["create"] == 2
+    assert took < WORST_CASE_CALL_SECONDS
+    assert aws.jobs() == []
