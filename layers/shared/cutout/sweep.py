@@ -36,17 +36,19 @@ class Sweeper(UseCase):
         cutoff = self.clock() - limit
         stuck = 0
         outcomes: dict[str, int] = {}
+        stopped = False
         for status in (JobStatus.SUBMITTING, JobStatus.QUEUED, JobStatus.RENDERING):
-            for job in self.store.list_by_status(status, created_before=cutoff):
+            for job in [] if stopped else self.store.list_by_status(status, created_before=cutoff):
                 if not self._past_limit(job, limit):
                     continue
                 if not self._time_for_a_call():
-                    break  # the next sweep (15 min) finds the rest: they are still past the limit then
+                    stopped = True  # the next sweep (15 min) finds the rest: they are still past the limit then
+                    break
                 stuck += 1
                 bind_job(job_id=job.job_id, source_key=job.source_key, project_id=job.project_id)
                 result = self._resolve(job)
                 outcomes[result] = outcomes.get(result, 0) + 1
-        late = self._late_checks()
+        late = 0 if stopped else self._late_checks()
         if late:
             outcomes[SweepOutcome.LATE_COMPLETION_ENQUEUED] = late
         count("StuckJobs", stuck)
