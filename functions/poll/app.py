@@ -41,4 +41,5 @@ def record_handler(record: SQSRecord) -> PollOutcome:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return process_batch(event, context, record_handler)
+    # Checks deferred for lack of time go back to the poll queue (sqs_batch.py says why re-sent).
+    return process_batch(event, context, record_handler, requeue_to=poller.settings.poll_queue_url)

@@ -58,7 +58,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         and records
         and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
     ):
-        return process_batch(event, context, record_handler)
+        # Records deferred for lack of time go back to the ingest queue (sqs_batch.py says why re-sent).
+        return process_batch(event, context, record_handler, requeue_to=submitter.settings.ingest_queue_url)
     # A direct invocation (S3 notification or EventBridge event): any failure raises, so Lambda's async
     # retries and on-failure destination keep the upload.
     summary = [{"kind": o.kind, "reason": o.reason, "job_id": o.job_id} for o in submitter.handle_event(event)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cutout import time_budget
 from cutout.config import Settings, get_settings
 from cutout.models import Clock, utc_now
 from cutout.observability import logger, metrics
@@ -31,6 +32,12 @@ configure()
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The sweep's Magic Hour calls stop when too little of the invocation is left for one more (time_budget.py).
+    with time_budget.until(time_budget.deadline_of(context)):
+        return _run(event)
+
+
+def _run(event: Any) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("task") == "admission":
         result = sweeper.tick()
         if result is None:

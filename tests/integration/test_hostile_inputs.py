@@ -20,6 +20,7 @@ from cutout.observability import metrics
 from cutout.webhook_auth import sign
 
 from cutout_dev.emulator.testing import StaticFileServer
+from cutout_dev.local_stack.lambda_runtime import LambdaContext
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
 from tests.support.events import S3_TEST_EVENT, eventbridge_object_created, s3_notification, sqs_event
 from tests.support.images import PDF_BYTES, image_bytes
@@ -46,11 +47,11 @@ def _eb(aws: Aws, obj: dict[str, Any], bucket: str | None = None) -> dict[str, A
     return eventbridge_object_created(bucket or aws.bucket, obj["key"], obj["etag"], obj["size"])
 
 
-def _run(app: Any, bodies: list[Any], receives: int = 1) -> dict[str, Any]:
+def _run(app: Any, bodies: list[Any], receives: int = 1, context: Any = None) -> dict[str, Any]:
     event = sqs_event(bodies)
     for record in event["Records"]:
         record["attributes"]["ApproximateReceiveCount"] = str(receives)
-    result: dict[str, Any] = app.lambda_handler(event, FakeContext())
+    result: dict[str, Any] = app.lambda_handler(event, context or FakeContext())
     return result
 
 
@@ -228,8 +229,9 @@ def test_sqs_batch_of_100_mixed_records(aws: Aws, emulator, function_env) -> Non
     assert len(bodies) == 100
     app = cold_start("submit")
 
-    # when
-    response = _run(app, bodies)
+    # when: in an invocation with time for all of them (Lambda's longest timeout; in 30 s the records past the time
+    # budget would be deferred, test_time_budget.py)
+    response = _run(app, bodies, context=LambdaContext("cutout-test", memory_mb=256, timeout_seconds=900))
 
     # then: one job and one create per good upload, nothing failed, nothing lost
     assert response == NO_FAILURES

@@ -50,10 +50,18 @@ class Assets:
 
 
 def _exists(bucket: str, key: str) -> bool:
+    """Whether the background exists: False on 404 only. S3 answers 404 to a HEAD of a missing key only when the
+    caller may `s3:ListBucket` the bucket (403 otherwise: HeadObject API reference, "Permissions"), which the
+    submit role may on the images bucket; any other answer (a 403 from KMS or a bucket policy, a throttle) raises,
+    so the upload is retried rather than rejected for good over a background that may well exist."""
     from botocore.exceptions import ClientError
 
     try:
         aws_clients.s3().head_object(Bucket=bucket, Key=key)
-    except ClientError:
-        return False
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("404", "NoSuchKey", "NotFound") or status == 404:
+            return False
+        raise
     return True

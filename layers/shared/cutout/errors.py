@@ -86,3 +86,8 @@ class TransientError(MagicHourError):
 
 class MalformedResponse(MagicHourError):
     """A 2xx whose body does not match the contract."""
+
+
+class OutOfTime(RetryLater):
+    """Too little of the invocation is left to start one more Magic Hour call (time_budget.py): nothing was taken
+    for the record; it is deferred (sqs_batch.py) for another invocation."""

@@ -3,6 +3,7 @@ magic bytes; `problem` then names why it cannot be submitted (or None)."""
 
 # No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
 # compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
@@ -55,18 +56,34 @@ def extension_of(key: str) -> str:
     return PurePosixPath(key).suffix.lower().lstrip(".")
 
 
-def inspect_upload(ref: ObjectRef) -> Inspected | None:
-    """The object as stored now, or None when it no longer exists. Keys arrive URL-decoded; an S3 notification
-    key that decodes differently is tried as received too."""
-    candidates = [ref.key] if ref.raw_key == ref.key else [ref.key, ref.raw_key]
-    for key in candidates:
-        found = _ranged_get(ref, key)
-        if found is not None:
-            return found
-    return None
+def inspect_upload(ref: ObjectRef, candidates: Sequence[str] | None = None) -> Inspected | None:
+    """The object the event names, as stored now, or None when no candidate key exists (s3_events.py says which
+    keys an event may name). Of two candidates the one whose ETag (and size) match the event's is the upload; when
+    neither matches (the key was overwritten since), the first that exists, as a single candidate is used whatever
+    it holds now.
+
+    A missing key is S3's 404 (NoSuchKey): S3 answers 404 only to a caller allowed `s3:ListBucket` on the bucket,
+    and 403 AccessDenied otherwise (GetObject API reference, "Permissions"), which is why the submit role has
+    ListBucket. Any other error, a 403 included, is a real failure (KMS, a bucket policy) and raises: the record is
+    retried, then dead-lettered, redrivable once fixed; never read as "missing"."""
+    found: list[Inspected] = []
+    for key in candidates if candidates is not None else ref.candidates:
+        inspected = _ranged_get(ref, key)
+        if inspected is None:
+            continue  # 404: not this key
+        if _matches(inspected, ref):
+            return inspected
+        found.append(inspected)
+    return found[0] if found else None
+
+
+def _matches(obj: Inspected, ref: ObjectRef) -> bool:
+    """The object is the one the event announced (same ETag, and same size when the event gives one)."""
+    return (not ref.etag or obj.etag == ref.etag) and (ref.size is None or obj.size == ref.size)
 
 
 def _ranged_get(ref: ObjectRef, key: str) -> Inspected | None:
+    """One ranged GET of `key`: what S3 holds there, or None on 404 (no such key, or no such version)."""
     from botocore.exceptions import ClientError
 
     kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": key, "Range": f"bytes=0-{SNIFF_BYTES - 1}"}

@@ -12,6 +12,10 @@ never re-creates blindly, because there is no idempotency key and no list endpoi
 # No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
 # compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 import json
+import threading
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -38,6 +42,81 @@ CREDITS_PER_IMAGE = 5  # "Each image costs 5 credits." (magichour-api.md §1)
 KNOWN_STATUSES = frozenset({"draft", "queued", "rendering", "complete", "error", "canceled"})
 # Magic Hour documents these as "nothing was created, try again".
 NOT_CREATED_STATUSES = frozenset({429, 502, 503})
+
+# What one call may take, and so what a caller must have left before starting one (time_budget.py). An attempt
+# takes at most CONNECT_TIMEOUT + READ_TIMEOUT (requests' read timeout bounds each wait for bytes; Magic Hour's
+# JSON answers are a few hundred bytes, so a trickling answer is what the callers' margin is for). A retry is
+# started only while RETRY_WINDOW_SECONDS have not passed since the call began (`_WindowedRetry`): the fast
+# failures retries are for (connection refused, an immediate 429/502/503) fit in it, a slow one ends the call.
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 20.0
+RETRY_WINDOW_SECONDS = 2.5
+# With the window above: waits of 0, <= 0.75 and <= 1.25 s before the three retries (urllib3: factor * 2^(n-1)
+# plus up to `jitter`), so three fast failures are all retried inside the window.
+BACKOFF_FACTOR = 0.25
+CREATE_RETRIES = 3
+
+
+def worst_case_seconds(connect_timeout: float, read_timeout: float, retry_window: float) -> float:
+    """The longest one call can take: its last attempt starts within the retry window and takes at most a connect
+    and a read timeout."""
+    return retry_window + connect_timeout + read_timeout
+
+
+WORST_CASE_CALL_SECONDS = worst_case_seconds(CONNECT_TIMEOUT, READ_TIMEOUT, RETRY_WINDOW_SECONDS)
+
+# When the current call began (per thread: the local stack runs invocations as threads), for `_WindowedRetry`.
+_call_started: ContextVar[float | None] = ContextVar("magic_hour_call_started", default=None)
+
+
+class _WindowedRetry(Retry):
+    """urllib3's Retry, plus: no retry starts after `retry_window` seconds of the call, and a Retry-After is
+    honoured only up to what is left of the window (and `backoff_max`). urllib3 bounds retries by count only, so a
+    slow 503 retried three times could take four read timeouts; this bounds the whole call (WORST_CASE_...)."""
+
+    def __init__(self, *args: Any, retry_window: float = RETRY_WINDOW_SECONDS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry_window = retry_window
+
+    def new(self, **kw: Any) -> "_WindowedRetry":
+        kw.setdefault("retry_window", self.retry_window)
+        return super().new(**kw)
+
+    def _elapsed(self) -> float | None:
+        started = _call_started.get()
+        return None if started is None else time.monotonic() - started
+
+    def is_exhausted(self) -> bool:
+        if super().is_exhausted():
+            return True
+        elapsed = self._elapsed()
+        if elapsed is None or not self.history:
+            return False
+        # The longest backoff urllib3 may sleep before this retry (its jitter included): the retry must start
+        # inside the window.
+        errors = len(self.history)
+        longest_wait = 0.0 if errors <= 1 else self.backoff_factor * 2 ** (errors - 1) + self.backoff_jitter
+        return elapsed + min(self.backoff_max, longest_wait) > self.retry_window
+
+    def get_retry_after(self, response: Any) -> float | None:
+        wanted = super().get_retry_after(response)
+        if wanted is None:
+            return None
+        elapsed = self._elapsed()
+        left = self.retry_window - elapsed if elapsed is not None else self.backoff_max
+        return max(0.0, min(wanted, self.backoff_max, left))
+
+
+class _CallClock:
+    """Marks the start of one call for `_WindowedRetry` (a context manager, reset however the call ends)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _call_started.set(time.monotonic())
+
+    def __exit__(self, *exc: object) -> None:
+        _call_started.reset(self._token)
 
 
 # NamedTuples rather than frozen dataclasses: ~0.2 ms each at import instead of ~0.65 (cold start; see job.py).
@@ -123,19 +202,25 @@ class MagicHourClient:
         base_url: str,
         api_key: str,
         *,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 20.0,
-        create_retries: int = 3,
-        backoff_factor: float = 0.5,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        create_retries: int = CREATE_RETRIES,
+        backoff_factor: float = BACKOFF_FACTOR,
+        retry_window: float = RETRY_WINDOW_SECONDS,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
         self._timeout = (connect_timeout, read_timeout)
+        self.worst_case_seconds = worst_case_seconds(connect_timeout, read_timeout, retry_window)
+        # Called with the key Magic Hour answered 401 to (MagicHourAccess re-reads the secret).
+        self.on_unauthorized: Callable[[str], None] | None = None
         self._session = session or requests.Session()
         self._session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
         # The create: connect errors and the documented "nothing created" statuses only. read=0 and
         # other=0 mean a request that was sent is never re-sent by urllib3.
-        self._create_retry = Retry(
+        self._create_retry = _WindowedRetry(
+            retry_window=retry_window,
             total=create_retries,
             connect=create_retries,
             read=0,
@@ -151,7 +236,8 @@ class MagicHourClient:
             raise_on_status=False,
         )
         # Reads are idempotent: retry network errors and 429/5xx.
-        self._read_retry = Retry(
+        self._read_retry = _WindowedRetry(
+            retry_window=retry_window,
             total=create_retries,
             backoff_factor=backoff_factor,
             backoff_jitter=backoff_factor,
@@ -171,9 +257,10 @@ class MagicHourClient:
         if background_url:
             assets["background_image_file_path"] = background_url
         try:
-            resp = self._session.post(
-                self.base_url + CREATE_PATH, json={"name": name, "assets": assets}, timeout=self._timeout
-            )
+            with _CallClock():
+                resp = self._session.post(
+                    self.base_url + CREATE_PATH, json={"name": name, "assets": assets}, timeout=self._timeout
+                )
         except requests.exceptions.ConnectionError as exc:
             if _never_sent(exc):
                 raise NotCreated(f"Magic Hour unreachable: {type(exc).__name__}", code="unreachable") from None
@@ -202,6 +289,8 @@ class MagicHourClient:
         message = _message(resp)
         if status in (400, 422):
             raise InputRejected(message, status=status, code=f"http_{status}")
+        if status == 401 and self.on_unauthorized is not None:
+            self.on_unauthorized(self.api_key)
         if status in (401, 402, 403):
             raise ConfigurationError(message, status=status, code=f"http_{status}")
         if status == 404 and not creating:
@@ -215,10 +304,11 @@ class MagicHourClient:
     # ----- reads ---------------------------------------------------------------------------------------
     def get_project(self, project_id: str) -> Project:
         try:
-            resp = self._session.get(
-                self.base_url + PROJECT_PATH.format(id=quote(project_id, safe="")),
-                timeout=self._timeout,
-            )
+            with _CallClock():
+                resp = self._session.get(
+                    self.base_url + PROJECT_PATH.format(id=quote(project_id, safe="")),
+                    timeout=self._timeout,
+                )
         except requests.exceptions.RequestException as exc:
             raise TransientError(f"GET project failed: {type(exc).__name__}", code="unreachable") from None
         if resp.status_code != 200:
@@ -233,11 +323,12 @@ class MagicHourClient:
     def upload_asset(self, data: bytes, extension: str) -> str:
         """POST /v1/files/upload-urls + PUT; returns the `file_path` to pass as an asset."""
         try:
-            resp = self._session.post(
-                self.base_url + UPLOAD_URLS_PATH,
-                json={"items": [{"type": "image", "extension": extension}]},
-                timeout=self._timeout,
-            )
+            with _CallClock():
+                resp = self._session.post(
+                    self.base_url + UPLOAD_URLS_PATH,
+                    json={"items": [{"type": "image", "extension": extension}]},
+                    timeout=self._timeout,
+                )
         except requests.exceptions.RequestException as exc:
             raise NotCreated(f"upload-urls failed: {type(exc).__name__}", code="unreachable") from None
         if resp.status_code != 200:
@@ -257,22 +348,66 @@ class MagicHourClient:
         return file_path
 
 
+# After a 401 the next call re-reads the key from Secrets Manager (force: the 5-minute cache may still hold the key
+# an operator just replaced with `put-secret-value`), but at most once per this many seconds per execution
+# environment: a key that is really bad costs each warm environment at most two GetSecretValue a minute (plus the
+# cache's own refresh), however many records fail, and a fix is seen within this bound even right after a re-read.
+FORCED_REREAD_INTERVAL_SECONDS = 30.0
+
+
 class MagicHourAccess:
     """One MagicHourClient per execution environment, built on first use with the API key from Secrets Manager.
 
-    `forget()` after a 401 makes the next call re-read the key: it may have been rotated."""
+    A 401 (from any call: the client reports it) makes the next call rebuild the client from a forced re-read of
+    the key, bounded by FORCED_REREAD_INTERVAL_SECONDS; within the bound the cached value is used."""
 
-    def __init__(self, base_url: str, api_key_secret_id: str) -> None:
+    worst_case_seconds = WORST_CASE_CALL_SECONDS  # of one call of the clients built here (default timeouts)
+
+    def __init__(
+        self, base_url: str, api_key_secret_id: str, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.base_url = base_url
         self.api_key_secret_id = api_key_secret_id
         self._client: MagicHourClient | None = None
+        self._monotonic = monotonic
+        self._rejected_key: str | None = None  # the key Magic Hour answered 401 to, until a rebuild
+        self._last_forced: float | None = None
+        self._lock = threading.Lock()  # invocations are threads of one process in the local stack
 
     def __call__(self, *, refresh: bool = False) -> MagicHourClient:
-        if self._client is None or refresh:
-            from cutout import secrets
+        with self._lock:
+            if self._client is None or refresh:
+                from cutout import secrets
 
-            self._client = MagicHourClient(self.base_url, secrets.api_key(self.api_key_secret_id, force=refresh))
-        return self._client
+                force = refresh or self._may_force()
+                key = secrets.api_key(self.api_key_secret_id, force=force)
+                client = MagicHourClient(self.base_url, key)
+                client.on_unauthorized = self.unauthorized
+                self._client = client
+                self._rejected_key = None
+            return self._client
+
+    def _may_force(self) -> bool:
+        """Force the read after a 401, unless the last forced read is younger than the interval."""
+        if self._rejected_key is None:
+            return False
+        now = self._monotonic()
+        if self._last_forced is not None and now - self._last_forced < FORCED_REREAD_INTERVAL_SECONDS:
+            return False
+        self._last_forced = now
+        return True
+
+    def unauthorized(self, key: str) -> None:
+        """Magic Hour answered 401 to `key`: rebuild the client on the next call (a client built meanwhile from
+        another key, by a concurrent invocation, is kept)."""
+        with self._lock:
+            if self._client is not None and self._client.api_key == key:
+                self._client = None
+                self._rejected_key = key
 
     def forget(self) -> None:
-        self._client = None
+        """Rebuild the client on the next call, as after a 401."""
+        with self._lock:
+            if self._client is not None:
+                self._rejected_key = self._client.api_key
+            self._client = None

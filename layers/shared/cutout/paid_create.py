@@ -13,7 +13,7 @@ from datetime import timedelta
 from cutout import secrets
 from cutout.assets import Assets
 from cutout.budget import CreditBudget
-from cutout.errors import AmbiguousCreate, ConfigurationError, InputRejected, MagicHourError, NotCreated, RetryLater
+from cutout.errors import AmbiguousCreate, InputRejected, MagicHourError, NotCreated, RetryLater
 from cutout.job import Job
 from cutout.magic_hour import CreateResult
 from cutout.models import JobStatus, project_name
@@ -97,9 +97,8 @@ class PaidCreate(UseCase):
         except MagicHourError as exc:
             # Provably not created (or refused for configuration/billing).
             self.budget.release(budget_day)
+            # A 401 has already made the client ask for a forced re-read of the key (MagicHourAccess).
             count(f"CreateFailed_{type(exc).__name__}")
-            if isinstance(exc, ConfigurationError) and exc.status == 401:
-                self.magic_hour.forget()  # re-read the key next time: it may have been rotated
             logger.error(
                 "create not performed",
                 extra={"error": type(exc).__name__, "status": exc.status, "error_code": exc.code},

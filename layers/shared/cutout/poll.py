@@ -8,6 +8,7 @@ arrives later (finalize.py, `complete_late`)."""
 
 from __future__ import annotations
 
+from cutout import time_budget
 from cutout.errors import MagicHourError, MalformedResponse, ProjectNotFound
 from cutout.job import Job, parse_time
 from cutout.messages import CompletionMessage, PollMessage
@@ -42,6 +43,7 @@ class Poller(UseCase):
         if msg.rendering_since is None and job.rendering_since is not None:
             # The webhook's image.started recorded it in place: the bounds count from then.
             msg = msg.rendering(iso(job.rendering_since))
+        time_budget.require(self.magic_hour.worst_case_seconds)  # else deferred, the message re-sent (sqs_batch.py)
         try:
             project = self.magic_hour().get_project(msg.project_id)
         except ProjectNotFound:

@@ -3,10 +3,15 @@
 Shapes: EventBridge "Object Created" (the deployed path, SQS-wrapped), S3 notifications (direct,
 SQS-wrapped or SNS-wrapped, incl. `s3:TestEvent`) and direct EventBridge events.
 
-Keys: both S3 notifications and EventBridge S3 events carry URL-encoded keys ("red flower.jpg" arrives
-as "red+flower.jpg"), decoded exactly once here with unquote_plus, as Powertools' data classes do. Some
-emulators (moto 5.2's EventBridge path) send keys unencoded, so the raw key is kept: the submit path tries it
-only when the decoded key does not exist, so an emulator never defines production behaviour.
+Keys: S3 notifications (the `Records` shape) URL-encode the key ("red flower.jpg" arrives as "red+flower.jpg";
+"Event message structure" in the S3 user guide: "The s3 key provides information about the bucket and object
+involved in the event. The object key name value is URL encoded"), so it is decoded exactly once, with
+unquote_plus. For EventBridge "Object Created" events AWS documents no encoding ("Amazon S3 event notifications
+with EventBridge", "Object Created" detail); a real event published online shows `:` unencoded, and moto sends
+keys unencoded. So an EventBridge key is read whichever way it came (`ObjectRef.candidates`): a key holding a
+character S3's encoding would have escaped (a space, `:`, `(`, non-ASCII, ...) was not encoded and is used as is;
+one that decoding would change (`+`, `%XX`) is looked up as received first, then decoded, and the object whose
+ETag and size match the event's is the upload (inspection.py).
 """
 
 # No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
@@ -32,6 +37,14 @@ class ObjectRef(NamedTuple):
     version_id: str | None
     size: int | None
     origin: str  # "s3" | "eventbridge"
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The keys this event may name, in the order to look them up (module docstring): one, except for an
+        EventBridge key that decoding changes and that holds nothing an encoded key could not."""
+        if self.origin == "s3" or self.raw_key == self.key:
+            return (self.key,)
+        return (self.raw_key, self.key)
 
 
 class Skip(NamedTuple):
@@ -110,10 +123,25 @@ def _from_eventbridge(doc: dict[str, Any]) -> Parsed:
     return _ref(bucket, raw_key, etag, version_id, size, "eventbridge")
 
 
+# What a key encoded as S3 encodes event keys can hold: letters, digits, the marks form encoding leaves alone, '/'
+# (left as is in the S3 notifications AWS documents), '+' (a space) and '%' (an escape).
+_ENCODED_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.*~/+%")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def is_unencoded(raw_key: str) -> bool:
+    """True when `raw_key` cannot be an encoded key: it holds a character the encoding escapes, or a '%' that does
+    not start an escape."""
+    if not _ENCODED_ALPHABET.issuperset(raw_key):
+        return True
+    parts = raw_key.split("%")[1:]
+    return any(len(p) < 2 or p[0] not in _HEX or p[1] not in _HEX for p in parts)
+
+
 def _ref(bucket: Any, raw_key: Any, etag: Any, version_id: Any, size: Any, origin: str) -> Parsed:
     if not isinstance(bucket, str) or not bucket or not isinstance(raw_key, str) or not raw_key:
         return Skip("malformed_event", "bucket or key missing")
-    key = unquote_plus(raw_key)
+    key = raw_key if origin == "eventbridge" and is_unencoded(raw_key) else unquote_plus(raw_key)
     try:
         key_bytes = len(key.encode())
     except UnicodeEncodeError:  # a lone surrogate ("\\udc80" in the JSON): no S3 key can hold it

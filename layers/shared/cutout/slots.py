@@ -8,6 +8,8 @@ and the limits of this design: admission.py.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
 SLOT_PREFIX = "slot#"
 LIMIT_KEY = "admission#limit"
 MAX_SLOTS = 99  # + the limit item = 100 keys, one BatchGetItem
+# Unprocessed keys of a BatchGetItem (`SlotTable._batch_get`): up to 5 calls, waits drawn from [0, 0.05 s],
+# [0, 0.1], [0, 0.2], [0, 0.4]: at most 0.75 s in all, inside the margin a record has (time_budget.py).
+UNPROCESSED_ATTEMPTS = 5
+UNPROCESSED_BASE_WAIT_SECONDS = 0.05
+UNPROCESSED_MAX_WAIT_SECONDS = 0.4
 
 
 def slot_key(index: int) -> str:
@@ -117,12 +124,19 @@ class SlotTable:
         )
 
     def _batch_get(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Items by key; BatchGetItem may leave keys unprocessed under throttling, so those are asked again."""
+        """Items by key. BatchGetItem may answer only part of a request (throttling, or its 16 MB answer limit) and
+        name the rest in UnprocessedKeys, which AWS says to retry "with exponential backoff" (BatchGetItem API
+        reference). Hand-written because boto3 has no helper for it: its retries cover a failed call, not a partial
+        answer, and `batch_writer` exists for writes only. Bounded: UNPROCESSED_ATTEMPTS calls, waits with full
+        jitter ("Exponential Backoff And Jitter", AWS Architecture Blog) of at most UNPROCESSED_MAX_WAIT_SECONDS."""
         out: dict[str, dict[str, Any]] = {}
         request: dict[str, Any] = {
             self.table: {"Keys": [{"job_id": {"S": k}} for k in dict.fromkeys(keys)], "ConsistentRead": True}
         }
-        for _ in range(5):
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            if attempt:
+                ceiling = min(UNPROCESSED_MAX_WAIT_SECONDS, UNPROCESSED_BASE_WAIT_SECONDS * 2 ** (attempt - 1))
+                time.sleep(random.uniform(0, ceiling))
             resp = self.client.batch_get_item(RequestItems=request)
             for item in resp.get("Responses", {}).get(self.table, []):
                 record = plain_item(item)
@@ -130,7 +144,7 @@ class SlotTable:
             request = dict(resp.get("UnprocessedKeys") or {})
             if not request:
                 return out
-        raise RuntimeError("DynamoDB left keys unprocessed after 5 attempts")
+        raise RuntimeError(f"DynamoDB left keys unprocessed after {UNPROCESSED_ATTEMPTS} attempts")
 
     # ----- take / give back --------------------------------------------------------------------------
     def _take_any(self, job_id: str, candidates: Sequence[Slot]) -> Acquired | None:

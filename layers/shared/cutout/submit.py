@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutout import s3_events
+from cutout import s3_events, time_budget
 from cutout.admission import Acquired
 from cutout.assets import Assets
 from cutout.budget import CreditBudget
 from cutout.config import Settings
-from cutout.errors import BudgetExhausted, InvalidBackground
+from cutout.errors import BudgetExhausted, InvalidBackground, OutOfTime
 from cutout.inspection import Inspected, background_key, inspect_upload, problem
 from cutout.job import SourceObject
 from cutout.job_store import JobStore
@@ -94,17 +94,23 @@ class Submitter(WaitingLine):
             logger.info("event skipped", extra={"skip_reason": ref.reason, "detail": ref.detail})
             return SubmitOutcome(SubmitKind.SKIPPED, ref.reason)
         bind_job(source_key=ref.key)
-        reason = self.skip_reason(ref)
-        if reason:
+        # Each key the event may name passes the filters on its own (s3_events.py: an EventBridge key may be
+        # read two ways); the reason given is the presumed key's.
+        keys = [key for key in ref.candidates if self.skip_reason(ref._replace(key=key)) is None]
+        if not keys:
+            reason = self.skip_reason(ref) or "outside_input_prefix"
             count("Skipped")
             logger.info("object skipped", extra={"skip_reason": reason, "bucket": ref.bucket})
             return SubmitOutcome(SubmitKind.SKIPPED, reason)
-        inspected = inspect_upload(ref)
+        inspected = inspect_upload(ref, keys)
         if inspected is None:
+            # Deleted before it was processed (S3 answered 404 to every key): a terminal record that says so, no
+            # create, nothing retried and nothing in a DLQ. A 403 raised instead (inspection.py).
             job_id = job_id_for(ref.bucket, ref.key, ref.etag or "missing")
             source = SourceObject(ref.bucket, ref.key, ref.etag, ref.version_id, ref.size)
+            looked = " or ".join(repr(k) for k in keys)
             return self._reject(
-                job_id, source, "object_missing", "the object no longer exists (deleted before processing)"
+                job_id, source, "object_missing", f"the object no longer exists (deleted before processing): {looked}"
             )
         return self._submit_inspected(ref, inspected)
 
@@ -147,12 +153,22 @@ class Submitter(WaitingLine):
             acquired = self.admission.acquire(job_id)
             if acquired is None:
                 return self._wait(job_id, source)
+        try:
+            # From here the record calls Magic Hour (a job that waits does not, so it is not held up by the clock).
+            time_budget.require(self.magic_hour.worst_case_seconds)
+        except OutOfTime:
+            self._give_back(acquired, job_id)  # no wake-up: this very record comes back at once (sqs_batch.py)
+            raise
         # Presigned at dispatch, not before: a URL made when the upload arrived could expire while it waits.
         try:
             image_url, background_url = self.assets.urls(source)
         except InvalidBackground as exc:
             self._give_back(acquired, job_id)
             return self._reject(job_id, source, "background_invalid", str(exc))
+        except Exception:
+            # S3 refused (a real denial: 403) or failed: nothing claimed yet, the message comes back; keep no slot.
+            self._give_back(acquired, job_id)
+            raise
         slot = acquired.slot_id if acquired else None
         claim = self.store.claim(job_id, source, slot=slot)
         if not claim.won:

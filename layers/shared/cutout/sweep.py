@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cutout import time_budget
 from cutout.admission import Reconciliation
 from cutout.errors import MagicHourError
 from cutout.job import Job, parse_time
@@ -35,15 +36,19 @@ class Sweeper(UseCase):
         cutoff = self.clock() - limit
         stuck = 0
         outcomes: dict[str, int] = {}
+        stopped = False
         for status in (JobStatus.SUBMITTING, JobStatus.QUEUED, JobStatus.RENDERING):
-            for job in self.store.list_by_status(status, created_before=cutoff):
+            for job in [] if stopped else self.store.list_by_status(status, created_before=cutoff):
                 if not self._past_limit(job, limit):
                     continue
+                if not self._time_for_a_call():
+                    stopped = True  # the next sweep (15 min) finds the rest: they are still past the limit then
+                    break
                 stuck += 1
                 bind_job(job_id=job.job_id, source_key=job.source_key, project_id=job.project_id)
                 result = self._resolve(job)
                 outcomes[result] = outcomes.get(result, 0) + 1
-        late = self._late_checks()
+        late = 0 if stopped else self._late_checks()
         if late:
             outcomes[SweepOutcome.LATE_COMPLETION_ENQUEUED] = late
         count("StuckJobs", stuck)
@@ -59,6 +64,16 @@ class Sweeper(UseCase):
         if result.should_dispatch or result.repaired:
             self.slots.wake("tick")
         return result
+
+    def _time_for_a_call(self) -> bool:
+        """Whether one more Magic Hour call fits in what is left of the invocation (time_budget.py); when it does
+        not, the loop stops: a call cut off by the function timeout would lose the rest of the run's work (the
+        tick, the metrics) and leave its job half-resolved."""
+        if time_budget.allows(self.magic_hour.worst_case_seconds):
+            return True
+        count("SweepStoppedForTime")
+        logger.info("too little time left for another Magic Hour call; the next sweep goes on")
+        return False
 
     def _past_limit(self, job: Job, limit: timedelta) -> bool:
         """Past the limit counted from when the job reached Magic Hour (dispatched from waiting: `claimed_at`) and
@@ -82,6 +97,8 @@ class Sweeper(UseCase):
         for job in self.store.list_by_status(JobStatus.TIMED_OUT, created_after=window - LATE_CHECK_CREATED_WITHIN):
             if not job.project_id or parse_time(job.updated_at) < window:
                 continue
+            if not self._time_for_a_call():
+                break  # the next sweep checks the rest (they stay in the window for a day)
             try:
                 project = self.magic_hour().get_project(job.project_id)
             except MagicHourError:

@@ -8,6 +8,7 @@ submit function.
 
 from __future__ import annotations
 
+from cutout import time_budget
 from cutout.admission import Acquired
 from cutout.errors import BudgetExhausted, InvalidBackground
 from cutout.job import Job, SourceObject
@@ -57,6 +58,8 @@ class WaitingLine(PaidCreate):
         if not free:
             logger.info("dispatch: no free slot", extra={"reason": reason})
             return outcomes
+        # Before any slot is taken: too little time left defers the dispatch message itself (sqs_batch.py).
+        time_budget.require(self.magic_hour.worst_case_seconds)
         for job in self.admission.oldest_waiting(min(DISPATCH_PER_MESSAGE, free) + DISPATCH_RACE_MARGIN):
             if len(outcomes) >= min(DISPATCH_PER_MESSAGE, free):
                 break
@@ -101,6 +104,11 @@ class WaitingLine(PaidCreate):
             self.slots.finished(job.job_id, slot, succeeded=False, why="rejected")
             count("Rejected")
             return SubmitOutcome(SubmitKind.REJECTED, "background_invalid", job.job_id)
+        except Exception:
+            # S3 refused or failed (nothing created): the job waits again rather than be left `submitting`, which
+            # a later look would take for a worker that died mid-create (an ambiguous create).
+            self._back_to_waiting(job.job_id, token, slot, "asset_unavailable")
+            raise
         try:
             budget_day = self.budget.reserve()
         except BudgetExhausted:
