@@ -236,12 +236,21 @@ def _watch(stack: LocalStack, stop: threading.Event) -> None:
                 print(f"{stamp}  {job.get('source_key', '?')}  -> {status}  {detail}", flush=True)
 
 
+class _NotTheFunctions(logging.Filter):
+    """Drops the functions' own records (their Powertools logger, ``cutout``) from the root logger's handlers:
+    Powertools already writes each as one JSON line, and a second, plain copy on the terminal doubled every line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "cutout" or record.name.startswith("cutout."))
+
+
 def _quiet(log_file: Path) -> None:
     """The local machinery's INFO lines and Python warnings (Powertools' "No application metrics to publish") go
     to the function log with the functions' own output; the terminal keeps warnings and errors of the machinery
     and the progress lines."""
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.addFilter(_NotTheFunctions())
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     root.addHandler(handler)
@@ -259,6 +268,8 @@ def local_up(args: argparse.Namespace) -> int:
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    for terminal in logging.getLogger().handlers:
+        terminal.addFilter(_NotTheFunctions())
     running = read_local_state(local_state_file())
     if running is not None and isinstance(running.get("pid"), int) and running["pid"] != os.getpid():
         print(f"cutout: a local stack is running already (pid {running['pid']}); stop it with: cutout local down")

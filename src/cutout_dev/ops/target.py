@@ -226,10 +226,16 @@ def read_local_state(state_file: Path) -> dict[str, Any] | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether the process runs: it exists (signal 0 sends nothing) and, where /proc tells, is not a zombie (it
+    has exited, and waits only for its parent to collect its status)."""
     try:
-        os.kill(pid, 0)  # signal 0: only whether the process exists (and is ours to signal)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return True  # no /proc (macOS): signal 0 is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]  # the state follows the "(name)" field
