@@ -198,7 +198,10 @@ def history(job: Mapping[str, Any]) -> list[dict[str, Any]]:
         and parse_time(value)
         and SAME_MOMENT.get(key) not in job
     ]
-    steps.sort(key=lambda s: s["at"])
+    if job.get("attempt_started_at") == job.get("retry_pending_at"):  # the first reopen: one moment, one step
+        steps = [s for s in steps if s["step"] != "attempt_started"]
+    # Oldest first; at one moment (a claim stamps created_at and claimed_at alike) the upload comes first.
+    steps.sort(key=lambda s: (s["at"], s["step"] != "created"))
     return steps
 
 
