@@ -222,11 +222,19 @@ def test_retry_of_a_rejected_job_is_refused_with_exit_1_and_says_to_upload_a_cor
     rejected = stack.upload(b"plain text, not an image", key="refused/notes.jpg")
     assert _terminal(stack, rejected.job_id)["status"] == "rejected"
 
-    code, out, err = text(capsys, "retry", rejected.job_id, "--yes")
+    code, out, _ = text(capsys, "retry", rejected.job_id, "--yes")
 
     assert code == 1  # refused: an error of the command's, not "a person is needed" (2)
-    assert f"{rejected.job_id}: refused (rejected): a rejected upload is fixed by uploading a corrected file" in err
-    assert "uploading a corrected file again" in out
+    (row,) = [line for line in out.splitlines() if line.startswith(rejected.job_id)]
+    assert "refused: rejected" in row
+    assert "a rejected upload is fixed by uploading a corrected file again" in row
+
+    # and a script reads the same in the JSON, and one line per refusal on stderr
+    code, doc, err = run(capsys, "retry", rejected.job_id, "--yes")
+    assert code == 1
+    assert doc["refused"] == {rejected.job_id: "rejected"}
+    assert doc["instead"][rejected.job_id].startswith("a rejected upload is fixed by uploading a corrected file")
+    assert err.strip() == f"{rejected.job_id}: refused (rejected): {doc['instead'][rejected.job_id]}"
 
 
 # -- history in order, timestamps whole --------------------------------------------------------------------------
@@ -254,6 +262,7 @@ def test_a_retried_job_keeps_its_upload_time_and_shows_its_attempts_in_order_wit
     steps = [s["step"] for s in job["steps"]]
     assert steps[0] == "created"
     assert steps.index("created") < steps.index("retry_pending") < steps.index("completed")
+    assert "attempt_started" not in steps  # one step per moment: the reopen is the retry_pending step
     assert [s["at"] for s in job["steps"]] == sorted(s["at"] for s in job["steps"])
     (previous,) = job["previous_attempts"]
     assert previous["started_at"] == failed["created_at"]
@@ -262,7 +271,7 @@ def test_a_retried_job_keeps_its_upload_time_and_shows_its_attempts_in_order_wit
     code, human, _ = text(capsys, "job", up.job_id)
     attempts = human.split("Earlier attempts", 1)[1]
     header, row = attempts.strip().splitlines()[:2]
-    assert header.split()[:3] == ["started_at", "ended_at", "status"]
+    assert header.split() == ["started", "ended", "status", "error", "credits", "project", "message"]
     assert ISO.findall(row.split()[0]) and row.split()[0] == previous["started_at"]
     assert row.split()[1] == previous["ended_at"]
     for line in human.splitlines():

@@ -12,23 +12,13 @@ from botocore.exceptions import ClientError
 from cutout.models import job_id_for
 
 from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output, fields, table
-from cutout_dev.ops.records import JobsTable, detail, since_argument, statuses, summary
+from cutout_dev.ops.records import JobsTable, detail, net_credits, since_argument, statuses, summary
 from cutout_dev.ops.target import StackTarget, TargetError
 
 DEFAULT_LIMIT = 50
 LOGS_LOOKBACK_DAYS = 7
-# The "Earlier attempts" columns in reading order (a history entry's keys: job_store.HISTORY_FIELDS + its span).
-ATTEMPT_COLUMNS = (
-    "started_at",
-    "ended_at",
-    "status",
-    "error_code",
-    "credits_charged",
-    "credits_refunded",
-    "ambiguous",
-    "project_id",
-    "error_message",
-)
+# The "Earlier attempts" columns in reading order (from a history entry: job_store.HISTORY_FIELDS + its span).
+ATTEMPT_COLUMNS = ("started", "ended", "status", "error", "credits", "project", "message")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -197,19 +187,24 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
         console.print(table("History", ("step", "at"), steps, no_wrap={"at"}))
         if result["previous_attempts"]:
             console.print()
-            previous = [p for p in result["previous_attempts"] if isinstance(p, dict)]
-            # Oldest first, the outcome before its details; any key a newer store adds comes last.
-            present = {k for p in previous for k in p}
-            keys = [k for k in ATTEMPT_COLUMNS if k in present] + sorted(present - set(ATTEMPT_COLUMNS))
-            previous.sort(key=lambda p: str(p.get("started_at", "")))
-            console.print(
-                table(
-                    "Earlier attempts",
-                    keys,
-                    [[p.get(k) for k in keys] for p in previous],
-                    no_wrap={"started_at", "ended_at"},
+            previous = sorted(
+                (p for p in result["previous_attempts"] if isinstance(p, dict)),
+                key=lambda p: str(p.get("started_at", "")),
+            )  # oldest first
+            rows = [
+                (
+                    p.get("started_at"),
+                    p.get("ended_at"),
+                    str(p.get("status", "")) + (" (ambiguous)" if p.get("ambiguous") else ""),
+                    p.get("error_code"),
+                    net_credits(p),
+                    p.get("project_id"),
+                    p.get("error_message"),
                 )
-            )
+                for p in previous
+            ]
+            no_wrap = {"started", "ended", "error", "project"}  # timestamps and ids are never broken mid-token
+            console.print(table("Earlier attempts", ATTEMPT_COLUMNS, rows, no_wrap=no_wrap))
         console.print()
         if "local_logs" in result:
             local = result["local_logs"]

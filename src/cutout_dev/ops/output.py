@@ -110,9 +110,11 @@ def table(
 ) -> Table:
     """Columns fold long values (keys, messages); those in ``no_wrap`` (timestamps, ids) are never broken."""
     out = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in columns:
-        if column in no_wrap:
-            out.add_column(column, no_wrap=True, min_width=max(len(column), 24))
+    rows = [list(row) for row in rows]
+    for i, column in enumerate(columns):
+        if column in no_wrap:  # as wide as its longest value, so rich squeezes the other columns instead
+            widest = max([len(column), *(len("" if row[i] is None else str(row[i])) for row in rows)])
+            out.add_column(column, no_wrap=True, min_width=widest)
         else:
             out.add_column(column, overflow="fold")
     for row in rows:

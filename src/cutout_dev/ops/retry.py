@@ -123,6 +123,10 @@ def source_of(pipeline: Pipeline, job: dict[str, Any]) -> S3Object | str:
     return obj
 
 
+def _silent(_text: str) -> None:
+    pass
+
+
 def run_retry(
     pipeline: Pipeline,
     selection: Selection,
@@ -131,8 +135,11 @@ def run_retry(
     allow_ambiguous: bool,
     confirm: Callable[[str], bool],
     note: Callable[[str], None],
+    note_refusals: bool = True,
 ) -> dict[str, Any]:
-    """Ask, reopen, enqueue. Returns the result document; ``status``: nothing_to_do, declined, retried."""
+    """Ask, reopen, enqueue. Returns the result document; ``status``: nothing_to_do, declined, retried.
+    ``note_refusals``: each refusal also as a note (off where a table shows them with what to do instead)."""
+    refused_note: Callable[[str], None] = note if note_refusals else _silent
     doc: dict[str, Any] = {
         "selected": len(selection.jobs) + len(selection.refused),
         "retried": [],
@@ -141,7 +148,7 @@ def run_retry(
         "status": "nothing_to_do",
     }
     for job_id, why in selection.refused.items():
-        note(f"{job_id}: refused ({why}): {instead(why)}")
+        refused_note(f"{job_id}: refused ({why}): {instead(why)}")
     jobs = list(selection.jobs)
     ambiguous = {j["job_id"] for j in selection.ambiguous}
     if ambiguous and not allow_ambiguous:
@@ -168,13 +175,13 @@ def run_retry(
         source = source_of(pipeline, job)
         if isinstance(source, str):
             doc["refused"][job["job_id"]] = source
-            note(f"{job['job_id']}: refused ({source}): {instead(source)}")
+            refused_note(f"{job['job_id']}: refused ({source}): {instead(source)}")
             continue
         if job["status"] != JobStatus.RETRY_PENDING:
             reopened = store.reopen_for_retry(job["job_id"], allow_ambiguous=allow_ambiguous)
             if not reopened.ok:
                 doc["refused"][job["job_id"]] = reopened.reason
-                note(f"{job['job_id']}: refused ({reopened.reason}): {instead(reopened.reason)}")
+                refused_note(f"{job['job_id']}: refused ({reopened.reason}): {instead(reopened.reason)}")
                 continue
         to_send.append((job["job_id"], source))
     for batch in batches(to_send):
@@ -225,7 +232,15 @@ def run(args: argparse.Namespace, target: StackTarget) -> int:
     selection = select(
         pipeline, ids=ids, status=JobStatus(args.status) if args.status else None, since=args.since, code=args.code
     )
-    doc = run_retry(pipeline, selection, yes=args.yes, allow_ambiguous=args.allow_ambiguous, confirm=ask, note=out.note)
+    doc = run_retry(
+        pipeline,
+        selection,
+        yes=args.yes,
+        allow_ambiguous=args.allow_ambiguous,
+        confirm=ask,
+        note=out.note,
+        note_refusals=out.json,  # a person's table has an "instead" column; scripts read stderr
+    )
 
     def draw(console: Any) -> None:
         rows = [(job_id, "retried", "") for job_id in doc["retried"]]
