@@ -640,10 +640,9 @@ def _document(plan: Plan, est: Estimate, checkpoint: Checkpoint, options: Option
 
 def counted(plan: Plan) -> str:
     """What "images" means in this estimate, for the person reading it."""
-    checks = "name, size and first bytes (the submit's checks)" if plan.inspected else "name and size only"
-    return f"objects under the location that are not jobs yet and pass the checks by {checks}" + (
-        "" if plan.inspected else "; the submit still refuses a non-image, free, so the credits are at most"
-    )
+    if plan.inspected:
+        return "not jobs yet, passing the submit's checks: name, size, content type and first bytes"
+    return "not jobs yet, by name and size only: a non-image among them is refused free, so credits at most"
 
 
 # ----- the CLI ------------------------------------------------------------------------------------------------
