@@ -3,15 +3,19 @@
     cutout [--stack NAME] [--profile P] [--region R] [--output table|json | --json] [--query JMESPATH] COMMAND
     cutout status                 # one screen: counts, in flight, DLQs, credits today, alarms (exit 2: look at it)
     cutout jobs [--status S] [--since 1d] [--prefix P] [--limit N]
-    cutout job ID|s3://bucket/key # one record, its history, a Logs Insights query
+    cutout job ID|s3://bucket/key # one record, its history, where its logs are
+    cutout upload FILE... [--prefix P]  # into the stack's input prefix (no AWS CLI needed)
     cutout spend [--days 7]       # credits and images per day
     cutout redrive IngestDLQ      # DLQ → its source queue
     cutout doctor                 # deploy-day and every-day checks, each finding with its fix (exit 2: fix it)
     cutout local up [--no-webhooks] [--render-seconds 2] [--param PollFirstDelaySeconds=3] [--fault rate_5xx=0.2]
+    cutout local down             # stop a `cutout local up` running elsewhere (SIGTERM, then wait)
     cutout samples                # regenerate samples/
 
 Without ``--stack`` the commands act on the running local stack: ``local up`` writes where it is to
-``.local-stack/endpoints.json``. Exit status: 0 ok, 1 error, 2 a person is needed.
+``.local-stack/endpoints.json`` (with its pid and the file its functions log to). Exit status, the same for
+every command (ops.output.EXIT_CODES): 0 fine, 1 an error or refused, 2 a person is needed, 130 interrupted.
+Errors are one line on stderr saying what and what to do; CUTOUT_DEBUG=1 adds the traceback of an unexpected one.
 """
 
 from __future__ import annotations
@@ -28,16 +32,28 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+import jmespath
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
+from jmespath.exceptions import JMESPathError
 
 from cutout_dev.ops import COMMAND_MODULES
-from cutout_dev.ops.output import EXIT_ERROR
-from cutout_dev.ops.target import TargetError, local_state_file, resolve
+from cutout_dev.ops.output import EXIT_CODES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from cutout_dev.ops.target import TargetError, local_state_file, pid_alive, read_local_state, resolve
 
 if TYPE_CHECKING:
     # Imported when used: the local stack brings moto's server (a third of a second) that the ops commands
     # against a deployed stack never need.
     from cutout_dev.local_stack import LocalStack
+
+
+DEFAULT_FUNCTION_LOG_NAME = "functions.log"
+DOWN_TIMEOUT_SECONDS = 30.0
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -96,8 +112,18 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group.add_argument("--query", default=default, metavar="JMESPATH", help="pick from the JSON (implies json)")
 
 
+def exit_codes_text() -> str:
+    """The exit status table, as ``cutout --help`` ends and docs/cli.md shows it."""
+    return "exit status (every command):\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cutout", description="Operate Cutout (a deployed stack or the local stack)")
+    parser = _Parser(
+        prog="cutout",
+        description="Operate Cutout (a deployed stack or the local stack)",
+        epilog=exit_codes_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -129,19 +155,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--visibility-timeout", type=int, default=None, help="override the queues' (seconds)")
     up.add_argument("--schedule-interval", type=float, default=60.0, help="sweeper period (seconds; 0 = off)")
-    up.add_argument("--function-log", type=Path, default=None, help="send function output to this file")
+    up.add_argument(
+        "--function-log",
+        type=Path,
+        default=None,
+        help=f"where the functions' logs go (default {DEFAULT_FUNCTION_LOG_NAME} next to the state file)",
+    )
     up.add_argument(
         "--real-magic-hour",
         action="store_true",
         help="call api.magichour.ai with MAGIC_HOUR_API_KEY (spends credits; polling only, asset upload)",
     )
     up.add_argument("--emulator", action="store_true", help="use the emulator even if MAGIC_HOUR_API_KEY is set")
-    up.add_argument("-v", "--verbose", action="store_true", help="debug logging of the local machinery")
+    up.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the functions' logs (Powertools JSON, EMF) and debug logging of the local machinery here",
+    )
+    local.add_parser("down", help="stop a `cutout local up` running in the background (SIGTERM, then wait)")
     sub.add_parser("samples", help="regenerate samples/")
     return parser
 
 
-def _print_endpoints(stack: LocalStack) -> None:
+def _print_endpoints(stack: LocalStack, log_file: Path | None) -> None:
     ep = stack.endpoints
     print("Cutout local stack is up (127.0.0.1 only)")
     print(f"  AWS endpoint (moto)  {ep.aws}   region {ep.region}, any credentials")
@@ -152,12 +189,13 @@ def _print_endpoints(stack: LocalStack) -> None:
     for name, url in ep.queues.items():
         print(f"  {name:<20} {url}")
     print()
-    print("Upload an image (moto accepts any credentials, but the AWS CLI wants some):")
-    print(f"  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x {ep.aws_cli_upload_line('image.png')}")
-    print("Operate it from another terminal (after `source .venv/bin/activate`):")
+    print("From another terminal (after `source .venv/bin/activate`):")
+    print("  cutout upload samples/*.png      # one line per file: its key and job id")
     print("  cutout status      cutout jobs      cutout job <id|s3://bucket/key>      cutout redrive IngestDLQ")
     print("  cutout doctor      (every check of the stack, each finding with its fix)")
-    print("Stop: Ctrl-C")
+    if log_file is not None:
+        print(f"Function logs (Powertools JSON, EMF): {log_file}   (--verbose shows them here)")
+    print("Stop: Ctrl-C, or `cutout local down` from another terminal")
     print(flush=True)
 
 
@@ -178,6 +216,9 @@ def _write_state(stack: LocalStack) -> None:
         # no local service to ask.
         "template": str(stack.config.template),
         "account_concurrency_quota": int(getattr(stack.config, "account_concurrency_quota", 1000)),
+        # For `cutout local down` (the process to signal) and for status/job (where the functions' logs are).
+        "pid": os.getpid(),
+        "function_log": str(stack.config.function_log.resolve()) if stack.config.function_log else None,
     }
     state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
@@ -202,12 +243,51 @@ def _watch(stack: LocalStack, stop: threading.Event) -> None:
                 print(f"{stamp}  {job.get('source_key', '?')}  -> {status}  {detail}", flush=True)
 
 
+class _NotTheFunctions(logging.Filter):
+    """Drops the functions' own records (their Powertools logger, ``cutout``) from the root logger's handlers:
+    Powertools already writes each as one JSON line, and a second, plain copy on the terminal doubled every line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "cutout" or record.name.startswith("cutout."))
+
+
+def _quiet(log_file: Path) -> None:
+    """The local machinery's INFO lines and Python warnings (Powertools' "No application metrics to publish") go
+    to the function log with the functions' own output; the terminal keeps warnings and errors of the machinery
+    and the progress lines."""
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.addFilter(_NotTheFunctions())
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    for existing in root.handlers:
+        if existing is not handler:
+            existing.setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # warnings.warn → the "py.warnings" logger
+    logging.getLogger("py.warnings").propagate = False
+    logging.getLogger("py.warnings").addHandler(handler)
+
+
 def local_up(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    for terminal in logging.getLogger().handlers:
+        terminal.addFilter(_NotTheFunctions())
+    running = read_local_state(local_state_file())
+    if running is not None and isinstance(running.get("pid"), int) and running["pid"] != os.getpid():
+        print(f"cutout: a local stack is running already (pid {running['pid']}); stop it with: cutout local down")
+        return EXIT_ERROR
+    log_file: Path | None = args.function_log
+    if log_file is None and not args.verbose:
+        log_file = local_state_file().parent / DEFAULT_FUNCTION_LOG_NAME
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        if not args.verbose:
+            _quiet(log_file)
     emulator = {"render_seconds": args.render_seconds, **_emulator_settings(args.fault)}
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
 
@@ -217,53 +297,121 @@ def local_up(args: argparse.Namespace) -> int:
         emulator=emulator,
         visibility_timeout_seconds=args.visibility_timeout,
         schedule_interval_seconds=args.schedule_interval,
-        function_log=args.function_log,
+        function_log=log_file,
         # The issue's contract: with MAGIC_HOUR_API_KEY set, the local stack calls the real API;
         # --emulator keeps it offline anyway.
         real_magic_hour=not args.emulator and (args.real_magic_hour or bool(os.environ.get("MAGIC_HOUR_API_KEY"))),
     )
     stop = threading.Event()
-    # SIGTERM behaves like Ctrl-C, so `kill <pid>` also stops cleanly.
+    # SIGTERM behaves like Ctrl-C, so `cutout local down` (or `kill <pid>`) also stops cleanly.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with LocalStack(config) as stack:
-        _write_state(stack)
-        _print_endpoints(stack)
-        watcher = threading.Thread(target=_watch, args=(stack, stop), name="job-watcher", daemon=True)
-        watcher.start()
-        try:
-            while not stop.wait(0.5):
+    try:
+        with LocalStack(config) as stack:
+            _write_state(stack)
+            _print_endpoints(stack, log_file)
+            watcher = threading.Thread(target=_watch, args=(stack, stop), name="job-watcher", daemon=True)
+            watcher.start()
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
                 pass
-        except KeyboardInterrupt:
             print("\nstopping ...", flush=True)
-        stop.set()
-        watcher.join(timeout=5)
-    local_state_file().unlink(missing_ok=True)
+            stop.set()
+            watcher.join(timeout=5)
+    finally:
+        local_state_file().unlink(missing_ok=True)
     print("stopped", flush=True)
-    return 0
+    return EXIT_OK
+
+
+def local_down() -> int:
+    """Stop the `cutout local up` the state file names: SIGTERM (it stops as on Ctrl-C), wait for it to exit."""
+    state_file = local_state_file()
+    if not state_file.exists():
+        print("no local stack is running (nothing to stop)")
+        return EXIT_OK
+    state = read_local_state(state_file)
+    if state is None:
+        state_file.unlink(missing_ok=True)
+        print(f"no local stack is running (removed the stale {state_file})")
+        return EXIT_OK
+    pid = state.get("pid")
+    if not isinstance(pid, int):
+        raise TargetError(f"{state_file} names no process (written by an older cutout): stop it with Ctrl-C there")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + DOWN_TIMEOUT_SECONDS
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_alive(pid):
+        raise TargetError(f"the local stack (pid {pid}) did not stop within {DOWN_TIMEOUT_SECONDS:g} s: kill {pid}")
+    state_file.unlink(missing_ok=True)  # its own shutdown removes it; a crash on the way out may not have
+    print(f"local stack stopped (pid {pid})")
+    return EXIT_OK
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _aws_error(exc: ClientError | BotoCoreError) -> str:
+    """An AWS error as one line, with what to do where that is clear."""
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region R (or set AWS_REGION, or region in the profile)"
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials: pass --profile P (or set AWS_PROFILE / the AWS_ACCESS_KEY_ID pair)"
+    if isinstance(exc, EndpointConnectionError):
+        return f"{_one_line(exc)}: is the stack (or the network) up?"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        op = exc.operation_name
+        hint = "; check --profile (the role's permissions)" if "AccessDenied" in str(code) else ""
+        return f"{op}: {code}: {' '.join(str(message).split())}{hint}" if message else f"{op}: {code}{hint}"
+    return _one_line(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except TargetError as exc:
+        print(f"cutout: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ClientError, BotoCoreError) as exc:  # AccessDenied, throttling after retries, endpoint down, ...
+        print(f"cutout: {_aws_error(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cutout: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not a user error: still one line, the traceback on request
+        if os.environ.get("CUTOUT_DEBUG"):
+            raise
+        print(
+            f"cutout: unexpected {type(exc).__name__}: {_one_line(exc)} (CUTOUT_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "local":
-        return local_up(args)
+        return local_up(args) if args.action == "up" else local_down()
     if args.command == "samples":
         from cutout_dev.make_samples import generate
 
         for path in generate():
             print(path)
-        return 0
-    try:
-        target = resolve(args.stack, profile=args.profile, region=args.region)
-        code: int = args.run(args, target)
-    except TargetError as exc:
-        print(f"cutout: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except (ClientError, BotoCoreError) as exc:  # AccessDenied, throttling after retries, endpoint down, ...
-        print(f"cutout: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("cutout: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_OK
+    query = getattr(args, "query", None)
+    if query is not None:
+        # Checked before anything runs: a typo in the expression costs no AWS call (and no half-done command).
+        try:
+            jmespath.compile(query)
+        except JMESPathError as exc:
+            raise TargetError(f"--query {query!r} is not a JMESPath expression: {_one_line(exc)}") from exc
+    target = resolve(args.stack, profile=args.profile, region=args.region)
+    code: int = args.run(args, target)
     return code
 
 

@@ -96,7 +96,7 @@ def test_status_counts_jobs_by_status_and_reports_credits_against_the_budget(
     assert status["credits_today"]["budget"] == BUDGET
     assert status["credits_today"]["left"] == BUDGET - 15
     assert status["alarms"] == []
-    assert status["dashboard"].endswith("#dashboards/dashboard/cutout-local")
+    assert status["dashboard"] is None  # no CloudWatch console for the local stack; --stack shows the deployed one
 
 
 def test_status_needs_a_person_when_a_dlq_holds_messages_or_an_alarm_fires_and_redrive_empties_the_dlq(
@@ -200,6 +200,9 @@ def test_job_shows_the_record_its_history_and_a_logs_insights_query(
     assert steps[0] == "created"
     assert steps[-1] == "completed"
     assert "submitted" in steps
+    assert job["local_logs"]["file"] == str(stack.config.function_log)
+    # the same stack named as a deployed one answers with its CloudWatch log groups
+    _, job = run(capsys, "--stack", "cutout-local", "job", flower.job_id)
     insights = job["logs_insights"]
     assert f'filter job_id = "{flower.job_id}"' in insights["query"]
     assert "/aws/lambda/cutout-local/finalize" in insights["log_groups"]
@@ -261,6 +264,7 @@ def test_a_stack_named_with_stack_is_found_through_cloudformation_and_reads_the_
 
     assert code == 0
     assert deployed["local"] is False
+    assert deployed["dashboard"].endswith("#dashboards/dashboard/cutout-local")
     assert deployed["counts"] == local["counts"]
     assert deployed["credits_today"] == local["credits_today"]
 

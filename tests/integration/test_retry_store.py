@@ -82,6 +82,9 @@ def test_reopen_keeps_the_previous_outcome_and_the_claim_takes_the_job_again(sto
     assert job.attempts == 2
     assert len(job.history or []) == 1
     assert job.source_version_id == "v1"
+    assert job.created_at == failed.created_at  # the upload's time, not this attempt's
+    assert job.attempt_started_at is not None
+    assert job.attempt_started_at >= entry["ended_at"]  # this attempt began at the reopen
 
 
 def test_a_second_retry_appends_to_the_history(store: JobStore, aws: Aws) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from cutout.job import Job
+from cutout.job import Job, parse_time
 from cutout.job_store import JobStore
 from cutout.models import JobStatus
 
@@ -124,8 +124,52 @@ def test_claim_takes_a_reopened_job_once_keeping_attempts_and_history(store: Job
     assert second.existing == job
     assert job.status == JobStatus.SUBMITTING
     assert job.claim_token == first.token
-    assert job.created_at == job.claimed_at == "2026-01-02T03:05:10.000Z"  # this attempt's start
+    assert job.claimed_at == "2026-01-02T03:05:10.000Z"
     assert (job.attempts, len(job.history or [])) == (2, 1)
+
+
+def test_a_retried_record_keeps_its_upload_time_and_records_when_the_attempt_started(
+    store: JobStore, clock: Clock
+) -> None:
+    # given a job uploaded, failed and reopened a minute later
+    upload = failed(store)
+    clock.advance(60)
+    assert store.reopen_for_retry(JOB).ok
+    reopened_at = _job(store).updated_at
+
+    # when the submit claims it, it fails again and is reopened once more
+    clock.advance(5)
+    assert store.mark_queued(JOB, claimed(store), "p2", 5)
+    assert store.fail(JOB, JobStatus.TIMED_OUT, "timed_out", "late")
+    clock.advance(60)
+    assert store.reopen_for_retry(JOB).ok
+
+    # then created_at is still the upload's, and each history entry spans its own attempt, in order
+    job = _job(store)
+    assert job.created_at == upload.created_at
+    assert job.attempt_started_at == job.updated_at  # the third attempt starts at the second reopen
+    assert job.created == parse_time(job.attempt_started_at)  # latency and staleness count from the attempt
+    first, second = job.history or []
+    assert (first["started_at"], first["ended_at"]) == (upload.created_at, upload.updated_at)
+    assert second["started_at"] == reopened_at
+    assert first["ended_at"] < second["started_at"] < second["ended_at"]
+
+
+@pytest.mark.parametrize("move", ["wait", "reject"])
+def test_a_reopened_job_keeps_its_upload_time_when_it_waits_or_is_rejected(
+    store: JobStore, clock: Clock, move: str
+) -> None:
+    upload = failed(store)
+    clock.advance(60)
+    assert store.reopen_for_retry(JOB).ok
+    clock.advance(5)
+
+    if move == "wait":
+        assert store.wait(JOB, SOURCE).won
+    else:
+        assert store.reject(JOB, SOURCE, "object_missing", "gone")
+
+    assert _job(store).created_at == upload.created_at
 
 
 def test_late_moves_of_the_previous_attempt_leave_a_reopened_job_alone(store: JobStore, clock: Clock) -> None:

@@ -66,10 +66,13 @@ def update_expression(
     now: datetime,
     *,
     stamp: bool,
+    keep: frozenset[str] = frozenset(),
 ) -> str:
     """SET the given attributes (None values are left out); a status change also stamps `<status>_at` once and,
-    for a terminal status, the TTL."""
+    for a terminal status, the TTL. Attributes named in `keep` are set only where the record lacks them
+    (`if_not_exists`: an insert gets them, an existing record keeps its own)."""
     values = {k: v for k, v in set_.items() if v is not None}
+    kept = {k: values.pop(k) for k in keep if k in values}
     if to is not None:
         values["status"] = to.value
         if to in TERMINAL:
@@ -77,9 +80,11 @@ def update_expression(
     if stamp:
         values["updated_at"] = iso(now)
     sets = [expr.equals(k, v) for k, v in values.items()]
+    for k, v in kept.items():
+        sets.append(f"{expr.name(k)} = if_not_exists({expr.name(k)}, {expr.value(v)})")
     if to is not None:
         at = expr.name(reached_attribute(to))
         sets.append(f"{at} = if_not_exists({at}, {expr.value(iso(now))})")
     update = "SET " + ", ".join(sets) if sets else ""
-    removed = [expr.name(a) for a in remove if a not in values]
+    removed = [expr.name(a) for a in remove if a not in values and a not in kept]
     return (update + (" REMOVE " + ", ".join(removed) if removed else "")).strip()

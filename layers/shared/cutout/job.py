@@ -112,6 +112,8 @@ class Job(NamedTuple):
     # A retried job (`JobStore.reopen_for_retry`): submit attempts so far, and each earlier attempt's outcome.
     attempts: int | None = None
     history: list[dict[str, Any]] | None = None
+    # When the current attempt started (a retried job: its reopen); `created_at` stays the upload's time.
+    attempt_started_at: str | None = None
     # When each status was first reached (`<status>_at` attributes), and anything else the table holds.
     reached: Mapping[JobStatus, str] = _NOTHING
     extra: Mapping[str, Any] = _NOTHING
@@ -162,7 +164,8 @@ class Job(NamedTuple):
 
     @property
     def created(self) -> datetime:
-        return parse_time(self.created_at)
+        """When this attempt started: the upload, or a retry's reopen (what latency and staleness count from)."""
+        return parse_time(self.attempt_started_at or self.created_at)
 
     @property
     def rendering_since(self) -> datetime | None:

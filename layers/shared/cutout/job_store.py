@@ -48,7 +48,7 @@ from cutout.dynamo_expressions import Expression
 from cutout.job import Claim, Reopened, SourceObject, reached_attribute
 from cutout.job_lease import FinalizeLease
 from cutout.job_queries import BY_PROJECT_INDEX, BY_STATUS_INDEX
-from cutout.job_write import LEASE, MESSAGE_LIMIT, error_attrs
+from cutout.job_write import LEASE, MESSAGE_LIMIT, UPLOAD_TIME, error_attrs
 from cutout.models import CREATE_OUTCOME_UNKNOWN, RETRYABLE, JobStatus, forward_to, iso
 
 # A retry keeps these of the outcome it replaces (one `history` entry, with started_at/ended_at) ...
@@ -74,14 +74,20 @@ class JobStore(FinalizeLease):
         `slot`: the in-flight slot taken for it (admission.py), recorded so whoever ends the job releases it.
 
         A job an operator reopened (`retry_pending`) is claimable through this same write, so a retry racing a
-        redelivered upload still creates once; its `attempts` and `history` stay (an update, not a put), and
-        `created_at` becomes this attempt's start (earlier starts are in `history`)."""
+        redelivered upload still creates once; its `attempts` and `history` stay (an update, not a put), and so
+        does `created_at`, the upload's time (this attempt's start is `attempt_started_at`, set by the reopen)."""
         token = uuid.uuid4().hex
         now = iso(self.clock())
         record = {**self._source_record(source, now), "claimed_at": now, "claim_token": token, "slot": slot}
         unset = tuple(k for k, v in record.items() if v is None)  # a retry's stale source attributes go
         if self._write(
-            job_id, JobStatus.SUBMITTING, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record, remove=unset
+            job_id,
+            JobStatus.SUBMITTING,
+            insert=True,
+            from_={JobStatus.RETRY_PENDING},
+            set_=record,
+            remove=unset,
+            keep=UPLOAD_TIME,
         ):
             return Claim(won=True, token=token, existing=None)
         return Claim(won=False, token=token, existing=self.get(job_id))
@@ -93,7 +99,13 @@ class JobStore(FinalizeLease):
         record = {**self._source_record(source, iso(self.clock())), "slot": None, "claim_token": None}
         unset = tuple(k for k, v in record.items() if v is None)
         if self._write(
-            job_id, JobStatus.WAITING, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record, remove=unset
+            job_id,
+            JobStatus.WAITING,
+            insert=True,
+            from_={JobStatus.RETRY_PENDING},
+            set_=record,
+            remove=unset,
+            keep=UPLOAD_TIME,
         ):
             return Claim(won=True, token="", existing=None)
         return Claim(won=False, token="", existing=self.get(job_id))
@@ -153,7 +165,9 @@ class JobStore(FinalizeLease):
         """Record an upload refused before any money was spent. A record that already exists is left alone,
         except a reopened job (`retry_pending`): its retry is refused in place, history kept."""
         record = {**self._source_record(source, iso(self.clock())), **error_attrs(code, message)}
-        return self._write(job_id, JobStatus.REJECTED, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record)
+        return self._write(
+            job_id, JobStatus.REJECTED, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record, keep=UPLOAD_TIME
+        )
 
     def reject_by_magic_hour(self, job_id: str, token: str, code: str, message: str) -> bool:
         """Magic Hour refused our create (400/422): nothing was created, the job ends rejected."""
@@ -255,7 +269,8 @@ class JobStore(FinalizeLease):
         """A failed job (`RETRYABLE`) → `retry_pending`, keeping the record: its outcome is appended to `history`,
         `attempts` counts submit attempts (a first attempt has none: 1), the outcome fields are removed. The
         submit's claim takes it from there. Conditional on status and `updated_at` as read, so the history entry
-        is exactly what it replaces. An ambiguous create may already be paid: only with `allow_ambiguous`."""
+        is exactly what it replaces. An ambiguous create may already be paid: only with `allow_ambiguous`.
+        `created_at` stays the upload's; `attempt_started_at` (now) is when the next attempt started."""
         job = self.get(job_id)
         if job is None:
             return Reopened(False, "not_found", None)
@@ -266,14 +281,19 @@ class JobStore(FinalizeLease):
             return Reopened(False, "ambiguous", job)
         record = job.to_record()
         entry = {k: record[k] for k in HISTORY_FIELDS if k in record}
-        entry.update(started_at=job.created_at, ended_at=job.updated_at)
+        entry.update(started_at=job.attempt_started_at or job.created_at, ended_at=job.updated_at)
         stamps = tuple(reached_attribute(s) for s in JobStatus if s != JobStatus.RETRY_PENDING)
         reopened = self._write(
             job_id,
             JobStatus.RETRY_PENDING,
             from_={job.status},
             guard={"updated_at": job.updated_at},
-            set_={"attempts": (job.attempts or 1) + 1, "history": [*(job.history or []), entry]},
+            set_={
+                "attempts": (job.attempts or 1) + 1,
+                "history": [*(job.history or []), entry],
+                # The next attempt starts now; `created_at` stays the upload's (history reads in order).
+                "attempt_started_at": iso(self.clock()),
+            },
             remove=(*OUTCOME_FIELDS, *stamps),
         )
         return Reopened(reopened, "reopened" if reopened else "changed", self.get(job_id))

@@ -19,6 +19,11 @@ MESSAGE_LIMIT = 1000  # characters of an error message kept on the record
 LEASE = ("finalize_until", "finalize_token")
 
 
+# What a reopened (`retry_pending`) record keeps when the claim, the wait or a rejection takes it: the upload's time.
+# The attempt's own start is `attempt_started_at` (stamped by `reopen_for_retry`).
+UPLOAD_TIME = frozenset({"created_at"})
+
+
 class JobWrites(JobQueries):
     """`JobQueries` plus `_write`, on which every transition of `JobStore` is built."""
 
@@ -38,6 +43,7 @@ class JobWrites(JobQueries):
         set_: dict[str, Any] | None = None,
         remove: tuple[str, ...] = (),
         stamp: bool = True,
+        keep: frozenset[str] = frozenset(),
     ) -> bool:
         """One conditional UpdateItem; False when its condition refused it (a lost race, a late message).
 
@@ -45,10 +51,11 @@ class JobWrites(JobQueries):
         in one of `from_` (None: any status).
         `guard`: attributes that must hold these values (a claim or lease token). `project`: (id, required):
         the job's project must be this one (or still unset unless required). `error_code_if_error`: an `error`
-        record may only be left when it carries this code (an ambiguous create)."""
+        record may only be left when it carries this code (an ambiguous create). `keep`: attributes of `set_`
+        written only where the record lacks them (a retried record keeps its upload's `created_at`)."""
         expr = expr or Expression()
         now = self.clock()
-        update = update_expression(expr, to, set_ or {}, remove, now, stamp=stamp)
+        update = update_expression(expr, to, set_ or {}, remove, now, stamp=stamp, keep=keep)
         conditions = [condition] if condition else []
         exists = f"attribute_{'not_' if insert else ''}exists({expr.name('job_id')})"
         if from_ is not None:

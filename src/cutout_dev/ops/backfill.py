@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
 from cutout.config import Settings
-from cutout.inspection import Inspected, problem
+from cutout.inspection import SNIFF_BYTES, Inspected, problem
 from cutout.job_store import JobStore
 from cutout.magic_hour import CREDITS_PER_IMAGE
 from cutout.models import iso, job_id_for, utc_now
@@ -201,6 +202,7 @@ class Plan:
     skipped: Counter[str] = field(default_factory=Counter)
     images: list[Listed] = field(default_factory=list)
     listing_complete: bool = True  # False when --limit stopped the listing early
+    inspected: bool = True  # each candidate's first bytes were checked (False: by name and size only)
 
     @property
     def credits(self) -> int:
@@ -210,11 +212,33 @@ class Plan:
 class Filter:
     """The submit's own decisions on what a listing shows: skip reasons (bucket, prefix, folder markers, output
     prefix) and validation (extension, empty, size, output key length). Content type and magic bytes are not in a
-    listing; the submit still checks them, and refuses such an object without spending anything."""
+    listing: with ``inspect`` each object that is not a job yet is read as the submit reads it (a ranged GET of its
+    first bytes) and checked the same way, so a text file named .jpg is not priced as an image."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, *, inspect: bool = True) -> None:
         self._settings = pipeline.settings()
         self._submitter = Submitter(self._settings, store=JobStore(pipeline.table, pipeline.dynamodb))
+        self._s3 = pipeline.s3
+        self.inspect = inspect
+
+    def content_reason(self, listed: Listed) -> str | None:
+        """Why the submit would refuse this object's bytes (content type, magic bytes), or None."""
+        if not self.inspect:
+            return None
+        obj = listed.obj
+        kwargs: dict[str, Any] = {"Bucket": obj.bucket, "Key": obj.key, "Range": f"bytes=0-{SNIFF_BYTES - 1}"}
+        if obj.version_id and obj.version_id != "null":
+            kwargs["VersionId"] = obj.version_id
+        try:
+            resp = self._s3.get_object(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return "object_missing"  # deleted since the listing
+            raise
+        content_type = str(resp.get("ContentType") or "").split(";")[0].strip().lower()
+        seen = Inspected(obj.key, obj.etag, obj.version_id, obj.size, content_type, resp["Body"].read(), {})
+        refused = problem(seen, self._settings)
+        return refused[0] if refused else None
 
     def reason(self, listed: Listed) -> str | None:
         obj = listed.obj
@@ -257,10 +281,11 @@ def make_plan(
     limit: int | None = None,
     resumed_from: Any = None,
     on_listed: Callable[[int], None] | None = None,
+    inspect: bool = True,
 ) -> Plan:
     """Filter and de-duplicate a listing, a page (1,000 objects) at a time."""
-    plan = Plan(bucket, prefix, manifest, resumed_from)
-    check = Filter(pipeline)
+    plan = Plan(bucket, prefix, manifest, resumed_from, inspected=inspect)
+    check = Filter(pipeline, inspect=inspect)
     page: list[Listed] = []
 
     def flush() -> None:
@@ -269,10 +294,12 @@ def make_plan(
         for listed, job_id in zip(page, ids, strict=True):
             if job_id in existing:
                 plan.already_jobs += 1
-            elif limit is None or len(plan.images) < limit:
-                plan.images.append(listed)
-            else:
+            elif limit is not None and len(plan.images) >= limit:
                 plan.listing_complete = False  # more to do than --limit allows: the next run resumes
+            elif reason := check.content_reason(listed):
+                plan.skipped[reason] += 1  # the submit would refuse it, free: not priced as an image
+            else:
+                plan.images.append(listed)
         page.clear()
 
     for listed in source:
@@ -422,6 +449,7 @@ class Options:
     yes: bool = False
     restart: bool = False  # ignore an unfinished checkpoint
     checkpoint_dir: Path = CHECKPOINT_DIR
+    inspect: bool = True  # read each candidate's first bytes (one ranged GET) before pricing it
 
 
 class Bar:
@@ -514,6 +542,7 @@ def run_backfill(
             limit=options.limit,
             resumed_from=after,
             on_listed=bar.update,
+            inspect=options.inspect,
         )
         est = estimate(pipeline, len(plan.images))
         doc = _document(plan, est, checkpoint, options)
@@ -586,6 +615,7 @@ def _document(plan: Plan, est: Estimate, checkpoint: Checkpoint, options: Option
         "skipped": dict(sorted(plan.skipped.items())),
         "images": est.images,
         "listing_complete": plan.listing_complete,
+        "inspected": plan.inspected,
         "estimate": {
             "credits": est.credits,
             "seconds": round(est.seconds),
@@ -599,11 +629,20 @@ def _document(plan: Plan, est: Estimate, checkpoint: Checkpoint, options: Option
             "left_today": est.left_today,
             "images_today": est.images_today,
         },
+        "counted": counted(plan),
         "enqueued_before": checkpoint.enqueued,
         "enqueued": 0,
-        "checkpoint": str(checkpoint.path),
+        # A dry run writes nothing, so it names no checkpoint file (a path it does not write would mislead).
+        "checkpoint": None if options.dry_run else str(checkpoint.path),
         "status": "planned",
     }
+
+
+def counted(plan: Plan) -> str:
+    """What "images" means in this estimate, for the person reading it."""
+    if plan.inspected:
+        return "not jobs yet, passing the submit's checks: name, size, content type and first bytes"
+    return "not jobs yet, by name and size only: a non-image among them is refused free, so credits at most"
 
 
 # ----- the CLI ------------------------------------------------------------------------------------------------
@@ -636,6 +675,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="enqueue at most N images this run")
     parser.add_argument("--yes", action="store_true", help="no questions; may go past today's budget")
     parser.add_argument("--restart", action="store_true", help="ignore an unfinished run's checkpoint")
+    parser.add_argument(
+        "--no-inspect",
+        dest="inspect",
+        action="store_false",
+        help="price by name and size only (no GET of each object's first bytes: faster on huge buckets)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -649,6 +694,7 @@ def run(args: argparse.Namespace, target: StackTarget) -> int:
         limit=args.limit,
         yes=args.yes,
         restart=args.restart,
+        inspect=args.inspect,
     )
     bar = Bar(enabled=not out.json and sys.stderr.isatty())
     try:
@@ -675,8 +721,8 @@ def _fields(doc: dict[str, Any]) -> Any:
         ("objects listed", f"{doc['objects']:,}" + ("" if doc["listing_complete"] else "  (stopped at --limit)")),
         ("already jobs", f"{doc['already_jobs']:,}"),
         ("skipped", f"{sum(doc['skipped'].values()):,}" + (f"  ({skipped})" if skipped else "")),
-        ("images", f"{doc['images']:,}"),
-        ("credits", f"{est['credits']:,}"),
+        ("images", f"{doc['images']:,}  ({doc['counted']})"),
+        ("credits", f"{'at most ' if not doc['inspected'] else ''}{est['credits']:,}"),
         ("time", f"~{est['duration']}  ({est['concurrency']} at a time, ~{est['render_seconds']:g} s each)"),
     ]
     if budget["daily"]:
@@ -689,5 +735,6 @@ def _fields(doc: dict[str, Any]) -> Any:
         )
     else:
         rows.append(("daily budget", "unlimited"))
-    rows += [("enqueued", f"{doc['enqueued']:,}  ({doc['status']})"), ("checkpoint", doc["checkpoint"])]
+    checkpoint = doc["checkpoint"] or "none written (a dry run writes nothing)"
+    rows += [("enqueued", f"{doc['enqueued']:,}  ({doc['status']})"), ("checkpoint", checkpoint)]
     return fields(rows)

@@ -8,14 +8,17 @@ import shlex
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from cutout.models import job_id_for
 
 from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output, fields, table
-from cutout_dev.ops.records import JobsTable, detail, since_argument, statuses, summary
+from cutout_dev.ops.records import JobsTable, detail, net_credits, since_argument, statuses, summary
 from cutout_dev.ops.target import StackTarget, TargetError
 
 DEFAULT_LIMIT = 50
 LOGS_LOOKBACK_DAYS = 7
+# The "Earlier attempts" columns in reading order (from a history entry: job_store.HISTORY_FIELDS + its span).
+ATTEMPT_COLUMNS = ("started", "ended", "status", "error", "credits", "project", "message")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -91,9 +94,31 @@ def resolve_job_id(target: StackTarget, ref: str) -> str:
     s3 = target.client("s3")
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError as exc:
-        raise TargetError(f"{ref}: {exc.response.get('Error', {}).get('Message') or exc}") from exc
+    except ClientError as exc:
+        raise TargetError(f"{ref}: {_not_found(target, bucket, key, exc)}") from exc
     return job_id_for(bucket, key, str(head["ETag"]))
+
+
+def _not_found(target: StackTarget, bucket: str, key: str, exc: ClientError) -> str:
+    """What HeadObject's bare "Not Found" meant, and what to do. A HEAD response has no body, so S3 cannot say
+    whether the bucket or the key is missing (Amazon S3 API Reference, HeadObject: "a HEAD request has the same
+    options as a GET operation on an object. The response is identical to the GET response except that there
+    is no response body"); HeadBucket tells them apart."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    stack_input = f"s3://{target.bucket}/{target.input_prefix}"
+    if status == 403:
+        return f"access denied to s3://{bucket}/{key}: check --profile (or the bucket's policy)"
+    try:
+        target.client("s3").head_bucket(Bucket=bucket)
+    except ClientError as bucket_exc:
+        code = bucket_exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == 404:
+            return f"bucket {bucket} not found: check the name (this stack's uploads go to {stack_input})"
+        if code == 403:
+            return f"bucket {bucket} is not readable with these credentials: check the name or --profile"
+    if status == 404:
+        return f"no object {key!r} in bucket {bucket}: check the key, or give the job id (cutout jobs)"
+    return str(exc.response.get("Error", {}).get("Message") or exc)
 
 
 def logs_insights(target: StackTarget, job_id: str, now: datetime | None = None) -> dict[str, Any]:
@@ -113,6 +138,20 @@ def logs_insights(target: StackTarget, job_id: str, now: datetime | None = None)
     return {"log_groups": groups, "query": query, "command": command}
 
 
+def logs_for(target: StackTarget, job_id: str) -> dict[str, Any]:
+    """Where this job's log lines are: a Logs Insights query on a deployed stack; on the local stack, which has
+    no CloudWatch log groups, the file ``cutout local up`` writes the functions' output to."""
+    if not target.local:
+        return {"logs_insights": logs_insights(target, job_id)}
+    file = target.local_logs
+    return {
+        "local_logs": {
+            "file": file,
+            "command": f"grep {shlex.quote(job_id)} {shlex.quote(file)}" if file else None,
+        }
+    }
+
+
 def run_job(args: argparse.Namespace, target: StackTarget) -> int:
     out = Output.from_args(args)
     job_id = resolve_job_id(target, args.job)
@@ -120,7 +159,7 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
     if record is None or "#" in job_id:
         out.note(f"cutout: no job {job_id}" + (f" for {args.job}" if args.job != job_id else ""))
         return EXIT_ERROR
-    result = {**detail(record), "logs_insights": logs_insights(target, job_id)}
+    result = {**detail(record), **logs_for(target, job_id)}
 
     def draw(console: Any) -> None:
         console.print(
@@ -144,15 +183,39 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
             )
         )
         console.print()
-        console.print(table("History", ("step", "at"), [(s["step"], s["at"]) for s in result["steps"]]))
+        steps = [(s["step"], s["at"]) for s in result["steps"]]
+        console.print(table("History", ("step", "at"), steps, no_wrap={"at"}))
         if result["previous_attempts"]:
             console.print()
-            previous = result["previous_attempts"]
-            keys = sorted({k for p in previous if isinstance(p, dict) for k in p})
-            console.print(table("Earlier attempts", keys, [[p.get(k) for k in keys] for p in previous]))
+            previous = sorted(
+                (p for p in result["previous_attempts"] if isinstance(p, dict)),
+                key=lambda p: str(p.get("started_at", "")),
+            )  # oldest first
+            rows = [
+                (
+                    p.get("started_at"),
+                    p.get("ended_at"),
+                    str(p.get("status", "")) + (" (ambiguous)" if p.get("ambiguous") else ""),
+                    p.get("error_code"),
+                    net_credits(p),
+                    p.get("project_id"),
+                    p.get("error_message"),
+                )
+                for p in previous
+            ]
+            no_wrap = {"started", "ended", "error", "project"}  # timestamps and ids are never broken mid-token
+            console.print(table("Earlier attempts", ATTEMPT_COLUMNS, rows, no_wrap=no_wrap))
         console.print()
-        console.print("Logs Insights (log groups: " + ", ".join(result["logs_insights"]["log_groups"]) + ")")
-        console.print("  " + result["logs_insights"]["query"], markup=False, soft_wrap=True)
+        if "local_logs" in result:
+            local = result["local_logs"]
+            if local["file"]:
+                console.print(f"Logs (local stack: no CloudWatch; the functions' output is in {local['file']})")
+                console.print("  " + local["command"], markup=False, soft_wrap=True)
+            else:
+                console.print("Logs: the local stack printed the functions' output to its terminal", markup=False)
+        else:
+            console.print("Logs Insights (log groups: " + ", ".join(result["logs_insights"]["log_groups"]) + ")")
+            console.print("  " + result["logs_insights"]["query"], markup=False, soft_wrap=True)
 
     out.emit(result, draw)
     return EXIT_OK

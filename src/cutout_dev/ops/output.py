@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,8 +21,25 @@ from rich.table import Table
 from rich.text import Text
 
 EXIT_OK = 0
-EXIT_ERROR = 1  # the command failed (bad arguments, AWS error, nothing found)
-EXIT_ATTENTION = 2  # it worked, and a person is needed (a DLQ not empty, an alarm firing, a job failed)
+EXIT_ERROR = 1  # the command failed or refused (bad arguments, AWS error, nothing found, a retry refused)
+EXIT_ATTENTION = 2  # it worked, and a person is needed (a DLQ not empty, an alarm firing, a backfill budget-capped)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
+# The one table every command follows (`cutout --help` and docs/cli.md print it).
+EXIT_CODES = (
+    (EXIT_OK, "it worked; nothing needs a person"),
+    (
+        EXIT_ERROR,
+        "an error, or refused (bad arguments, stack or object not found, AWS error, a retry or backfill "
+        "refused or declined); one line on stderr says what and what to do",
+    ),
+    (
+        EXIT_ATTENTION,
+        "it worked, and a person is needed: status found a DLQ not empty or an alarm firing; "
+        "backfill stopped at today's budget",
+    ),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); a backfill goes on where it stopped when run again"),
+)
 
 # Tables are not squeezed to 80 columns when piped (cron mail, CI logs): rich would otherwise wrap every row.
 PIPE_WIDTH = 160
@@ -84,10 +101,22 @@ class Output:
         self.err.flush()
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    no_wrap: Collection[str] = (),
+) -> Table:
+    """Columns fold long values (keys, messages); those in ``no_wrap`` (timestamps, ids) are never broken."""
     out = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in columns:
-        out.add_column(column, overflow="fold")
+    rows = [list(row) for row in rows]
+    for i, column in enumerate(columns):
+        if column in no_wrap:  # as wide as its longest value, so rich squeezes the other columns instead
+            widest = max([len(column), *(len("" if row[i] is None else str(row[i])) for row in rows)])
+            out.add_column(column, no_wrap=True, min_width=widest)
+        else:
+            out.add_column(column, overflow="fold")
     for row in rows:
         # Text, not str: values are keys and messages from uploads, and rich would read "[...]" as markup.
         out.add_row(*(Text("" if v is None else str(v)) for v in row))

@@ -198,7 +198,14 @@ def history(job: Mapping[str, Any]) -> list[dict[str, Any]]:
         and parse_time(value)
         and SAME_MOMENT.get(key) not in job
     ]
-    steps.sort(key=lambda s: s["at"])
+    # `retry_pending_at` is stamped at the first reopen only; a retried record's latest reopen is its
+    # `attempt_started_at`: one step, at the reopen this attempt came from (earlier ones: "Earlier attempts").
+    reopened = job.get("attempt_started_at")
+    if isinstance(reopened, str):
+        steps = [s for s in steps if s["step"] != "attempt_started"]
+        steps = [{**s, "at": reopened} if s["step"] == "retry_pending" else s for s in steps]
+    # Oldest first; at one moment (a claim stamps created_at and claimed_at alike) the upload comes first.
+    steps.sort(key=lambda s: (s["at"], s["step"] != "created"))
     return steps
 
 

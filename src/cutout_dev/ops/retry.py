@@ -5,9 +5,9 @@ previous outcome pushed onto `history`, `attempts` counted), then its source obj
 queue like an upload. The submit's one claim takes it from there, so a retry racing a redelivered upload of the
 same object creates once, and the budget, the checks and the output path are the upload's.
 
-Refused: jobs in flight or complete (and rejected ones: Magic Hour or the checks refused the input; upload a fixed
-object instead). An ambiguous create (`ambiguous=true`: Magic Hour may have created, and charged, the first one)
-is retried only after a separate yes, or with --allow-ambiguous.
+Refused (exit status 1, each with what to do instead): jobs in flight or complete, and rejected ones (Magic Hour or
+the checks refused the input: upload a corrected file instead). An ambiguous create (`ambiguous=true`: Magic Hour
+may have created, and charged, the first one) is retried only after a separate yes, or with --allow-ambiguous.
 """
 
 from __future__ import annotations
@@ -25,11 +25,27 @@ from cutout.models import RETRYABLE, JobStatus
 
 from cutout_dev.ops.backfill import Pipeline, ask
 from cutout_dev.ops.ingest import S3Object, batches, object_created_event, send_events
-from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, Output, table
+from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output, table
 from cutout_dev.ops.records import JobsTable, since_argument
 from cutout_dev.ops.target import StackTarget, TargetError
 
 RETRY_REASON = "cutout retry"
+# Why a job was not retried → what to do instead (a refusal never leaves the operator guessing).
+INSTEAD: dict[str, str] = {
+    "rejected": "a rejected upload is fixed by uploading a corrected file again (new bytes are a new job)",
+    "complete": "it is complete already; nothing to retry",
+    "in_flight": "it is still in flight; follow it with: cutout job ID",
+    "not_found": "no such job; find the id with: cutout jobs",
+    "ambiguous": "Magic Hour may have created (and charged) it already; retry it with --allow-ambiguous",
+    "source_missing": "its source object is gone; upload the file again",
+    "source_changed": "other bytes are at its key now; they are a job of their own (cutout job s3://bucket/key)",
+    "changed": "the record changed while this ran; run the command again",
+    "retry_pending": "it is waiting for its retry already",
+}
+
+
+def instead(why: str) -> str:
+    return INSTEAD.get(why, "see: cutout job ID")
 
 
 class RetryError(TargetError):
@@ -107,6 +123,10 @@ def source_of(pipeline: Pipeline, job: dict[str, Any]) -> S3Object | str:
     return obj
 
 
+def _silent(_text: str) -> None:
+    pass
+
+
 def run_retry(
     pipeline: Pipeline,
     selection: Selection,
@@ -115,8 +135,11 @@ def run_retry(
     allow_ambiguous: bool,
     confirm: Callable[[str], bool],
     note: Callable[[str], None],
+    note_refusals: bool = True,
 ) -> dict[str, Any]:
-    """Ask, reopen, enqueue. Returns the result document; ``status``: nothing_to_do, declined, retried."""
+    """Ask, reopen, enqueue. Returns the result document; ``status``: nothing_to_do, declined, retried.
+    ``note_refusals``: each refusal also as a note (off where a table shows them with what to do instead)."""
+    refused_note: Callable[[str], None] = note if note_refusals else _silent
     doc: dict[str, Any] = {
         "selected": len(selection.jobs) + len(selection.refused),
         "retried": [],
@@ -125,7 +148,7 @@ def run_retry(
         "status": "nothing_to_do",
     }
     for job_id, why in selection.refused.items():
-        note(f"{job_id}: not retried ({why})")
+        refused_note(f"{job_id}: refused ({why}): {instead(why)}")
     jobs = list(selection.jobs)
     ambiguous = {j["job_id"] for j in selection.ambiguous}
     if ambiguous and not allow_ambiguous:
@@ -152,11 +175,13 @@ def run_retry(
         source = source_of(pipeline, job)
         if isinstance(source, str):
             doc["refused"][job["job_id"]] = source
+            refused_note(f"{job['job_id']}: refused ({source}): {instead(source)}")
             continue
         if job["status"] != JobStatus.RETRY_PENDING:
             reopened = store.reopen_for_retry(job["job_id"], allow_ambiguous=allow_ambiguous)
             if not reopened.ok:
                 doc["refused"][job["job_id"]] = reopened.reason
+                refused_note(f"{job['job_id']}: refused ({reopened.reason}): {instead(reopened.reason)}")
                 continue
         to_send.append((job["job_id"], source))
     for batch in batches(to_send):
@@ -207,18 +232,26 @@ def run(args: argparse.Namespace, target: StackTarget) -> int:
     selection = select(
         pipeline, ids=ids, status=JobStatus(args.status) if args.status else None, since=args.since, code=args.code
     )
-    doc = run_retry(pipeline, selection, yes=args.yes, allow_ambiguous=args.allow_ambiguous, confirm=ask, note=out.note)
+    doc = run_retry(
+        pipeline,
+        selection,
+        yes=args.yes,
+        allow_ambiguous=args.allow_ambiguous,
+        confirm=ask,
+        note=out.note,
+        note_refusals=out.json,  # a person's table has an "instead" column; scripts read stderr
+    )
 
     def draw(console: Any) -> None:
-        rows = [(job_id, "retried") for job_id in doc["retried"]]
-        rows += [(job_id, f"refused: {why}") for job_id, why in doc["refused"].items()]
-        console.print(table(None, ("job", "outcome"), rows))
+        rows = [(job_id, "retried", "") for job_id in doc["retried"]]
+        rows += [(job_id, f"refused: {why}", instead(why)) for job_id, why in doc["refused"].items()]
+        console.print(table(None, ("job", "outcome", "instead"), rows, no_wrap={"job"}))
         console.print(
             f"{len(doc['retried'])} retried (up to {doc['credits']} credits), {len(doc['refused'])} refused"
             + ("; follow them with: cutout jobs --since 1h" if doc["retried"] else "")
         )
 
+    doc["instead"] = {job_id: instead(why) for job_id, why in doc["refused"].items()}
     out.emit(doc, draw)
-    if doc["status"] == "declined":
-        return EXIT_ERROR
-    return EXIT_ATTENTION if doc["refused"] else EXIT_OK
+    # A refusal is the command saying no (1, as every command's refusals), not "a person is needed" (2: status).
+    return EXIT_ERROR if doc["status"] == "declined" or doc["refused"] else EXIT_OK

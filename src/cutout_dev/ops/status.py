@@ -110,7 +110,10 @@ def collect(target: StackTarget, now: datetime | None = None) -> dict[str, Any]:
         "dlqs": dlqs,
         "credits_today": credits_today(target, jobs, now),
         "alarms": alarms,
-        "dashboard": target.dashboard_url,
+        # The local stack has no CloudWatch console: its template's DashboardUrl output names a dashboard no
+        # browser can open, so the local answer names the functions' log file instead.
+        "dashboard": None if target.local else target.dashboard_url,
+        "logs": target.local_logs if target.local else None,
         "needs_attention": bool(reasons),
         "reasons": reasons,
     }
@@ -137,6 +140,8 @@ def draw(result: dict[str, Any], console: Any) -> None:
     rows.append(("Alarms", ", ".join(a["name"] for a in alarms) if alarms else "none in ALARM"))
     if result["dashboard"]:
         rows.append(("Dashboard", result["dashboard"]))
+    if result["local"]:
+        rows.append(("Logs", result["logs"] or "printed by cutout local up (started with --verbose)"))
     console.print(fields(rows))
     if result["reasons"]:
         console.print()

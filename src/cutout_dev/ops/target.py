@@ -53,6 +53,8 @@ class StackTarget:
     local: bool
     outputs: dict[str, str]
     parameters: dict[str, str]
+    # The local stack's function log (what CloudWatch Logs holds for a deployed stack), from its state file.
+    local_logs: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # -- clients -------------------------------------------------------------------------------------------
@@ -147,7 +149,14 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def describe(stack_name: str, session: boto3.Session, endpoint_url: str | None, *, local: bool) -> StackTarget:
+def describe(
+    stack_name: str,
+    session: boto3.Session,
+    endpoint_url: str | None,
+    *,
+    local: bool,
+    local_logs: str | None = None,
+) -> StackTarget:
     """Look the stack up through CloudFormation (DescribeStacks: outputs and parameters)."""
     cfn = session.client("cloudformation", endpoint_url=endpoint_url)
     try:
@@ -162,24 +171,71 @@ def describe(stack_name: str, session: boto3.Session, endpoint_url: str | None, 
     stack = stacks[0]
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
     parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    return StackTarget(stack_name, session, endpoint_url, local, outputs, parameters)
+    return StackTarget(stack_name, session, endpoint_url, local, outputs, parameters, local_logs)
+
+
+def aws_cli_region(flag: str | None) -> str | None:
+    """The region as the AWS CLI picks it: ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then
+    the profile's ``region``. boto3 reads ``AWS_DEFAULT_REGION`` and the profile itself but not ``AWS_REGION``
+    (AWS CLI User Guide, "Environment variables to configure the AWS CLI": AWS_REGION "overrides the values in the
+    environment variable AWS_DEFAULT_REGION and the profile setting region"; ``--region`` overrides it)."""
+    return flag or os.environ.get("AWS_REGION") or None
 
 
 def resolve(stack: str | None, profile: str | None = None, region: str | None = None) -> StackTarget:
     """``--stack NAME`` (with the usual profile/region resolution), else the running local stack."""
     if stack:
         try:
-            session = boto3.Session(profile_name=profile, region_name=region)
+            session = boto3.Session(profile_name=profile, region_name=aws_cli_region(region))
         except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
             raise TargetError(str(exc)) from exc
+        if not session.region_name:
+            raise TargetError(
+                f"stack {stack}: no AWS region: pass --region R (or set AWS_REGION, or region in the profile)"
+            )
         return describe(stack, session, None, local=False)
     state_file = local_state_file()
     if not state_file.exists():
         raise TargetError("no local stack running (start one with: cutout local up), and no --stack NAME given")
-    state: dict[str, Any] = json.loads(state_file.read_text(encoding="utf-8"))
+    state = read_local_state(state_file)
+    if state is None:
+        raise TargetError(
+            f"the local stack is not running any more (stale {state_file}); start one with: cutout local up"
+        )
     session = boto3.Session(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
         region_name=str(state.get("region") or "us-east-1"),
     )
-    return describe(str(state.get("stack_name") or LOCAL_STACK_NAME), session, str(state["aws"]), local=True)
+    logs = str(state["function_log"]) if state.get("function_log") else None
+    return describe(
+        str(state.get("stack_name") or LOCAL_STACK_NAME), session, str(state["aws"]), local=True, local_logs=logs
+    )
+
+
+def read_local_state(state_file: Path) -> dict[str, Any] | None:
+    """What ``cutout local up`` wrote, or None when the process it names has gone (a kill -9, a crash)."""
+    try:
+        state: dict[str, Any] = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = state.get("pid")
+    if isinstance(pid, int) and not pid_alive(pid):
+        return None
+    return state
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether the process runs: it exists (signal 0 sends nothing) and, where /proc tells, is not a zombie (it
+    has exited, and waits only for its parent to collect its status)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return True  # no /proc (macOS): signal 0 is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]  # the state follows the "(name)" field
