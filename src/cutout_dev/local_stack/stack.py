@@ -8,7 +8,6 @@ Function URL references and the emulator's webhook setting), then moto and the r
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import sys
 import threading
@@ -35,11 +34,11 @@ from cutout_dev.local_stack.resources import DeployedResources, deploy
 from cutout_dev.local_stack.schedule import ScheduleRunner
 from cutout_dev.local_stack.sqs_poller import SqsPoller
 from cutout_dev.local_stack.template import SECRET, TranslatedTemplate, translate
+from cutout_dev.real_api import preflight, target_from_env
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-REAL_MAGIC_HOUR_URL = "https://api.magichour.ai"
 
 # Template parameters the local stack overrides by default: short poll delays so a job that misses its webhook
 # still finishes in seconds. Callers' ``parameters`` win.
@@ -61,11 +60,11 @@ class LocalStackConfig:
     # Emulator: webhooks on/off, and any EmulatorConfig field (render_seconds, fault rates, seed, ...).
     webhooks: bool = True
     emulator: dict[str, Any] = field(default_factory=dict)
-    # Real Magic Hour instead of the emulator, with the key in MAGIC_HOUR_API_KEY (None = use it when that
-    # variable is set). Uses asset transfer "upload" (Magic Hour cannot fetch a loopback presigned URL) and
-    # polling (it cannot reach the loopback webhook). Spends real credits: the CLI and the demo pass False
-    # unless asked explicitly.
-    real_magic_hour: bool | None = False
+    # Real Magic Hour instead of the emulator, with the key in MAGIC_HOUR_API_KEY. Only ever True when asked
+    # explicitly (the CLI's and the demo's --real-magic-hour, after a confirmation): an exported key alone never
+    # switches it on, because it spends real credits. Uses asset transfer "upload" (Magic Hour cannot fetch a
+    # loopback presigned URL) and polling (it cannot reach the loopback webhook).
+    real_magic_hour: bool = False
     # Concurrent invocations per SQS event source without ScalingConfig.MaximumConcurrency.
     default_concurrency: int = 5
     # Local period of schedule-triggered functions (the sweeper); 0 disables them.
@@ -152,9 +151,7 @@ class LocalStack:
 
     @property
     def uses_real_magic_hour(self) -> bool:
-        if self.config.real_magic_hour is None:
-            return bool(os.environ.get("MAGIC_HOUR_API_KEY"))
-        return self.config.real_magic_hour
+        return bool(self.config.real_magic_hour)
 
     def start(self) -> LocalStack:
         if self._started:
@@ -175,11 +172,11 @@ class LocalStack:
         # Magic Hour first: its base URL is a template parameter, and the emulator's API key is a secret value.
         if self.uses_real_magic_hour:
             # MAGIC_HOUR_BASE_URL lets real mode target another server speaking the API (the tests use the
-            # emulator there, so real mode is exercised without the internet).
-            base_url = os.environ.get("MAGIC_HOUR_BASE_URL") or REAL_MAGIC_HOUR_URL
-            api_key = os.environ.get("MAGIC_HOUR_API_KEY", "")
-            if not api_key:
-                raise RuntimeError("real Magic Hour needs MAGIC_HOUR_API_KEY in the environment")
+            # emulator there, so real mode is exercised without the internet). The preflight fails in seconds,
+            # in one line, when the API is unreachable or refuses the key: before any function could retry.
+            real = target_from_env()
+            preflight(real)
+            base_url, api_key = real.base_url, real.api_key
             extra_params = {"AssetTransfer": "upload"}
         else:
             from cutout_dev.emulator import EmulatorConfig, EmulatorServer
