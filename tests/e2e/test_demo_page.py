@@ -130,3 +130,51 @@ def test_the_local_stack_page_shows_what_was_uploaded(
     assert rendered.image_count == 4
     assert "not_an_image" in rendered.dom
     assert 'data-refresh-seconds="3"' in rendered.dom  # the page reloads itself in a user's browser
+
+
+def _cutout(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cutout_dev.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_local_up_real_api_without_yes_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {**_env_with_a_key(), "CUTOUT_LOCAL_STACK_FILE": str(tmp_path / "endpoints.json")}
+    proc = _cutout(["local", "up", "--real-magic-hour"], env)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.strip().count("\n") == 0, err
+    assert "5 credits for every image you upload" in err
+    assert not (tmp_path / "endpoints.json").exists()
+
+
+def test_local_up_with_a_key_exported_uses_the_emulator_and_names_its_page(tmp_path: Path) -> None:
+    # given an exported key and no reachable API, when `cutout local up` starts (no flag)
+    state = tmp_path / "endpoints.json"
+    env = {**_env_with_a_key(), "CUTOUT_LOCAL_STACK_FILE": str(state)}
+    proc = _cutout(["local", "up", "--schedule-interval", "0"], env)
+    try:
+        deadline = time.monotonic() + 90
+        while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state.exists(), "local up did not come up"
+        time.sleep(1.5)  # the page is written right after the endpoints are printed
+    finally:
+        proc.terminate()  # SIGTERM stops it cleanly
+        out, err = proc.communicate(timeout=60)
+    # then Magic Hour was the emulator on loopback, and the page's path was printed once and written
+    assert proc.returncode == 0, err[-2000:]
+    (magic_hour_line,) = [line for line in out.splitlines() if line.strip().startswith("Magic Hour")]
+    assert "http://127.0.0.1:" in magic_hour_line
+    assert env["MAGIC_HOUR_BASE_URL"] not in out
+    page_lines = [line for line in out.splitlines() if "Before/after page" in line]
+    assert len(page_lines) == 1
+    page = tmp_path / "page" / "index.html"
+    assert page.as_uri() in page_lines[0]
+    assert "Nothing uploaded yet" in page.read_text(encoding="utf-8")
