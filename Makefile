@@ -112,6 +112,10 @@ demo-image: $(STAMP) chromium ## Regenerate docs/demo.png: a demo run's before/a
 docs-figures: $(STAMP) ## Rewrite the figures in README.md and docs/ from bench/*.json
 	$(PY) -m cutout_dev.docs_figures
 
+.PHONY: recipes
+recipes: $(STAMP) ## Run the README's local recipes as written; transcript in docs/local-recipes.md
+	$(PY) -m cutout_dev.recipes
+
 .PHONY: local-up
 local-up: $(STAMP) ## Long-running local stack (Ctrl-C stops it)
 	$(PY) -m cutout_dev.cli local up
@@ -130,4 +134,4 @@ flood: $(STAMP) ## 2,000 uploads at once against a plan of 50 (20 s renders), qu
 
 .PHONY: clean
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output local-up.log

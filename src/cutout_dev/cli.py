@@ -240,7 +240,10 @@ def local_up(args: argparse.Namespace) -> int:
         page_dir = local_state_file().parent / "page"
         page = LivePage(page_dir, stack.client("s3"), default_output_bucket=stack.endpoints.output_bucket)
         page.refresh(stack.jobs())
-        print(f"Before/after page of what you upload (refreshed as jobs change): {page.page.resolve().as_uri()}")
+        print(
+            f"Before/after page of what you upload (refreshed as jobs change): {page.page.resolve().as_uri()}",
+            flush=True,
+        )
         watcher = threading.Thread(target=_watch, args=(stack, stop, page), name="job-watcher", daemon=True)
         watcher.start()
         try:
