@@ -71,6 +71,8 @@ def transcript(output: str, seconds: float) -> str:
         'operation locally", run in order in one shell from the project root, each command shown before what it '
         f"printed. This run took {seconds:.0f} s.",
     ]
+    # Paths as a reader's checkout has them (the project root is where the recipes run).
+    output = output.replace(f"file://{PROJECT_ROOT}/", "file://$PWD/").replace(f"{PROJECT_ROOT}/", "")
     for chunk in output.split(MARK)[1:]:
         title, _, body = chunk.partition("\n")
         parts += ["", f"## {title}", "", "```console", body.rstrip("\n"), "```"]
