@@ -211,7 +211,7 @@ def local_up(args: argparse.Namespace) -> int:
     emulator = {"render_seconds": args.render_seconds, **_emulator_settings(args.fault)}
     from cutout_dev.gallery import LivePage
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
-    from cutout_dev.real_api import RealApiRefused, confirm, target_from_env
+    from cutout_dev.real_api import RealApiRefused, ask_for_real_api
 
     config = LocalStackConfig(
         parameters=dict(args.param),
@@ -223,13 +223,13 @@ def local_up(args: argparse.Namespace) -> int:
         # Real credits only when asked for by flag and confirmed: an exported MAGIC_HOUR_API_KEY is not asking.
         real_magic_hour=args.real_magic_hour,
     )
-    try:
-        if args.real_magic_hour:
-            confirm(target_from_env(), None, assume_yes=args.yes)
-        stack = LocalStack(config).start()  # real mode: fails in seconds if the API is unreachable
-    except RealApiRefused as exc:
-        print(f"cutout: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    if args.real_magic_hour:
+        try:  # confirmed, and reachable with the key, before anything starts
+            ask_for_real_api(None, assume_yes=args.yes)
+        except RealApiRefused as exc:
+            print(f"cutout: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    stack = LocalStack(config).start()
     stop = threading.Event()
     # SIGTERM behaves like Ctrl-C, so `kill <pid>` also stops cleanly.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

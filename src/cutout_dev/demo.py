@@ -29,7 +29,7 @@ from cutout_dev import gallery
 from cutout_dev.local_stack import LocalStack, LocalStackConfig, Uploaded
 from cutout_dev.local_stack.stack import PROJECT_ROOT
 from cutout_dev.make_samples import NON_IMAGE, SAMPLES, generate
-from cutout_dev.real_api import RealApiRefused, confirm, spend_sentence, target_from_env
+from cutout_dev.real_api import RealApiRefused, ask_for_real_api, spend_sentence
 
 SAMPLES_DIR = PROJECT_ROOT / "samples"
 OUTPUT_DIR = PROJECT_ROOT / "demo-output"
@@ -75,9 +75,9 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
     t0 = time.perf_counter()
     if real:
         # Asked for explicitly; still confirmed, naming what it may spend (one create per sample image), and
-        # checked reachable before anything starts (LocalStack's preflight).
+        # checked reachable before anything starts.
         try:
-            confirm(target_from_env(), len(SAMPLES), assume_yes=assume_yes)
+            ask_for_real_api(len(SAMPLES), assume_yes=assume_yes)
         except RealApiRefused as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1
@@ -93,12 +93,7 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
     )
     target = "the REAL Magic Hour API (spends credits)" if real else "the Magic Hour emulator"
     print(f"Starting the local stack (moto + {target} + the real handlers) ...", flush=True)
-    try:
-        stack = LocalStack(config).start()
-    except RealApiRefused as exc:
-        print(f"demo: {exc}", file=sys.stderr)
-        return 1
-    with stack:
+    with LocalStack(config) as stack:
         ep = stack.endpoints
         print(f"  up in {time.perf_counter() - t0:.1f}s: s3://{ep.bucket}/{ep.input_prefix}  (AWS at {ep.aws})")
         print(f"  function logs: {FUNCTION_LOG.relative_to(PROJECT_ROOT)}\n")

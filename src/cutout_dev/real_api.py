@@ -25,7 +25,8 @@ from typing import NamedTuple, TextIO
 import requests
 from cutout.magic_hour import CREDITS_PER_IMAGE
 
-REAL_MAGIC_HOUR_URL = "https://api.magichour.ai"
+from cutout_dev.local_stack.stack import REAL_MAGIC_HOUR_URL
+
 PREFLIGHT_SECONDS = 8.0  # the whole check, DNS included: name resolution has no timeout of its own in requests
 PREFLIGHT_PROJECT_ID = "cutout-preflight-no-such-project"
 
@@ -40,7 +41,7 @@ class RealApiTarget(NamedTuple):
 
 
 def target_from_env() -> RealApiTarget:
-    """The API and key real mode would use; refuses without a key."""
+    """The API and key real mode would use (as LocalStack reads them); refuses without a key."""
     api_key = os.environ.get("MAGIC_HOUR_API_KEY", "")
     if not api_key:
         raise RealApiRefused("--real-magic-hour needs MAGIC_HOUR_API_KEY in the environment")
@@ -79,6 +80,15 @@ def confirm(
     answer = stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise RealApiRefused("not confirmed: nothing started, nothing spent")
+
+
+def ask_for_real_api(images: int | None, *, assume_yes: bool) -> RealApiTarget:
+    """Everything before a run that may spend: the key, the confirmation, then the preflight (in that order, so a
+    refusal costs no network call and a confirmed run still fails fast)."""
+    target = target_from_env()
+    confirm(target, images, assume_yes=assume_yes)
+    preflight(target)
+    return target
 
 
 def preflight(target: RealApiTarget, *, seconds: float = PREFLIGHT_SECONDS) -> None:

@@ -8,6 +8,7 @@ Function URL references and the emulator's webhook setting), then moto and the r
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 import threading
@@ -34,11 +35,11 @@ from cutout_dev.local_stack.resources import DeployedResources, deploy
 from cutout_dev.local_stack.schedule import ScheduleRunner
 from cutout_dev.local_stack.sqs_poller import SqsPoller
 from cutout_dev.local_stack.template import SECRET, TranslatedTemplate, translate
-from cutout_dev.real_api import preflight, target_from_env
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+REAL_MAGIC_HOUR_URL = "https://api.magichour.ai"
 
 # Template parameters the local stack overrides by default: short poll delays so a job that misses its webhook
 # still finishes in seconds. Callers' ``parameters`` win.
@@ -172,11 +173,12 @@ class LocalStack:
         # Magic Hour first: its base URL is a template parameter, and the emulator's API key is a secret value.
         if self.uses_real_magic_hour:
             # MAGIC_HOUR_BASE_URL lets real mode target another server speaking the API (the tests use the
-            # emulator there, so real mode is exercised without the internet). The preflight fails in seconds,
-            # in one line, when the API is unreachable or refuses the key: before any function could retry.
-            real = target_from_env()
-            preflight(real)
-            base_url, api_key = real.base_url, real.api_key
+            # emulator there, so real mode is exercised without the internet). Callers that offer real mode to a
+            # person confirm the spend and check the API first (cutout_dev.real_api).
+            base_url = os.environ.get("MAGIC_HOUR_BASE_URL") or REAL_MAGIC_HOUR_URL
+            api_key = os.environ.get("MAGIC_HOUR_API_KEY", "")
+            if not api_key:
+                raise RuntimeError("real Magic Hour needs MAGIC_HOUR_API_KEY in the environment")
             extra_params = {"AssetTransfer": "upload"}
         else:
             from cutout_dev.emulator import EmulatorConfig, EmulatorServer
