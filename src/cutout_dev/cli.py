@@ -19,6 +19,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -229,6 +230,8 @@ def local_up(args: argparse.Namespace) -> int:
         except RealApiRefused as exc:
             print(f"cutout: {exc}", file=sys.stderr)
             return EXIT_ERROR
+    elif os.environ.get("MAGIC_HOUR_API_KEY"):
+        print("MAGIC_HOUR_API_KEY is set and not used: the emulator runs (--real-magic-hour asks for the paid API)")
     stack = LocalStack(config).start()
     stop = threading.Event()
     # SIGTERM behaves like Ctrl-C, so `kill <pid>` also stops cleanly.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import shutil
 import sys
 import time
@@ -93,6 +94,8 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
     )
     target = "the REAL Magic Hour API (spends credits)" if real else "the Magic Hour emulator"
     print(f"Starting the local stack (moto + {target} + the real handlers) ...", flush=True)
+    if not real and os.environ.get("MAGIC_HOUR_API_KEY"):
+        print("  (MAGIC_HOUR_API_KEY is set and not used: --real-magic-hour asks for the paid API)", flush=True)
     with LocalStack(config) as stack:
         ep = stack.endpoints
         print(f"  up in {time.perf_counter() - t0:.1f}s: s3://{ep.bucket}/{ep.input_prefix}  (AWS at {ep.aws})")
