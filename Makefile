@@ -55,9 +55,11 @@ install: $(STAMP) ## Create the dev environment (.venv)
 # Debian machine as root: install the distribution's package when no Chromium is on PATH.
 .PHONY: chromium
 chromium:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
 	  echo "==> installing chromium (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "headless Chromium is needed: install it, or set CHROMIUM=/path/to/chrome"; exit 1; fi
 
 .PHONY: lint
 lint: $(STAMP) ## ruff + mypy
