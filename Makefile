@@ -51,6 +51,16 @@ $(CHECKOV):
 .PHONY: install
 install: $(STAMP) ## Create the dev environment (.venv)
 
+# Headless Chromium for the before/after page's browser test and `make demo-image`. CI starts from a clean
+# Debian machine as root: install the distribution's package when no Chromium is on PATH.
+.PHONY: chromium
+chromium:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "==> installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "headless Chromium is needed: install it, or set CHROMIUM=/path/to/chrome"; exit 1; fi
+
 .PHONY: lint
 lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check .
@@ -83,33 +93,47 @@ build-check:
 	else echo "warning: python3.13 not found; skipping sam build (install Python 3.13 to check it)"; fi
 
 .PHONY: test
-test: $(STAMP) lint lint-template checkov build-check ## Everything CI checks: lint, template lint, checkov, sam build, the test suite
+test: $(STAMP) chromium lint lint-template checkov build-check ## Everything CI checks: lint, template lint, checkov, sam build, the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: $(STAMP) ## The test suite only
+test-fast: $(STAMP) chromium ## The test suite only
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The emulator whatever the environment holds; DEMO_ARGS="--real-magic-hour" asks for the paid API (confirmed).
 .PHONY: demo
-demo: $(STAMP) ## The whole pipeline on the local stack, offline
+demo: $(STAMP) ## The whole pipeline on the local stack, offline; cutouts and a before/after page in demo-output/
+	$(PY) -m cutout_dev.demo $(DEMO_ARGS)
+
+.PHONY: demo-image
+demo-image: $(STAMP) chromium ## Regenerate docs/demo.png: a demo run's before/after page, rendered headless
 	$(PY) -m cutout_dev.demo
+	$(PY) -m cutout_dev.browser screenshot demo-output/index.html docs/demo.png --height 1040
+
+.PHONY: docs-figures
+docs-figures: $(STAMP) ## Rewrite the figures in README.md and docs/ from bench/*.json
+	$(PY) -m cutout_dev.docs_figures
+
+.PHONY: recipes
+recipes: $(STAMP) ## Run the README's local recipes as written; transcript in docs/local-recipes.md
+	$(PY) -m cutout_dev.recipes
 
 .PHONY: local-up
 local-up: $(STAMP) ## Long-running local stack (Ctrl-C stops it)
 	$(PY) -m cutout_dev.cli local up
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks: cold start, per-record cost, end to end, footprint
+bench: $(STAMP) ## Benchmarks: cold start, per-record cost, end to end, footprint (docs/benchmarks.md)
 	$(PY) -m cutout_dev.bench
 
 .PHONY: soak
-soak: $(STAMP) ## Fault-injection soak through the local stack
+soak: $(STAMP) ## Fault-injection soak through the local stack (docs/soak.md)
 	$(PY) -m cutout_dev.soak
 
 .PHONY: flood
-flood: $(STAMP) ## 2,000 uploads at once against a plan of 50 (20 s renders), queue and reject modes (~35 min)
+flood: $(STAMP) ## 2,000 uploads at once against a plan of 50 (20 s renders), queue and reject modes (docs/scale.md)
 	$(PY) -m cutout_dev.flood $(FLOOD_ARGS)
 
 .PHONY: clean
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output local-up.log

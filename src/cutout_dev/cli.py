@@ -49,6 +49,7 @@ from cutout_dev.ops.target import TargetError, local_state_file, pid_alive, read
 if TYPE_CHECKING:
     # Imported when used: the local stack brings moto's server (a third of a second) that the ops commands
     # against a deployed stack never need.
+    from cutout_dev.gallery import LivePage
     from cutout_dev.local_stack import LocalStack
 
 
@@ -164,9 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--real-magic-hour",
         action="store_true",
-        help="call api.magichour.ai with MAGIC_HOUR_API_KEY (spends credits; polling only, asset upload)",
+        help="call the real Magic Hour API with MAGIC_HOUR_API_KEY: 5 credits per image uploaded, after a "
+        "confirmation (polling only, asset upload). Without it: the emulator, whatever the environment holds",
     )
-    up.add_argument("--emulator", action="store_true", help="use the emulator even if MAGIC_HOUR_API_KEY is set")
+    up.add_argument("--yes", action="store_true", help="confirm --real-magic-hour's spend without asking")
+    up.add_argument("--emulator", action="store_true", help=argparse.SUPPRESS)  # the default now; old scripts
     up.add_argument(
         "-v",
         "--verbose",
@@ -223,8 +226,8 @@ def _write_state(stack: LocalStack) -> None:
     state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
-def _watch(stack: LocalStack, stop: threading.Event) -> None:
-    """Print every job status change (the progress log of ``local up``)."""
+def _watch(stack: LocalStack, stop: threading.Event, page: LivePage | None = None) -> None:
+    """Print every job status change (the progress log of ``local up``) and keep the before/after page current."""
     seen: dict[str, str] = {}
     while not stop.wait(1.0):
         try:
@@ -241,6 +244,11 @@ def _watch(stack: LocalStack, stop: threading.Event) -> None:
                 detail = job.get("output_key") or job.get("error_code") or ""
                 stamp = time.strftime("%H:%M:%S")
                 print(f"{stamp}  {job.get('source_key', '?')}  -> {status}  {detail}", flush=True)
+        if page is not None:
+            try:
+                page.refresh(jobs)
+            except Exception as exc:  # the page is a view: never let it stop the progress log
+                print(f"(before/after page not refreshed: {exc})", flush=True)
 
 
 class _NotTheFunctions(logging.Filter):
@@ -289,7 +297,9 @@ def local_up(args: argparse.Namespace) -> int:
         if not args.verbose:
             _quiet(log_file)
     emulator = {"render_seconds": args.render_seconds, **_emulator_settings(args.fault)}
+    from cutout_dev.gallery import LivePage
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
+    from cutout_dev.real_api import RealApiRefused, ask_for_real_api
 
     config = LocalStackConfig(
         parameters=dict(args.param),
@@ -298,18 +308,34 @@ def local_up(args: argparse.Namespace) -> int:
         visibility_timeout_seconds=args.visibility_timeout,
         schedule_interval_seconds=args.schedule_interval,
         function_log=log_file,
-        # The issue's contract: with MAGIC_HOUR_API_KEY set, the local stack calls the real API;
-        # --emulator keeps it offline anyway.
-        real_magic_hour=not args.emulator and (args.real_magic_hour or bool(os.environ.get("MAGIC_HOUR_API_KEY"))),
+        # Real credits only when asked for by flag and confirmed: an exported MAGIC_HOUR_API_KEY is not asking.
+        real_magic_hour=args.real_magic_hour,
     )
+    if args.real_magic_hour:
+        try:  # confirmed, and reachable with the key, before anything starts
+            ask_for_real_api(None, assume_yes=args.yes)
+        except RealApiRefused as exc:
+            print(f"cutout: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    elif os.environ.get("MAGIC_HOUR_API_KEY"):
+        print("MAGIC_HOUR_API_KEY is set and not used: the emulator runs (--real-magic-hour asks for the paid API)")
+    stack = LocalStack(config).start()
     stop = threading.Event()
     # SIGTERM behaves like Ctrl-C, so `cutout local down` (or `kill <pid>`) also stops cleanly.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with LocalStack(config) as stack:
+        with stack:
             _write_state(stack)
             _print_endpoints(stack, log_file)
-            watcher = threading.Thread(target=_watch, args=(stack, stop), name="job-watcher", daemon=True)
+            # The page lives beside the state file (.local-stack/page/), with the stack's other local state.
+            page_dir = local_state_file().parent / "page"
+            page = LivePage(page_dir, stack.client("s3"), default_output_bucket=stack.endpoints.output_bucket)
+            page.refresh(stack.jobs())
+            print(
+                f"Before/after page of what you upload (refreshed as jobs change): {page.page.resolve().as_uri()}",
+                flush=True,
+            )
+            watcher = threading.Thread(target=_watch, args=(stack, stop, page), name="job-watcher", daemon=True)
             watcher.start()
             try:
                 while not stop.wait(0.5):

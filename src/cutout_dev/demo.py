@@ -2,11 +2,16 @@
 
 Uploads the samples (plus the same bytes again to the same key, which must not create a second Magic Hour job,
 and a non-image, which must be rejected), shows progress while the jobs run, prints a table and writes the
-cutouts to ``demo-output/``. Exit status 0 only if all of that held.
+cutouts and a before/after page (``index.html``, see ``cutout_dev.gallery``) to ``demo-output/``. Exit status 0
+only if all of that held.
+
+Magic Hour is the emulator, whatever the environment holds: an exported ``MAGIC_HOUR_API_KEY`` changes nothing.
+``--real-magic-hour`` calls the real API after a confirmation naming the credits (``--yes`` to give it up front).
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
 import os
@@ -14,17 +19,18 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cutout.models import TERMINAL
 from PIL import Image
 
+from cutout_dev import gallery
 from cutout_dev.local_stack import LocalStack, LocalStackConfig, Uploaded
 from cutout_dev.local_stack.stack import PROJECT_ROOT
 from cutout_dev.make_samples import NON_IMAGE, SAMPLES, generate
+from cutout_dev.real_api import RealApiRefused, ask_for_real_api, spend_sentence
 
 SAMPLES_DIR = PROJECT_ROOT / "samples"
 OUTPUT_DIR = PROJECT_ROOT / "demo-output"
@@ -43,15 +49,7 @@ class Row:
     credits: str = ""
     latency: str = ""
     problem: str = ""
-
-
-def _latency(job: dict[str, Any]) -> str:
-    try:
-        start = datetime.fromisoformat(str(job["created_at"]))
-        end = datetime.fromisoformat(str(job.get("completed_at") or job["updated_at"]))
-    except (KeyError, ValueError):
-        return ""
-    return f"{(end - start).total_seconds():.1f}s"
+    job: dict[str, Any] = field(default_factory=dict)
 
 
 def _has_alpha_cutout(data: bytes) -> str:
@@ -74,15 +72,20 @@ def _print_progress(t0: float, name: str, old: str, new: str) -> None:
     print(f"  [{time.perf_counter() - t0:5.1f}s] {name:<22} {old:>10} -> {new}", flush=True)
 
 
-def run() -> int:
+def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTPUT_DIR) -> int:
     t0 = time.perf_counter()
+    if real:
+        # Asked for explicitly; still confirmed, naming what it may spend (one create per sample image), and
+        # checked reachable before anything starts.
+        try:
+            ask_for_real_api(len(SAMPLES), assume_yes=assume_yes)
+        except RealApiRefused as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 1
     if not all((SAMPLES_DIR / n).exists() for n in [*SAMPLES, NON_IMAGE]):
         generate(SAMPLES_DIR)
     FUNCTION_LOG.parent.mkdir(parents=True, exist_ok=True)
     FUNCTION_LOG.write_text("", encoding="utf-8")
-    # With MAGIC_HOUR_API_KEY exported, the demo runs against the real API (4 images = 20 credits);
-    # CUTOUT_EMULATOR=1 keeps it offline whatever the environment says.
-    real = bool(os.environ.get("MAGIC_HOUR_API_KEY")) and os.environ.get("CUTOUT_EMULATOR") != "1"
     config = LocalStackConfig(
         emulator={"render_seconds": 0.8},
         function_log=FUNCTION_LOG,
@@ -91,6 +94,8 @@ def run() -> int:
     )
     target = "the REAL Magic Hour API (spends credits)" if real else "the Magic Hour emulator"
     print(f"Starting the local stack (moto + {target} + the real handlers) ...", flush=True)
+    if not real and os.environ.get("MAGIC_HOUR_API_KEY"):
+        print("  (MAGIC_HOUR_API_KEY is set and not used: --real-magic-hour asks for the paid API)", flush=True)
     with LocalStack(config) as stack:
         ep = stack.endpoints
         print(f"  up in {time.perf_counter() - t0:.1f}s: s3://{ep.bucket}/{ep.input_prefix}  (AWS at {ep.aws})")
@@ -124,24 +129,45 @@ def run() -> int:
             creates = [j for j in stack.jobs() if j["job_id"] == first.upload.job_id and j.get("project_id")]
         else:
             creates = [c for c in stack.emulator.state.creates if c.name == f"cutout:{first.upload.job_id}"]
-        _collect_outputs(stack, rows, records)
+        _collect_outputs(stack, rows, records, output_dir)
         stack_ok = stack.quiescent()
+        mode = "the real Magic Hour API" if real else "the Magic Hour emulator"
+        page = gallery.write_page(
+            output_dir,
+            [gallery.card_for_job(stack.client("s3"), r.job) if r.job else _unrecorded(r) for r in rows],
+            title="Cutout demo: before and after",
+            subtitle=f"make demo: {len(rows)} objects uploaded to the local stack (one of them twice, paid once) "
+            f"and {mode}. Each cutout sits on a checkerboard: where it shows, the background was removed.",
+        )
 
-    ok = _report(rows, duplicate, first, len(creates), elapsed, stack_ok)
+    ok = _report(rows, duplicate, first, len(creates), elapsed, stack_ok, output_dir)
+    print(f"  before/after page: {_shown(page)}  (open it in a browser)")
     print(f"\nDemo finished in {time.perf_counter() - t0:.1f}s (pipeline {elapsed:.1f}s).")
     return 0 if ok else 1
 
 
-def _collect_outputs(stack: LocalStack, rows: list[Row], records: dict[str, dict[str, Any]]) -> None:
-    shutil.rmtree(OUTPUT_DIR, ignore_errors=True)
-    OUTPUT_DIR.mkdir(parents=True)
+def _unrecorded(row: Row) -> gallery.Card:
+    return gallery.Card(row.upload.key, row.status, None, None, reason=row.problem or "no job record")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _collect_outputs(stack: LocalStack, rows: list[Row], records: dict[str, dict[str, Any]], output_dir: Path) -> None:
+    shutil.rmtree(output_dir, ignore_errors=True)
+    output_dir.mkdir(parents=True)
     s3 = stack.client("s3")
     for row in rows:
         job = records.get(row.upload.job_id) or {}
+        row.job = job
         row.output_key = str(job.get("output_key") or "")
         row.reason = str(job.get("error_code") or "")
         row.credits = str(job.get("credits_charged", "")) if job.get("credits_charged") is not None else ""
-        row.latency = _latency(job) if job else ""
+        row.latency = gallery.latency(job) if job else ""
         if row.name == NON_IMAGE:
             if row.status != "rejected":
                 row.problem = f"expected rejected, got {row.status}"
@@ -152,10 +178,12 @@ def _collect_outputs(stack: LocalStack, rows: list[Row], records: dict[str, dict
         bucket = str(job.get("output_bucket") or stack.endpoints.output_bucket)
         data = s3.get_object(Bucket=bucket, Key=row.output_key)["Body"].read()
         row.problem = _has_alpha_cutout(data)
-        (OUTPUT_DIR / (Path(row.name).stem + ".png")).write_bytes(data)
+        (output_dir / (Path(row.name).stem + ".png")).write_bytes(data)
 
 
-def _report(rows: list[Row], duplicate: Uploaded, first: Row, creates: int, elapsed: float, idle: bool) -> bool:
+def _report(
+    rows: list[Row], duplicate: Uploaded, first: Row, creates: int, elapsed: float, idle: bool, output_dir: Path
+) -> bool:
     headers = ("key", "status", "output key / reason", "credits", "latency", "check")
     table = [
         (r.upload.key, r.status, r.output_key or r.reason or "-", r.credits or "-", r.latency or "-", r.problem or "ok")
@@ -178,17 +206,26 @@ def _report(rows: list[Row], duplicate: Uploaded, first: Row, creates: int, elap
     print()
     for label, passed in checks.items():
         print(f"  [{'PASS' if passed else 'FAIL'}] {label}")
-    written = sorted(p.name for p in OUTPUT_DIR.glob("*.png"))
-    print(f"\n  cutouts written to {OUTPUT_DIR.relative_to(PROJECT_ROOT)}/: {', '.join(written) or 'none'}")
+    written = sorted(p.name for p in output_dir.glob("*.png"))
+    print(f"\n  cutouts written to {_shown(output_dir)}/: {', '.join(written) or 'none'}")
     return all(checks.values())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cutout_dev.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--real-magic-hour",
+        action="store_true",
+        help=f"call the real Magic Hour API with MAGIC_HOUR_API_KEY (spends {spend_sentence(len(SAMPLES))})",
+    )
+    parser.add_argument("--yes", action="store_true", help="confirm the spend without asking (non-interactive)")
+    parser.add_argument("--output-dir", type=Path, default=OUTPUT_DIR, help="where cutouts and the page go")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     # Powertools warns (on stderr, not in the function log) when an invocation records no metric.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    sys.exit(run())
+    sys.exit(run(real=args.real_magic_hour, assume_yes=args.yes, output_dir=args.output_dir))
 
 
 if __name__ == "__main__":

@@ -37,9 +37,9 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
         check=False,
     )
 
-    # then: it finished, printed the report and the README table, and wrote every part's figures
+    # then: it finished, printed the report and the summary table, and wrote every part's figures
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "README fragment:" in proc.stdout
+    assert "make docs-figures" in proc.stdout
     assert "| Figure | Cutout | Baseline | Ratio |" in proc.stdout
     res = json.loads(out.read_text())
     assert res["smoke"] is True

@@ -28,8 +28,9 @@ def stand_in_magic_hour(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorSer
 def test_real_mode_uploads_assets_and_completes_by_polling(
     stand_in_magic_hour: EmulatorServer, samples: dict[str, Path]
 ) -> None:
-    # given: the local stack in real-API mode (key from MAGIC_HOUR_API_KEY, asset transfer "upload", no webhooks)
-    config = LocalStackConfig(real_magic_hour=None, schedule_interval_seconds=0)
+    # given: the local stack in real-API mode, asked for explicitly (key from MAGIC_HOUR_API_KEY, asset transfer
+    # "upload", no webhooks)
+    config = LocalStackConfig(real_magic_hour=True, schedule_interval_seconds=0)
     with LocalStack(config) as stack:
         assert stack.uses_real_magic_hour
         assert stack.emulator is None

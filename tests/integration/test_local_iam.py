@@ -52,7 +52,9 @@ def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(aws: Aws) -> N
         assert error_of(lambda: s3.get_object(Bucket=aws.bucket, Key="private/secret.png")) == (403, "AccessDenied")
 
     # given the same role allowed to list the bucket: a missing key is a 404
-    give(aws, read_inputs(aws), {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{aws.bucket}"})
+    give(
+        aws, read_inputs(aws), {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{aws.bucket}"}
+    )
     with acting_as(ROLE):
         assert error_of(lambda: boto3.client("s3").get_object(Bucket=aws.bucket, Key="incoming/gone.png")) == (
             404,

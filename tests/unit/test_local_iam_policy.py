@@ -57,7 +57,9 @@ def test_leading_keys_for_all_values_limits_items_and_is_true_without_keys() -> 
             Condition={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["webhook#*"]}},
         )
     )
-    ok = dynamodb_call("UpdateItem", {"TableName": "jobs", "Key": {"job_id": {"S": "webhook#abc"}}}, lambda t, i: "job_id")
+    ok = dynamodb_call(
+        "UpdateItem", {"TableName": "jobs", "Key": {"job_id": {"S": "webhook#abc"}}}, lambda t, i: "job_id"
+    )
     slot = dynamodb_call("UpdateItem", {"TableName": "jobs", "Key": {"job_id": {"S": "slot#1"}}}, lambda t, i: "job_id")
     scan = dynamodb_call("Scan", {"TableName": "jobs"}, lambda t, i: "job_id")
     assert role.allows(ok.requests[0])

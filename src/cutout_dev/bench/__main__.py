@@ -5,7 +5,8 @@ an upload that waits for a slot costs: ``--parts 6 --out /tmp/waiting.json``.
 
 ``--smoke`` (or ``CUTOUT_BENCH_SMOKE=1``) runs every part tiny, to prove the bench still works (``make test``);
 its figures mean nothing. A smoke run writes ``bench/results-smoke.json`` unless ``--out`` says otherwise, so it
-never overwrites the figures the README quotes.
+never overwrites the figures docs/benchmarks.md and the README quote (``make docs-figures`` rewrites them from
+``bench/results.json``).
 """
 
 from __future__ import annotations
@@ -124,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(render(results))
     print()
-    print("README fragment:")
     print(readme_fragment(results))
     print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} in {results['elapsed_seconds']} s")
+    print("`make docs-figures` puts its figures in docs/benchmarks.md and the README")
     return 0
 
 

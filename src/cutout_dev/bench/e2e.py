@@ -288,6 +288,8 @@ def _result(
     out: dict[str, Any] = {
         "render_seconds": render_seconds,
         "concurrency": concurrency,
+        # Recorded so that a reader of the results can tell the loop never waited for a slot (see above).
+        "max_jobs_in_flight": concurrency,
         "observer_interval_s": OBSERVE_INTERVAL,
         "wall_seconds": round(elapsed, 1),
         "modes": {},

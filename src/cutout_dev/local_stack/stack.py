@@ -65,11 +65,11 @@ class LocalStackConfig:
     # Emulator: webhooks on/off, and any EmulatorConfig field (render_seconds, fault rates, seed, ...).
     webhooks: bool = True
     emulator: dict[str, Any] = field(default_factory=dict)
-    # Real Magic Hour instead of the emulator, with the key in MAGIC_HOUR_API_KEY (None = use it when that
-    # variable is set). Uses asset transfer "upload" (Magic Hour cannot fetch a loopback presigned URL) and
-    # polling (it cannot reach the loopback webhook). Spends real credits: the CLI and the demo pass False
-    # unless asked explicitly.
-    real_magic_hour: bool | None = False
+    # Real Magic Hour instead of the emulator, with the key in MAGIC_HOUR_API_KEY. Only ever True when asked
+    # explicitly (the CLI's and the demo's --real-magic-hour, after a confirmation): an exported key alone never
+    # switches it on, because it spends real credits. Uses asset transfer "upload" (Magic Hour cannot fetch a
+    # loopback presigned URL) and polling (it cannot reach the loopback webhook).
+    real_magic_hour: bool = False
     # Concurrent invocations per SQS event source without ScalingConfig.MaximumConcurrency.
     default_concurrency: int = 5
     # Local period of schedule-triggered functions (the sweeper); 0 disables them.
@@ -159,9 +159,7 @@ class LocalStack:
 
     @property
     def uses_real_magic_hour(self) -> bool:
-        if self.config.real_magic_hour is None:
-            return bool(os.environ.get("MAGIC_HOUR_API_KEY"))
-        return self.config.real_magic_hour
+        return bool(self.config.real_magic_hour)
 
     def start(self) -> LocalStack:
         if self._started:
@@ -182,7 +180,8 @@ class LocalStack:
         # Magic Hour first: its base URL is a template parameter, and the emulator's API key is a secret value.
         if self.uses_real_magic_hour:
             # MAGIC_HOUR_BASE_URL lets real mode target another server speaking the API (the tests use the
-            # emulator there, so real mode is exercised without the internet).
+            # emulator there, so real mode is exercised without the internet). Callers that offer real mode to a
+            # person confirm the spend and check the API first (cutout_dev.real_api).
             base_url = os.environ.get("MAGIC_HOUR_BASE_URL") or REAL_MAGIC_HOUR_URL
             api_key = os.environ.get("MAGIC_HOUR_API_KEY", "")
             if not api_key:
