@@ -93,8 +93,20 @@ build-check:
 	else echo "warning: python3.13 not found; skipping sam build (install Python 3.13 to check it)"; fi
 
 .PHONY: test
-test: $(STAMP) chromium lint lint-template checkov build-check ## Everything CI checks: lint, template lint, checkov, sam build, the test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+IAM_REPORT := .iam-report
+
+# The suite runs with every function's calls checked against its role (local_stack/iam); what each grant allowed
+# is recorded in $(IAM_REPORT), and iam-check then shows every statement of every role is needed.
+test: $(STAMP) chromium lint lint-template checkov build-check ## Everything CI checks: lint, template lint, checkov, sam build, the test suite, the IAM mutation check
+	rm -rf $(IAM_REPORT)
+	CUTOUT_IAM_REPORT_DIR=$(IAM_REPORT) $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m cutout_dev.iam_check --reports $(IAM_REPORT)
+
+.PHONY: iam-check
+iam-check: $(STAMP) ## The suite, then remove each IAM grant in turn and show a test fails; writes docs/iam.md
+	rm -rf $(IAM_REPORT)
+	CUTOUT_IAM_REPORT_DIR=$(IAM_REPORT) $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m cutout_dev.iam_check --reports $(IAM_REPORT) --write docs/iam.md
 
 .PHONY: test-fast
 test-fast: $(STAMP) chromium ## The test suite only
