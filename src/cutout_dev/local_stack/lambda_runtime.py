@@ -263,6 +263,7 @@ class FreshImports:
 
     def __init__(self) -> None:
         self._saved: dict[str, ModuleType] = {}
+        self._entered = False
 
     def _owned(self) -> list[str]:
         return [
@@ -272,11 +273,17 @@ class FreshImports:
         ]
 
     def enter(self) -> None:
+        self._entered = True
         for name in self._owned():
             self._saved[name] = sys.modules.pop(name)
         _clear_powertools_providers()
 
     def exit(self, functions: Mapping[str, LocalFunction]) -> None:
+        # A stack refused before its functions were imported (deploy_rules) never entered: dropping the
+        # process's own cutout modules then would leave callers holding orphaned modules (stale caches).
+        if not self._entered:
+            return
+        self._entered = False
         for name in self._owned():
             del sys.modules[name]
         sys.modules.update(self._saved)
