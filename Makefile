@@ -17,7 +17,8 @@ CHECKOV_VENV := .tools/checkov
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two workers on two cores; a file stays on one worker (its module fixtures and stacks are its own).
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0

@@ -6,11 +6,13 @@ call through the emulator's HTTP server: real protocols, nothing patched in-proc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,25 +173,48 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
 
 @pytest.fixture(autouse=True)
 def iam_refusals(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test: what the local IAM refused during it is printed (a refusal is AWS's AccessDenied)."""
-    yield
-    if "moto_server" not in request.fixturenames:
-        return
-    from cutout_dev.local_stack.iam.principals import report
+    """Every test: no call of a function may be refused by its role (AWS's AccessDenied), even one the code
+    tolerates (a best-effort event, a retried read): a refusal here is a deploy-day failure on AWS. Tests of the
+    local IAM itself are marked ``iam_refusals_expected``."""
+    from cutout_dev.local_stack.iam.enforcer import SEEN_REFUSALS
 
-    server: MotoServer = request.getfixturevalue("moto_server")
-    if not server.endpoint_url:
-        return
-    refusals = [r for r in report(server.endpoint_url)["refusals"] if r["test"] == request.node.nodeid]
-    for refusal in refusals:
-        print(f"IAM refused {refusal['principal']} {refusal['operation']}: {refusal['why']}")
+    before = len(SEEN_REFUSALS)
+    yield
+    refusals = SEEN_REFUSALS[before:]
+    if refusals and request.node.get_closest_marker("iam_refusals_expected") is None:
+        lines = [f"{r['principal']} {r['operation']}: {r['why']}" for r in refusals[:5]]
+        pytest.fail(f"IAM refused {len(refusals)} call(s) of the functions:\n" + "\n".join(lines), pytrace=False)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """With CUTOUT_IAM_REPORT_DIR set, each test's duration: the mutation check reruns the quickest test that
-    relies on a grant."""
-    directory = os.environ.get("CUTOUT_IAM_REPORT_DIR")
-    if directory and report.when == "call":
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, f"durations-{os.getpid()}.tsv"), "a", encoding="utf-8") as out:
-            out.write(f"{report.nodeid}\t{report.duration:.3f}\t{report.outcome}\n")
+    """With CUTOUT_IAM_REPORT_DIR set, each test phase's duration (the mutation check reruns the cheapest tests
+    that rely on a grant, fixtures included); with CUTOUT_IAM_RESULTS_DIR set, each phase's outcome of a
+    mutation run."""
+    for variable, name in (("CUTOUT_IAM_REPORT_DIR", "durations"), ("CUTOUT_IAM_RESULTS_DIR", "results")):
+        directory = os.environ.get(variable)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, f"{name}-{os.getpid()}.tsv"), "a", encoding="utf-8") as out:
+                out.write(f"{report.nodeid}\t{report.when}\t{report.duration:.3f}\t{report.outcome}\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A mutation run (cutout_dev.iam_check) names, per test, the grant to remove while that test runs: one
+    session checks many grants, each against its own test."""
+    plan_path = os.environ.get("CUTOUT_IAM_WITHOUT_PLAN")
+    without = json.loads(Path(plan_path).read_text(encoding="utf-8")).get(item.nodeid) if plan_path else None
+    if without is None:
+        yield
+        return
+    from cutout_dev.local_stack.iam.roles import WITHOUT_VARIABLE
+
+    saved = os.environ.get(WITHOUT_VARIABLE)
+    os.environ[WITHOUT_VARIABLE] = without
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(WITHOUT_VARIABLE, None)
+        else:
+            os.environ[WITHOUT_VARIABLE] = saved

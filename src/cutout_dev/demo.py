@@ -131,6 +131,7 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
             creates = [c for c in stack.emulator.state.creates if c.name == f"cutout:{first.upload.job_id}"]
         _collect_outputs(stack, rows, records, output_dir)
         stack_ok = stack.quiescent()
+        iam = stack.iam_report()
         mode = "the real Magic Hour API" if real else "the Magic Hour emulator"
         page = gallery.write_page(
             output_dir,
@@ -140,7 +141,7 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
             f"and {mode}. Each cutout sits on a checkerboard: where it shows, the background was removed.",
         )
 
-    ok = _report(rows, duplicate, first, len(creates), elapsed, stack_ok, output_dir)
+    ok = _report(rows, duplicate, first, len(creates), elapsed, stack_ok, output_dir, iam)
     print(f"  before/after page: {_shown(page)}  (open it in a browser)")
     print(f"\nDemo finished in {time.perf_counter() - t0:.1f}s (pipeline {elapsed:.1f}s).")
     return 0 if ok else 1
@@ -182,7 +183,14 @@ def _collect_outputs(stack: LocalStack, rows: list[Row], records: dict[str, dict
 
 
 def _report(
-    rows: list[Row], duplicate: Uploaded, first: Row, creates: int, elapsed: float, idle: bool, output_dir: Path
+    rows: list[Row],
+    duplicate: Uploaded,
+    first: Row,
+    creates: int,
+    elapsed: float,
+    idle: bool,
+    output_dir: Path,
+    iam: dict[str, Any],
 ) -> bool:
     headers = ("key", "status", "output key / reason", "credits", "latency", "check")
     table = [
@@ -202,6 +210,7 @@ def _report(
         "duplicate upload reused the job (same job id)": duplicate.job_id == first.upload.job_id,
         f"duplicate upload made no second Magic Hour create ({creates} create)": creates == 1,
         "queues drained": idle,
+        _iam_label(iam): not any(iam["refused"].values()),
     }
     print()
     for label, passed in checks.items():
@@ -209,6 +218,13 @@ def _report(
     written = sorted(p.name for p in output_dir.glob("*.png"))
     print(f"\n  cutouts written to {_shown(output_dir)}/: {', '.join(written) or 'none'}")
     return all(checks.values())
+
+
+def _iam_label(iam: dict[str, Any]) -> str:
+    """Every AWS call each function made was checked against its own role (local_stack/iam), as IAM would."""
+    checked = ", ".join(f"{fn.removesuffix('Function').lower()} {n}" for fn, n in sorted(iam["checked"].items()))
+    refused = sum(iam["refused"].values())
+    return f"every AWS call allowed by its function's role ({checked}; {refused} refused)"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Every grant is needed: remove each statement (each action of a multi-action statement) of each function's role
 in turn and show that a test fails without it.
 
-    python -m cutout_dev.iam_check --reports .iam-report [--jobs 2] [--write docs/iam.md]
+    python -m cutout_dev.iam_check --reports .iam-report [--jobs 2] [--timeout 90] [--write docs/iam.md]
 
 The evidence comes from the suite's own run: with ``CUTOUT_IAM_REPORT_DIR`` set, moto's IAM (local_stack/iam)
 records, for every call a function made, which statement allowed it, and the tests record their durations. A grant
@@ -21,9 +21,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ from cutout_dev.local_stack.template import translate
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- iam-check:begin -->", "<!-- iam-check:end -->"
+PLAN_VARIABLE = "CUTOUT_IAM_WITHOUT_PLAN"  # tests/conftest.py: {test: grant} removed while that test runs
+RESULTS_VARIABLE = "CUTOUT_IAM_RESULTS_DIR"  # tests/conftest.py: each test phase's outcome
+TRIES = 3  # tests tried per grant, cheapest first, before a grant whose refusal nothing notices is reported
 
 # (function, Sid) -> why no local test can show the statement is needed.
 NOT_LOCAL: dict[tuple[str, str], str] = {
@@ -84,62 +87,97 @@ def template_grants(template: Path) -> list[Grant]:
 
 
 def load_reports(directory: Path) -> tuple[dict[tuple[str, str, str], dict[str, int]], dict[str, float]]:
-    """(function, sid, action) -> {test: calls it was the only grant of}; test -> duration (passed tests only)."""
+    """(function, sid, action) -> {test: calls it was the only grant of}; test -> seconds with its fixtures
+    (tests that passed only)."""
     sole: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for path in directory.glob("*.json"):
         for principal, _policy, sid, action, tests in json.loads(path.read_text())["sole"]:
             for test, n in tests.items():
                 if test:
                     sole[(principal, sid, action)][test] += n
-    durations: dict[str, float] = {}
-    for path in directory.glob("durations-*.tsv"):
-        for line in path.read_text().splitlines():
-            test, seconds, outcome = line.split("\t")
-            if outcome == "passed":
-                durations[test] = float(seconds)
-    return sole, durations
+    seconds: dict[str, float] = defaultdict(float)
+    passed: set[str] = set()
+    for test, when, duration, outcome in _phases(directory, "durations"):
+        seconds[test] += duration
+        if when == "call" and outcome == "passed":
+            passed.add(test)
+    return sole, {t: seconds[t] for t in passed}
 
 
-def rerun(test: str, without: str, timeout: float) -> bool:
-    """True if ``test`` fails with ``without`` removed from the roles."""
-    env = {**os.environ, WITHOUT_VARIABLE: without}
+def _phases(directory: Path, name: str) -> Iterable[tuple[str, str, float, str]]:
+    for path in directory.glob(f"{name}-*.tsv"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            test, when, duration, outcome = line.split("\t")
+            yield test, when, float(duration), outcome
+
+
+def run_round(plan: dict[str, str], jobs: int, timeout: float, scratch: Path) -> set[str]:
+    """Run every test of ``plan`` ({test: grant to remove}) in one pytest session; the tests that did not pass
+    (a failure, an error in a fixture, a timeout while waiting for what a refused call never did)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    plan_path = scratch / "plan.json"
+    results = scratch / "results"
+    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+    env = {**os.environ, PLAN_VARIABLE: str(plan_path), RESULTS_VARIABLE: str(results)}
     env.pop("CUTOUT_IAM_REPORT_DIR", None)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", test, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return True  # it did not pass: a refused call left the test waiting for what never happened
-    return done.returncode != 0
+    env.pop(WITHOUT_VARIABLE, None)
+    command = [sys.executable, "-m", "pytest", *sorted(plan), "-q", "-p", "no:cacheprovider"]
+    command += [f"--timeout={timeout:.0f}", *(["-n", str(jobs)] if jobs > 1 and len(plan) > 1 else [])]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1):  # 1: some tests failed; anything else: the session itself went wrong
+        raise RuntimeError(f"iam-check: pytest exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    passed: set[str] = set()
+    failed: set[str] = set()
+    for test, when, _duration, outcome in _phases(results, "results"):
+        if outcome == "failed":
+            failed.add(test)
+        elif when == "call" and outcome == "passed":
+            passed.add(test)
+    for path in results.glob("*.tsv"):
+        path.unlink()
+    return set(plan) - (passed - failed)  # a test that did not report a passing call did not pass
 
 
-def check(template: Path, reports: Path, jobs: int, timeout: float) -> list[Verdict]:
+def check(template: Path, reports: Path, jobs: int, timeout: float, tries: int = TRIES) -> list[Verdict]:
+    """Every grant against the cheapest tests that relied on it, up to ``tries`` of them, until one fails.
+
+    The reruns are grouped into rounds, one pytest session each (its start-up is most of a short test's cost);
+    within a round each test removes one grant only, so a grant whose cheapest test is taken uses its next one."""
     sole, durations = load_reports(reports)
     verdicts: list[Verdict] = []
-    todo: list[Verdict] = []
+    candidates: dict[int, list[str]] = {}
     for grant in template_grants(template):
         verdict = Verdict(grant)
         verdicts.append(verdict)
         if (grant.function, grant.sid) in NOT_LOCAL:
             verdict.outcome = "not-local"
             continue
-        tests = {t: n for t, n in sole.get((grant.function, grant.sid, grant.action), {}).items() if t in durations}
-        if not tests:
+        relied = {t: n for t, n in sole.get((grant.function, grant.sid, grant.action), {}).items() if t in durations}
+        verdict.calls = sum(relied.values())
+        if not relied:
             verdict.outcome = "unneeded"
             continue
-        verdict.test = min(tests, key=lambda t: (durations[t], t))
-        verdict.calls = sum(tests.values())
-        todo.append(verdict)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = pool.map(lambda v: rerun(v.test, v.grant.without, timeout), todo)
-        for verdict, failed in zip(todo, results, strict=True):
-            verdict.outcome = "needed" if failed else "swallowed"
+        candidates[len(verdicts) - 1] = sorted(relied, key=lambda t: (durations[t], t))[:tries]
+    scratch = Path(tempfile.mkdtemp(prefix="iam-check-"))
+    while candidates:
+        plan: dict[str, str] = {}
+        chosen: dict[int, str] = {}
+        for index, tests in candidates.items():
+            test = next((t for t in tests if t not in plan), None)
+            if test is not None:
+                plan[test] = verdicts[index].grant.without
+                chosen[index] = test
+        failed = run_round(plan, jobs, timeout, scratch)
+        for index, test in chosen.items():
+            verdict = verdicts[index]
+            verdict.test = test
+            candidates[index].remove(test)
+            if test in failed:
+                verdict.outcome = "needed"
+            elif not candidates[index]:
+                verdict.outcome = "swallowed"
+            if verdict.outcome:
+                del candidates[index]
     return verdicts
 
 
@@ -172,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=Path, required=True, help="CUTOUT_IAM_REPORT_DIR of a suite run")
     parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=240.0, help="seconds per rerun")
+    parser.add_argument("--timeout", type=float, default=90.0, help="seconds per rerun test (pytest-timeout)")
     parser.add_argument("--write", type=Path, help="put the table into this markdown file (between its markers)")
     args = parser.parse_args(argv)
     verdicts = check(args.template, args.reports, args.jobs, args.timeout)

@@ -655,6 +655,13 @@ def render(report: dict[str, Any], cfg: SoakConfig, elapsed: float, extra: dict[
         ),
     ]
     lines += _slot_lines(report, cfg)
+    if "iam" in report:
+        checked = ", ".join(
+            f"{f.removesuffix('Function').lower()} {n}" for f, n in sorted(report["iam"]["checked"].items())
+        )
+        refused = sum(report["iam"]["refused"].values())
+        lines.append(f"{'AWS calls checked against IAM':<36}{checked}; refused {refused}  {ok[not refused]}")
+        lines.extend(f"  REFUSED {r['principal']} {r['operation']}: {r['why']}" for r in report["iam"]["refusals"])
     lines.append("-" * 100)
     if report["ambiguous"]:
         lines.append("ambiguous cases:")
@@ -782,6 +789,7 @@ def run(cfg: SoakConfig) -> SoakResult:
             "dropped": len(stack.emulator.state.dropped_webhooks),
             "duplicates": sum(1 for a in stack.emulator.state.webhook_attempts if a.duplicate),
         }
+        iam = stack.iam_report()
         report["invocation_errors"] = dict(
             Counter(
                 f"{inv.function}: {str(inv.error).split(':', 1)[0]}" for inv in list(stack.invocations) if inv.error
@@ -789,6 +797,10 @@ def run(cfg: SoakConfig) -> SoakResult:
         )
     # After the stack has stopped: every function's log line is written.
     account_slots(report, held, slot_repairs(cfg.function_log), jobs, dict(creates))
+    # Every AWS call each function made, checked against its own role as IAM would (local_stack/iam).
+    report["iam"] = {"checked": iam["checked"], "refused": iam["refused"], "refusals": iam["refusals"][:20]}
+    report["checks"]["every AWS call allowed by its function's role"] = not any(iam["refused"].values())
+    report["passed"] = all(report["checks"].values())
     elapsed = time.monotonic() - started
     report["elapsed_seconds"] = round(elapsed, 1)
     report["extra"] = extra

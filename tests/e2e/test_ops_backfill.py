@@ -147,7 +147,7 @@ def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_a
     done = [stack.upload(_png(10_000 + i), f"done/{i}.png") for i in range(5)]
     stack.wait_for_terminal(done, timeout=180)
     # and a bucket full of images from before, hostile keys among them, plus things an upload would skip
-    new = {f"{inp}old/{i:04d}.png": _png(i) for i in range(100)}
+    new = {f"{inp}old/{i:04d}.png": _png(i) for i in range(30)}
     new.update({inp + key: _png(500 + n) for n, key in enumerate(HOSTILE)})
     skipped = {
         f"{inp}old/notes.txt": b"not an image",
@@ -189,18 +189,18 @@ def test_backfill_creates_once_per_new_image_skips_done_ones_and_resumes_after_a
 
     # when the backfill is interrupted (Ctrl-C) after a few batches
     def interrupt(sent: int, total: int) -> None:
-        if sent >= 50:
+        if sent >= 20:
             raise KeyboardInterrupt
 
     first = run_backfill(pipeline, options, confirm=_never, note=notes.append, on_batch=interrupt)
     assert first["status"] == "interrupted"
-    assert first["enqueued"] == 50
+    assert first["enqueued"] == 20
 
     # and run again: it goes on after the last enqueued key
     second = run_backfill(pipeline, options, confirm=_never, note=notes.append)
     assert second["status"] == "enqueued"
     assert second["resumed_after"] is not None
-    assert second["enqueued"] == len(new) - 50
+    assert second["enqueued"] == len(new) - 20
     assert any("resuming after" in n for n in notes)
 
     # then every new image is processed with exactly one create, and the done ones were not created again

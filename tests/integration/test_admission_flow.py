@@ -448,3 +448,55 @@ def test_the_tick_dispatches_jobs_that_wait_beside_a_free_slot(make_flow: Callab
     assert result["waiting"] == 1
     assert flow.job(waiting)["status"] in ("queued", "rendering")
     assert first != waiting
+
+
+@pytest.mark.parametrize("reported_by", ["finalize", "poll"])
+def test_a_job_that_finishes_well_raises_a_lowered_limit_by_one(
+    make_flow: Callable[..., Flow], reported_by: str
+) -> None:
+    # given: three slots, an effective limit lowered to 1 by an earlier 429 whose backoff has passed, and a job at
+    # Magic Hour
+    flow = make_flow(3)
+    flow.aws.client("dynamodb").put_item(
+        TableName=flow.aws.table,
+        Item={
+            "job_id": {"S": LIMIT_KEY},
+            "effective": {"N": "1"},
+            "updated_at": {"S": iso(utc_now() - timedelta(minutes=10))},
+            "backoff_until": {"S": iso(utc_now() - timedelta(minutes=5))},
+        },
+    )
+    job = flow.upload("a.png")
+    flow.run_submit()
+
+    # when: its finish is reported (Magic Hour's webhook then the finalize, or the poll that finds it complete)
+    if reported_by == "finalize":
+        flow.finish(job)
+    else:
+        flow.wait_project(flow.job(job)["project_id"])
+        assert flow.run(flow.aws.poll_queue_url, "poll") == NO_FAILURES
+
+    # then: its slot is free and the limit climbs back one step towards the plan's 3
+    assert flow.slots() == {}
+    assert flow.limit() == 2
+
+
+def test_the_tick_frees_a_slot_whose_holder_never_recorded_a_job(make_flow: Callable[..., Flow]) -> None:
+    # given: the one slot held for minutes by a job that has no record (a worker died between taking the slot and
+    # anything else, say), and no upload arriving that would look at it
+    flow = make_flow(1)
+    flow.aws.client("dynamodb").put_item(
+        TableName=flow.aws.table,
+        Item={
+            "job_id": {"S": f"{SLOT_PREFIX}0"},
+            "holder": {"S": "0" * 32},
+            "acquired_at": {"S": iso(utc_now() - timedelta(minutes=5))},
+        },
+    )
+
+    # when: the periodic tick reconciles the slots
+    result = flow.tick()
+
+    # then: the leaked slot is free for the next upload
+    assert result["repaired"] == 1
+    assert flow.slots() == {}

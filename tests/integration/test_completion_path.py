@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -291,3 +292,111 @@ def test_started_webhook_for_another_project_changes_nothing(aws: Aws, emulator,
     payload = {**wait_project(emulator, job["project_id"]), "id": "cm9999999999999999999999z", "status": "rendering"}
     assert deliver(fns, "image.started", payload)["statusCode"] == 202
     assert aws.jobs()[0]["status"] == "queued"
+
+
+def test_a_completion_for_a_project_whose_name_is_not_ours_finds_its_job_by_project(aws: Aws, emulator, fns) -> None:
+    # given: a job whose project finished, and a completion message that names no job and carries a project
+    # renamed in Magic Hour's dashboard (a message of an older version, redriven from its DLQ, say)
+    job = submit(aws, fns, INPUT_PREFIX + "renamed/photo.png")
+    payload = {**wait_project(emulator, job["project_id"]), "name": "renamed by a person"}
+    body = json.dumps({"project": payload, "source": "webhook", "event_type": "image.completed"})
+    aws.client("sqs").send_message(QueueUrl=aws.completion_queue_url, MessageBody=body)
+
+    # when: the finalize runs
+    assert run_queue(aws, fns, aws.completion_queue_url, "finalize") == {"batchItemFailures": []}
+
+    # then: the job was found through its project id, and is complete
+    (done,) = aws.jobs()
+    assert done["status"] == "complete"
+
+
+@pytest.mark.parametrize("stuck_at", ["rendering", "submitting"])
+def test_a_job_stuck_past_the_limit_is_ended_by_the_sweeper_and_announced(
+    aws: Aws, emulator, fns, stuck_at: str
+) -> None:
+    # given: a job whose project never finishes, and (for "submitting") whose create was never recorded
+    emulator.engine.configure(never_complete_rate=1.0)
+    job = submit(aws, fns, INPUT_PREFIX + f"stuck/{stuck_at}.png")
+    if stuck_at == "submitting":
+        aws.client("dynamodb").update_item(
+            TableName=aws.table,
+            Key={"job_id": {"S": job["job_id"]}},
+            UpdateExpression="SET #s = :s REMOVE project_id",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "submitting"}},
+        )
+    sweeper = cold_start("sweeper")
+    later = datetime.now(UTC) + timedelta(days=1)  # far past the poll limit
+    sweeper.configure(clock=lambda: later)
+
+    # when: the sweep runs
+    outcomes = sweeper.lambda_handler({}, FakeContext())
+
+    # then: the job ends with its reason, and integrators are told
+    (ended,) = aws.jobs()
+    if stuck_at == "submitting":
+        assert outcomes == {"ambiguous": 1}
+        assert (ended["status"], ended["error_code"]) == ("error", "create_outcome_unknown")
+    else:
+        assert outcomes == {"timed_out": 1}
+        assert ended["status"] == "timed_out" and "past the limit" in ended["error_message"]
+    events = published(aws, fns)
+    assert [(e["detail-type"], e["detail"]["job_id"]) for e in events] == [("Cutout Failed", job["job_id"])]
+
+
+def test_a_delivery_the_webhook_could_not_enqueue_is_accepted_when_magic_hour_retries_it(
+    aws: Aws, emulator, fns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a finished job, and a webhook whose completion queue is unreachable
+    job = submit(aws, fns, INPUT_PREFIX + "retried/delivery.png")
+    payload = wait_project(emulator, job["project_id"])
+    body = json.dumps({"type": "image.completed", "payload": payload}, separators=(",", ":")).encode()
+    delivery = webhook_event(body, ts=int(time.time()))
+    good_url = aws.completion_queue_url
+    monkeypatch.setenv("COMPLETION_QUEUE_URL", good_url.rsplit("/", 1)[0] + "/no-such-queue")
+    broken = cold_start("webhook")
+
+    # when: Magic Hour delivers, then retries the very same delivery once the queue is back
+    first = broken.lambda_handler(delivery, FakeContext())
+    monkeypatch.setenv("COMPLETION_QUEUE_URL", good_url)
+    second = cold_start("webhook").lambda_handler(delivery, FakeContext())
+
+    # then: the first is a 500 Magic Hour retries, and its replay mark was given back so the retry is accepted
+    assert (first["statusCode"], second["statusCode"]) == (500, 202)
+    run_queue(aws, fns, good_url, "finalize")
+    assert aws.jobs()[0]["status"] == "complete"
+
+
+def test_an_ambiguous_create_whose_project_reports_progress_is_adopted_and_given_status_checks(
+    aws: Aws, emulator, fns
+) -> None:
+    # given: a job whose create's outcome was never recorded, ended `error` / create_outcome_unknown by the
+    # sweeper, while its project renders at Magic Hour after all
+    emulator.engine.configure(never_complete_rate=1.0)
+    job = submit(aws, fns, INPUT_PREFIX + "ambiguous/renders.png")
+    project = wait_project(emulator, job["project_id"], ("queued", "rendering"))
+    aws.client("dynamodb").update_item(
+        TableName=aws.table,
+        Key={"job_id": {"S": job["job_id"]}},
+        UpdateExpression="SET #s = :s REMOVE project_id",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "submitting"}},
+    )
+    sweeper = cold_start("sweeper")
+    later = datetime.now(UTC) + timedelta(days=1)
+    sweeper.configure(clock=lambda: later)
+    assert sweeper.lambda_handler({}, FakeContext()) == {"ambiguous": 1}
+    receive_as_event(aws.client("sqs"), aws.poll_queue_url)  # the submit's own first check, long gone
+
+    # when: the project's progress reaches the finalize
+    body = json.dumps({"project": project, "source": "webhook", "event_type": "image.started"})
+    aws.client("sqs").send_message(QueueUrl=aws.completion_queue_url, MessageBody=body)
+    assert run_queue(aws, fns, aws.completion_queue_url, "finalize") == {"batchItemFailures": []}
+
+    # then: the job is adopted (its project recorded) and a status check is scheduled, so it finishes even if no
+    # further webhook arrives
+    (adopted,) = aws.jobs()
+    assert adopted["project_id"] == job["project_id"]
+    assert adopted["status"] in ("queued", "rendering")
+    checks = receive_as_event(aws.client("sqs"), aws.poll_queue_url)["Records"]
+    assert [json.loads(r["body"])["job_id"] for r in checks] == [job["job_id"]]

@@ -13,6 +13,8 @@ from botocore.exceptions import ClientError
 from cutout_dev.local_stack.iam.principals import acting_as, register, role_session_arn
 from tests.conftest import Aws
 
+pytestmark = pytest.mark.iam_refusals_expected  # these tests provoke refusals on purpose
+
 ROLE = "TestFunction"
 
 

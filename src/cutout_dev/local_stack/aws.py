@@ -204,19 +204,25 @@ class MotoServer:
                 pass
 
     def _save_iam_report(self) -> None:
-        """With CUTOUT_IAM_REPORT_DIR set (make test), keep what the local IAM saw for the mutation check."""
+        """With CUTOUT_IAM_REPORT_DIR set (make test), keep what the local IAM saw for the mutation check; moto in
+        processes of its own also hands its refusals to this process's list (iam/enforcer.SEEN_REFUSALS)."""
         directory = os.environ.get("CUTOUT_IAM_REPORT_DIR")
-        if not directory or not self.endpoint_url:
+        if not self.endpoint_url or not (directory or self._processes):
             return
+        from cutout_dev.local_stack.iam.enforcer import note_refusals
         from cutout_dev.local_stack.iam.principals import report
 
-        os.makedirs(directory, exist_ok=True)
         for n, url in enumerate(dict.fromkeys((self.endpoint_url, self.dynamodb_endpoint_url))):
             try:
                 data = report(url)
             except OSError as exc:
                 log.warning("no IAM report from %s: %s", url, exc)
                 continue
+            if self._processes:
+                note_refusals(data["refusals"])
+            if not directory:
+                continue
+            os.makedirs(directory, exist_ok=True)
             path = os.path.join(directory, f"{os.getpid()}-{id(self)}-{n}-{time.time_ns()}.json")
             with open(path, "w", encoding="utf-8") as out:
                 json.dump(data, out)

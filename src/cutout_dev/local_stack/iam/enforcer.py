@@ -46,6 +46,18 @@ class Principal:
     policies: Policies
 
 
+# Every refusal this process's local IAM made, and those its moto children reported when they stopped: the suite
+# fails a test during which a function was refused anything (tests/conftest.py), so a refusal the code swallows
+# (a best-effort publish, a retried read) still fails a test, and the mutation check sees it.
+SEEN_REFUSALS: list[dict[str, str]] = []
+_seen_lock = threading.Lock()
+
+
+def note_refusals(refusals: Iterable[dict[str, str]]) -> None:
+    with _seen_lock:
+        SEEN_REFUSALS.extend(refusals)
+
+
 class Report:
     """Counts of checked and refused calls per principal, and the grants each allowed call relied on."""
 
@@ -66,10 +78,10 @@ class Report:
             self.checked[principal] += 1
             if refused is not None:
                 self.refused[principal] += 1
+                refusal = {"principal": principal, "operation": call.operation, "why": refused, "test": test}
                 if len(self.refusals) < 5000:
-                    self.refusals.append(
-                        {"principal": principal, "operation": call.operation, "why": refused, "test": test}
-                    )
+                    self.refusals.append(refusal)
+                note_refusals([refusal])
             for request in call.requests:
                 self.calls[(principal, request.action, request.resource, _shape(request))] += 1
             for allowed_by in grants:
@@ -237,7 +249,13 @@ class Enforcer:
         if str(captured.get("status", "")).startswith("404"):
             bucket_arn = request.resource.split("/", 1)[0]
             listing = Request("s3:ListBucket", bucket_arn)
-            if not principal.policies.allows(listing):
+            decision = principal.policies.decide(listing)
+            # The 404 a caller sees rests on its ListBucket grant: recorded as a use, so the mutation check
+            # shows the grant is needed (without it the same read is a 403).
+            self.registry.report.record(
+                principal.name, Call("s3", "ListBucket (missing key)", (listing,)), None, [decision.grants]
+            )
+            if not decision.allowed:
                 message = "Access Denied"  # what S3 says here: it will not tell a caller that a key is absent
                 status, headers, payload = _denied_response("s3", message, head)
                 start_response(status, [*headers, ("Content-Length", str(len(payload)))])
