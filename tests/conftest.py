@@ -198,19 +198,32 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
                 out.write(f"{report.nodeid}\t{report.when}\t{report.duration:.3f}\t{report.outcome}\n")
 
 
+def _mutation_plan() -> dict[str, dict[str, Any]]:
+    plan_path = os.environ.get("CUTOUT_IAM_WITHOUT_PLAN")
+    return json.loads(Path(plan_path).read_text(encoding="utf-8")) if plan_path else {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A mutation run gives each test a timeout of a few times its usual length: a refused call that leaves it
+    waiting for what never happens fails it in seconds, not at the suite's five minutes."""
+    plan = _mutation_plan()
+    for item in items:
+        if item.nodeid in plan:
+            item.add_marker(pytest.mark.timeout(plan[item.nodeid]["timeout"]))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """A mutation run (cutout_dev.iam_check) names, per test, the grant to remove while that test runs: one
     session checks many grants, each against its own test."""
-    plan_path = os.environ.get("CUTOUT_IAM_WITHOUT_PLAN")
-    without = json.loads(Path(plan_path).read_text(encoding="utf-8")).get(item.nodeid) if plan_path else None
-    if without is None:
+    entry = _mutation_plan().get(item.nodeid)
+    if entry is None:
         yield
         return
     from cutout_dev.local_stack.iam.roles import WITHOUT_VARIABLE
 
     saved = os.environ.get(WITHOUT_VARIABLE)
-    os.environ[WITHOUT_VARIABLE] = without
+    os.environ[WITHOUT_VARIABLE] = entry["without"]
     try:
         yield
     finally:

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- iam-check:begin -->", "<!-- iam-check:end -->"
 PLAN_VARIABLE = "CUTOUT_IAM_WITHOUT_PLAN"  # tests/conftest.py: {test: grant} removed while that test runs
 RESULTS_VARIABLE = "CUTOUT_IAM_RESULTS_DIR"  # tests/conftest.py: each test phase's outcome
+MIN_TIMEOUT_SECONDS = 15.0
+CHEAP_SECONDS = 10.0  # a candidate this cheap is always worth running now rather than waiting a round for
 TRIES = 3  # tests tried per grant, cheapest first, before a grant whose refusal nothing notices is reported
 
 # (function, Sid) -> why no local test can show the statement is needed.
@@ -111,9 +114,10 @@ def _phases(directory: Path, name: str) -> Iterable[tuple[str, str, float, str]]
             yield test, when, float(duration), outcome
 
 
-def run_round(plan: dict[str, str], jobs: int, timeout: float, scratch: Path) -> set[str]:
-    """Run every test of ``plan`` ({test: grant to remove}) in one pytest session; the tests that did not pass
-    (a failure, an error in a fixture, a timeout while waiting for what a refused call never did)."""
+def run_round(plan: dict[str, dict[str, Any]], jobs: int, timeout: float, scratch: Path) -> set[str]:
+    """Run every test of ``plan`` ({test: {"without": grant, "timeout": seconds}}) in one pytest session; the
+    tests that did not pass (a failure, an error in a fixture, a timeout while waiting for what a refused call
+    never did)."""
     scratch.mkdir(parents=True, exist_ok=True)
     plan_path = scratch / "plan.json"
     results = scratch / "results"
@@ -159,15 +163,24 @@ def check(template: Path, reports: Path, jobs: int, timeout: float, tries: int =
             continue
         candidates[len(verdicts) - 1] = sorted(relied, key=lambda t: (durations[t], t))[:tries]
     scratch = Path(tempfile.mkdtemp(prefix="iam-check-"))
+    rounds = 0
     while candidates:
-        plan: dict[str, str] = {}
+        plan: dict[str, dict[str, Any]] = {}
         chosen: dict[int, str] = {}
         for index, tests in candidates.items():
-            test = next((t for t in tests if t not in plan), None)
+            # The cheapest free candidate, unless it costs much more than the grant's cheapest (taken by another
+            # grant this round): then wait a round rather than run a flood for what a 2 s test shows.
+            affordable = max(CHEAP_SECONDS, 2 * durations[tests[0]])
+            test = next((t for t in tests if t not in plan and durations[t] <= affordable), None)
             if test is not None:
-                plan[test] = verdicts[index].grant.without
+                # A few times the test's usual length: a refusal that leaves it waiting fails it in seconds.
+                limit = min(timeout, max(MIN_TIMEOUT_SECONDS, 3 * durations[test]))
+                plan[test] = {"without": verdicts[index].grant.without, "timeout": round(limit)}
                 chosen[index] = test
+        started = time.monotonic()
         failed = run_round(plan, jobs, timeout, scratch)
+        rounds += 1
+        print(f"iam-check: round {rounds}: {len(plan)} test(s), {time.monotonic() - started:.1f} s", file=sys.stderr)
         for index, test in chosen.items():
             verdict = verdicts[index]
             verdict.test = test
