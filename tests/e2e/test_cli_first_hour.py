@@ -25,6 +25,7 @@ from cutout_dev import cli
 from cutout_dev.local_stack import LocalStack, LocalStackConfig, Uploaded
 from cutout_dev.ops.output import EXIT_CODES
 from cutout_dev.ops.target import resolve
+from cutout_dev.preexisting import unwatched
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
@@ -78,15 +79,9 @@ def _png(path: Path, shade: int) -> Path:
 def _put_unwatched(stack: LocalStack, objects: dict[str, bytes]) -> None:
     """Objects from before Cutout watched the bucket: written with its notifications off (no event)."""
     s3 = stack.client("s3")
-    bucket = stack.endpoints.bucket
-    saved = s3.get_bucket_notification_configuration(Bucket=bucket)
-    saved.pop("ResponseMetadata", None)
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
-    try:
+    with unwatched(s3, stack.endpoints.bucket):
         for key, body in objects.items():
-            s3.put_object(Bucket=bucket, Key=key, Body=body)
-    finally:
-        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=saved)
+            s3.put_object(Bucket=stack.endpoints.bucket, Key=key, Body=body)
 
 
 def _terminal(stack: LocalStack, job_id: str, timeout: float = 60) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import io
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from cutout_dev.local_stack.aws import REGION
 from cutout_dev.local_stack.stack import job_id_for
 from cutout_dev.ops.backfill import Options, Pipeline, run_backfill
 from cutout_dev.ops.retry import run_retry, select
+from cutout_dev.preexisting import unwatched
 
 MakeStack = Callable[..., LocalStack]
 
@@ -66,31 +67,14 @@ def _pipeline(stack: LocalStack, **overrides: Any) -> Pipeline:
     )
 
 
-def _unwatched(stack: LocalStack) -> Iterator[None]:
-    """Turn the bucket's EventBridge notifications off while the block runs (objects from before Cutout)."""
-    s3 = stack.client("s3")
-    bucket = stack.endpoints.bucket
-    saved = s3.get_bucket_notification_configuration(Bucket=bucket)
-    saved.pop("ResponseMetadata", None)
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
-    try:
-        yield
-    finally:
-        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=saved)
-
-
 def _put_unwatched(stack: LocalStack, objects: dict[str, bytes]) -> dict[str, str]:
     """Write objects without any event; returns key → job id (what the submit will derive)."""
-    gen = _unwatched(stack)
-    next(gen)
     s3 = stack.client("s3")
     ids = {}
-    try:
+    with unwatched(s3, stack.endpoints.bucket):
         for key, body in objects.items():
             etag = s3.put_object(Bucket=stack.endpoints.bucket, Key=key, Body=body)["ETag"]
             ids[key] = job_id_for(stack.endpoints.bucket, key, etag)
-    finally:
-        next(gen, None)
     return ids
 
 

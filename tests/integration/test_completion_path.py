@@ -310,6 +310,17 @@ def test_a_completion_for_a_project_whose_name_is_not_ours_finds_its_job_by_proj
     assert done["status"] == "complete"
 
 
+def _as_unrecorded_claim(aws: Aws, job_id: str) -> None:
+    """The job as a submit leaves it that died between its create and recording the project: a claim, no project."""
+    aws.client("dynamodb").update_item(
+        TableName=aws.table,
+        Key={"job_id": {"S": job_id}},
+        UpdateExpression="SET #s = :s REMOVE project_id",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "submitting"}},
+    )
+
+
 @pytest.mark.parametrize("stuck_at", ["rendering", "submitting"])
 def test_a_job_stuck_past_the_limit_is_ended_by_the_sweeper_and_announced(
     aws: Aws, emulator, fns, stuck_at: str
@@ -318,13 +329,7 @@ def test_a_job_stuck_past_the_limit_is_ended_by_the_sweeper_and_announced(
     emulator.engine.configure(never_complete_rate=1.0)
     job = submit(aws, fns, INPUT_PREFIX + f"stuck/{stuck_at}.png")
     if stuck_at == "submitting":
-        aws.client("dynamodb").update_item(
-            TableName=aws.table,
-            Key={"job_id": {"S": job["job_id"]}},
-            UpdateExpression="SET #s = :s REMOVE project_id",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": "submitting"}},
-        )
+        _as_unrecorded_claim(aws, job["job_id"])
     sweeper = cold_start("sweeper")
     later = datetime.now(UTC) + timedelta(days=1)  # far past the poll limit
     sweeper.configure(clock=lambda: later)
@@ -375,13 +380,7 @@ def test_an_ambiguous_create_whose_project_reports_progress_is_adopted_and_given
     emulator.engine.configure(never_complete_rate=1.0)
     job = submit(aws, fns, INPUT_PREFIX + "ambiguous/renders.png")
     project = wait_project(emulator, job["project_id"], ("queued", "rendering"))
-    aws.client("dynamodb").update_item(
-        TableName=aws.table,
-        Key={"job_id": {"S": job["job_id"]}},
-        UpdateExpression="SET #s = :s REMOVE project_id",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": "submitting"}},
-    )
+    _as_unrecorded_claim(aws, job["job_id"])
     sweeper = cold_start("sweeper")
     later = datetime.now(UTC) + timedelta(days=1)
     sweeper.configure(clock=lambda: later)
