@@ -108,6 +108,8 @@ def test_a_healthy_stack_passes_every_check(local_state: Path, capsys: pytest.Ca
     assert code == 0
     assert failing(checks) == set()
     assert "this stack reserves 3 (Webhook 3)" in checks["concurrency"]["detail"]
+    # The signed probe for a project no job has is answered 202: URL, permission and secret agree
+    assert "a delivery signed with Magic Hour's signing secret got 202" in checks["webhook"]["detail"]
     assert "quota 1000" in checks["concurrency"]["detail"]
     assert "404" in checks["magic-hour-key"]["detail"]  # the probe GET: a valid key, nothing spent
     assert "Magic Hour's signing secret" in checks["webhook"]["detail"]

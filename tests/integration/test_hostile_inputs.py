@@ -425,8 +425,8 @@ WEBHOOK_CASES: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
     "body_not_an_object": (lambda: _signed(b"[1,2,3]"), 400, ""),
     "payload_missing_id": (lambda: _signed(_body(payload={k: v for k, v in _payload().items() if k != "id"})), 400, ""),
     "payload_unknown_status": (lambda: _signed(_body(payload=_payload(status="processing"))), 400, ""),
-    "unknown_event_type": (lambda: _signed(_body("video.completed")), 200, ""),
-    "foreign_project": (lambda: _signed(_body(payload=_payload(name="someone else's project"))), 200, ""),
+    "unknown_event_type": (lambda: _signed(_body("video.completed")), 202, ""),
+    "foreign_project": (lambda: _signed(_body(payload=_payload(name="someone else's project"))), 202, ""),
     "wrong_method": (_get_method, 405, ""),
 }
 

@@ -143,7 +143,7 @@ def test_a_thousand_forged_deliveries_make_no_aws_call_and_change_nothing(
     webhook = cold_start("webhook")
     now = int(time.time())
     foreign = json.dumps({"type": "video.completed", "payload": {"id": "other", "status": "complete"}}).encode()
-    assert webhook.lambda_handler(delivery(foreign, signed(foreign, now)), FakeContext())["statusCode"] == 200
+    assert webhook.lambda_handler(delivery(foreign, signed(foreign, now)), FakeContext())["statusCode"] == 202
     assert aws_calls.calls == ["secretsmanager.GetSecretValue"]
     aws_calls.calls.clear()
     before = table_items(aws)

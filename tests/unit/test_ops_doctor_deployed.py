@@ -6,8 +6,11 @@ tests/e2e/test_ops_doctor.py.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -211,3 +214,69 @@ def test_local_reservations_follow_the_template_conditions_and_the_recorded_quot
     assert check.status == status
     assert reserves in check.detail
     assert f"quota {quota}" in check.detail
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """Stands where the WebhookUrl points: answers each POST with the status the test sets, and keeps what came."""
+
+    status = 202
+    received: list[dict[str, str]] = []
+
+    def do_POST(self) -> None:  # http.server dispatches on the method name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(dict(self.headers))
+        self.send_response(type(self).status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    _Receiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", _Receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "says"),
+    [
+        (202, "ok", "got 202"),  # what Cutout's webhook answers a signed delivery it has no job for
+        (200, "fail", "got 200, not the 202 Cutout's webhook gives a signed delivery"),  # something else is there
+        (401, "fail", "verifies with another secret"),
+    ],
+)
+def test_the_webhook_url_must_answer_a_signed_delivery_for_an_unknown_project_with_202(
+    receiver: tuple[str, type[_Receiver]], answer: int, status: str, says: str
+) -> None:
+    url, handler = receiver
+    handler.status = answer
+    # Given a deployed stack whose WebhookUrl is served by whatever is at `url`, and its stored webhook secret
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
+    sm = session.client("secretsmanager")
+    secret_arn = f"arn:aws:secretsmanager:{REGION}:111122223333:secret:cutout-webhook-AbCdEf"
+    outputs = {"WebhookUrl": url, "WebhookSecretArn": secret_arn}
+    target = StackTarget(STACK, session, None, False, outputs, {}, _clients={"secretsmanager": sm})
+    with Stubber(sm) as stub:
+        stub.add_response(
+            "get_secret_value",
+            {"ARN": secret_arn, "Name": "cutout-webhook", "SecretString": "the-stored-secret"},
+            {"SecretId": secret_arn, "VersionStage": "AWSCURRENT"},
+        )
+
+        # When the doctor sends its probe
+        check = Doctor(target).webhook()
+
+    # Then it was signed, and only a 202 passes
+    (headers,) = handler.received
+    assert {k.lower() for k in headers} >= {"magic-hour-event-signature", "magic-hour-event-timestamp"}
+    assert check.status == status
+    assert says in check.detail
+    assert "the-stored-secret" not in json.dumps(check.__dict__)
+    assert (check.fix is None) == (status == "ok")

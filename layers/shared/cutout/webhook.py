@@ -70,9 +70,11 @@ class WebhookReceiver(Collaborators):
         bind_job(project_id=project.id, job_id=job_id)
         if event_type not in EVENT_TYPES or job_id is None:
             # Webhooks are account-wide: other tools' projects and other event families are not ours to handle.
+            # 202 like every authentic delivery (Magic Hour takes any 2xx as delivered): one answer for "signed
+            # right and taken", whatever Cutout then does with it, is what `cutout doctor` checks the URL with.
             count("WebhookIgnored")
             logger.info("webhook not for a cutout job; ignored", extra={"event_type": event_type})
-            return Answer(200, WebhookOutcome.IGNORED, {"ignored": True})
+            return Answer(202, WebhookOutcome.IGNORED, {"ignored": True})
         if event_type == "image.started" and self.store.mark_progress(
             job_id, JobStatus.RENDERING, project.id, require_project=True
         ):

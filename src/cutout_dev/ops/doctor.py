@@ -60,6 +60,7 @@ PROBE_PROJECT_ID = "cutout-doctor-probe-no-such-project"
 # The webhook function caches its secret this long (cutout.secrets.SECRET_MAX_AGE_SECONDS; not imported: the
 # shared layer's secrets module loads Powertools).
 SECRET_CACHE_SECONDS = 300
+ACCEPTED = 202  # cutout.webhook answers it to every authentic, well-formed delivery (not imported, as above)
 SIGNATURE_HEADER = "magic-hour-event-signature"  # cutout.webhook_auth, magichour-api.md §5
 TIMESTAMP_HEADER = "magic-hour-event-timestamp"
 
@@ -430,8 +431,9 @@ class Doctor:
         return str(secret) if secret else None
 
     def webhook(self) -> Check:
-        """A signed delivery for a project that is not a Cutout job's: 2xx proves the URL, its permission and the
-        secret agree. Sent signed with Magic Hour's secret when known (so it is what Magic Hour would get)."""
+        """A signed delivery for a project that is not a Cutout job's: 202 (what Cutout's webhook answers every
+        authentic delivery, ignored ones too) proves the URL, its permission and the secret agree. Sent signed with
+        Magic Hour's secret when known (so it is what Magic Hour would get)."""
         url = self.target.output("WebhookUrl")
         stored = self._secret_value("WebhookSecret")
         theirs = self._magic_hour_signing_secret()
@@ -466,9 +468,18 @@ class Doctor:
                 f"once the functions read the stored one{cached}; {answered}",
                 fix,
             )
-        if resp.ok:
+        if resp.status_code == ACCEPTED:
             compared = "" if theirs else " (not compared with Magic Hour's: --webhook-secret-env VAR does)"
             return Check("webhook", "ok", f"{url}: {answered}{compared}")
+        if resp.ok:
+            # Magic Hour would count it delivered, but Cutout's webhook answers 202 to every signed delivery: this
+            # URL fronts something else (a proxy, an older or another function).
+            return Check(
+                "webhook",
+                "fail",
+                f"{answered}, not the {ACCEPTED} Cutout's webhook gives a signed delivery: {url} does not reach it",
+                f"{self.redeploy()}   # then register the stack's WebhookUrl output in Magic Hour",
+            )
         if resp.status_code == 401:
             detail = (
                 f"{answered}: the function verifies with another secret than {signed_with} (a value put less than "
