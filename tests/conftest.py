@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cutout import aws_clients
-from cutout.config import get_settings
+from cutout.aws import aws_clients
+from cutout.runtime.config import get_settings
 
 from cutout_dev.emulator import EmulatorConfig, EmulatorServer
 from cutout_dev.local_stack.aws import MotoServer
@@ -71,8 +71,8 @@ class Aws:
         return resp
 
     def jobs(self) -> list[dict[str, Any]]:
-        from cutout.counters import is_counter
-        from cutout.job import plain_item
+        from cutout.domain.job import plain_item
+        from cutout.store.counters import is_counter
 
         items = self.client("dynamodb").scan(TableName=self.table)["Items"]
         return [plain_item(i) for i in items if not is_counter(i["job_id"]["S"])]
@@ -150,7 +150,7 @@ class _Collector(logging.Handler):
 @pytest.fixture(autouse=True)
 def no_secrets_in_logs() -> Iterator[_Collector]:
     """Every test: whatever any logger wrote (formatted as Powertools formats it) holds no secret."""
-    from cutout.observability import logger as cutout_logger
+    from cutout.runtime.observability import logger as cutout_logger
 
     collector = _Collector()
     collector.setFormatter(cutout_logger.registered_formatter)

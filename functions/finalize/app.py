@@ -1,22 +1,22 @@
 """Finalize function: completion messages (from the webhook, the poller or the sweeper) → terminal job.
 
 Download the cutout, check it is a PNG, write it under the output prefix, record `complete`, publish
-"Cutout Completed"; or record Magic Hour's error / cancelation. Idempotent per job (see cutout.finalize).
+"Cutout Completed"; or record Magic Hour's error / cancelation. Idempotent per job (see cutout.use_cases.finalize).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutout.config import Settings, get_settings
-from cutout.errors import MalformedResponse
-from cutout.finalize import Finalizer
-from cutout.magic_hour import parse_project
-from cutout.messages import CompletionMessage
-from cutout.models import Clock, utc_now
-from cutout.observability import count, logger, metrics
-from cutout.outcomes import FinalizeOutcome
-from cutout.sqs_batch import SQSRecord, process_batch
+from cutout.aws.sqs_batch import SQSRecord, process_batch
+from cutout.domain.errors import MalformedResponse
+from cutout.domain.messages import CompletionMessage
+from cutout.domain.models import Clock, utc_now
+from cutout.domain.outcomes import FinalizeOutcome
+from cutout.magic_hour.client import parse_project
+from cutout.runtime.config import Settings, get_settings
+from cutout.runtime.observability import count, logger, metrics
+from cutout.use_cases.finalize import Finalizer
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext

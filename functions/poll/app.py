@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutout.config import Settings, get_settings
-from cutout.models import Clock, utc_now
-from cutout.observability import count, logger, metrics
-from cutout.outcomes import PollOutcome
-from cutout.poll import Poller
-from cutout.sqs_batch import SQSRecord, process_batch
+from cutout.aws.sqs_batch import SQSRecord, process_batch
+from cutout.domain.models import Clock, utc_now
+from cutout.domain.outcomes import PollOutcome
+from cutout.runtime.config import Settings, get_settings
+from cutout.runtime.observability import count, logger, metrics
+from cutout.use_cases.poll import Poller
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -1,4 +1,4 @@
-"""Submit function: S3 upload events → one Magic Hour job each (the domain: cutout.submit).
+"""Submit function: S3 upload events → one Magic Hour job each (the domain: cutout.use_cases.submit).
 
 Deployed behind the ingest SQS queue (EventBridge "Object Created"), with partial batch responses: only
 records that really failed go back to the queue. Direct S3 notifications and direct EventBridge events are
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutout.config import Settings, get_settings
-from cutout.models import Clock, utc_now
-from cutout.observability import logger, metrics
-from cutout.outcomes import SubmitOutcome
-from cutout.sqs_batch import SQSRecord, process_batch
-from cutout.submit import PARK_DELAY_SECONDS, AfterCreate, Submitter
+from cutout.aws.sqs_batch import SQSRecord, process_batch
+from cutout.domain.models import Clock, utc_now
+from cutout.domain.outcomes import SubmitOutcome
+from cutout.runtime.config import Settings, get_settings
+from cutout.runtime.observability import logger, metrics
+from cutout.use_cases.submit import PARK_DELAY_SECONDS, AfterCreate, Submitter
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutout import time_budget
-from cutout.config import Settings, get_settings
-from cutout.models import Clock, utc_now
-from cutout.observability import logger, metrics
-from cutout.sweep import Sweeper
+from cutout.domain.models import Clock, utc_now
+from cutout.runtime import time_budget
+from cutout.runtime.config import Settings, get_settings
+from cutout.runtime.observability import logger, metrics
+from cutout.use_cases.sweep import Sweeper
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -1,7 +1,7 @@
 """Webhook function (Lambda Function URL): Magic Hour's signed callbacks → the completion queue, answered fast.
 
 The adapter only translates the Function URL event into a delivery and the domain's answer into a response;
-authentication, replay refusal and routing live in cutout.webhook.
+authentication, replay refusal and routing live in cutout.use_cases.webhook.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
-from cutout.config import Settings, get_settings
-from cutout.models import Clock, utc_now
-from cutout.observability import logger, metrics
-from cutout.webhook import Answer, Delivery, WebhookReceiver
+from cutout.domain.models import Clock, utc_now
+from cutout.runtime.config import Settings, get_settings
+from cutout.runtime.observability import logger, metrics
+from cutout.use_cases.webhook import Answer, Delivery, WebhookReceiver
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
     from aws_lambda_powertools.utilities.typing import LambdaContext

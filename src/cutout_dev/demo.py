@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cutout.models import TERMINAL
+from cutout.domain.models import TERMINAL
 from PIL import Image
 
 from cutout_dev import gallery

@@ -76,7 +76,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cutout.models import TERMINAL
+from cutout.domain.models import TERMINAL
 
 from cutout_dev.bench.stats import quantile, summary
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
@@ -256,7 +256,7 @@ class SlotSampler:
     """Reads admission control's slot items once a second (a diagnostic, not a check): how many slots were held,
     by whom, and the effective limit, so a throughput below the bound can be traced to what held the slots.
 
-    Knows only the storage contract of ``cutout.admission`` (items ``slot#<i>`` with a ``holder``, and
+    Knows only the storage contract of ``cutout.admission.control`` (items ``slot#<i>`` with a ``holder``, and
     ``admission#limit`` with ``effective``, in the jobs table); nothing when admission control is absent.
     """
 
@@ -606,7 +606,7 @@ def _put_all(stack: LocalStack, cfg: FloodConfig, plan: list[tuple[str, bytes, b
 def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
     """One flood on a fresh local stack with the emulator in `mode`; the reconciled report."""
     import boto3
-    from cutout.models import job_id_for
+    from cutout.domain.models import job_id_for
 
     t0 = time.monotonic()
     soak = cfg.soak()

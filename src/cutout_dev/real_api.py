@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import NamedTuple, TextIO
 
 import requests
-from cutout.magic_hour import CREDITS_PER_IMAGE
+from cutout.magic_hour.client import CREDITS_PER_IMAGE
 
 from cutout_dev.local_stack.stack import REAL_MAGIC_HOUR_URL
 

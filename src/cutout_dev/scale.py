@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cutout.magic_hour import CREDITS_PER_IMAGE
+from cutout.magic_hour.client import CREDITS_PER_IMAGE
 
 from cutout_dev.bench.cost import DYNAMODB_RRU_USD, model
 from cutout_dev.flood import DEFAULT_RESULTS

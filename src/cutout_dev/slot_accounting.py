@@ -3,8 +3,8 @@
 Two readings, shared by `cutout_dev.soak` and `cutout_dev.flood` so both judge slots the same way:
 
 * `held_slots`: the slot items as stored (`slot#0 … slot#N-1` in the jobs table, present while held, naming their
-  `holder`; the contract of `cutout.slots`), read in one strongly consistent BatchGetItem. After a run every slot
-  must be free: a held one is a slot the pipeline leaked and reconciliation has not (yet) repaired.
+  `holder`; the contract of `cutout.admission.slots`), read in one strongly consistent BatchGetItem. After a run
+  every slot must be free: a held one is a slot the pipeline leaked and reconciliation has not (yet) repaired.
 * `slot_repairs`: what reconciliation freed during the run, from the functions' JSON log — each repair's
   "slot repaired: its holder no longer needs it" line (slot, job id, `reason`) and the `SlotsRepaired` metric
   (EMF lines). A repair is not a failure: it is the designed way out for a slot whose holder cannot give it back
@@ -18,13 +18,13 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cutout.slots import SLOT_PREFIX, slot_key
+from cutout.admission.slots import SLOT_PREFIX, slot_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 REPAIR_LOG_MESSAGE = "slot repaired"  # the start of reconcile.py's log line for each repair
-# `cutout.reconcile.SlotReconciler.leak_reason`'s reasons, in one line each for a report.
+# `cutout.admission.reconcile.SlotReconciler.leak_reason`'s reasons, in one line each for a report.
 REASONS = {
     "unknown_outcome_past_bound": (
         "a create whose outcome is unknown (a 500/reset after the request was sent, or a worker killed mid-create) "
@@ -39,7 +39,7 @@ TERMINAL_REASON_PREFIX = "holder_"  # holder_complete, holder_error, ...: the jo
 
 
 def explain(reason: str) -> str:
-    """One line on what a repair reason means (the reasons `cutout.reconcile` logs)."""
+    """One line on what a repair reason means (the reasons `cutout.admission.reconcile` logs)."""
     if reason in REASONS:
         return REASONS[reason]
     if reason.startswith(TERMINAL_REASON_PREFIX):
@@ -48,7 +48,7 @@ def explain(reason: str) -> str:
             f"the job had ended {status} more than the grace before and still held the slot: a release that never "
             "happened (its ending path gives back the slot the job recorded; a slot taken and not recorded stays)"
         )
-    return "not a reason cutout.reconcile is known to log: read its leak_reason"
+    return "not a reason cutout.admission.reconcile is known to log: read its leak_reason"
 
 
 def known_reason(reason: str) -> bool:

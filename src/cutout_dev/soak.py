@@ -50,8 +50,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cutout.models import CREATE_OUTCOME_UNKNOWN, TERMINAL, job_id_from_project_name
-from cutout.reconcile import DEFAULT_UNKNOWN_OUTCOME_HOLD
+from cutout.admission.reconcile import DEFAULT_UNKNOWN_OUTCOME_HOLD
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, TERMINAL, job_id_from_project_name
 from PIL import Image
 
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
@@ -514,8 +514,8 @@ def reconcile(
 def _slot_bound_seconds(cfg: SoakConfig) -> float:
     """How long a slot may legitimately stay held once every job is terminal: a create of unknown outcome keeps
     its slot for the unknown-outcome bound (UnknownOutcomeHoldSeconds after the outcome became unknown, or after
-    a dead worker's claim lease, cutout.reconcile), then the next admission tick frees it; two ticks and a margin
-    for a busy machine."""
+    a dead worker's claim lease, cutout.admission.reconcile), then the next admission tick frees it; two ticks and a
+    margin for a busy machine."""
     hold = DEFAULT_UNKNOWN_OUTCOME_HOLD.total_seconds() + cfg.submit_lease_seconds
     return hold + 2 * cfg.schedule_interval_seconds + 30
 
@@ -724,7 +724,7 @@ def run(cfg: SoakConfig) -> SoakResult:
     with LocalStack(stack_cfg) as stack:
         _say(cfg, f"local stack up in {time.monotonic() - started:.1f} s; uploading {cfg.uploads} objects")
         ep = stack.endpoints
-        from cutout.models import job_id_for
+        from cutout.domain.models import job_id_for
 
         # Keys and job ids are known before anything is uploaded: S3's ETag of a single-part PUT is the MD5.
         uploads: dict[str, UploadRecord] = {}

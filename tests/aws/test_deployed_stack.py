@@ -65,7 +65,7 @@ def test_an_upload_becomes_a_cutout(outputs: dict[str, str]) -> None:
     key = f"{input_prefix}aws-test/{uuid.uuid4().hex} red square.png"
     etag = s3.put_object(Bucket=bucket, Key=key, Body=_red_square(), ContentType="image/png")["ETag"]
 
-    from cutout.models import job_id_for
+    from cutout.domain.models import job_id_for
 
     job_id = job_id_for(bucket, key, etag)
     deadline = time.time() + 300

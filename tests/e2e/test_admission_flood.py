@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cutout.admission import SLOT_PREFIX
+from cutout.admission.control import SLOT_PREFIX
 
 from cutout_dev.local_stack import LocalStack
 from tests.support.images import image_bytes

@@ -36,15 +36,15 @@ def test_a_webhook_reservation_a_new_account_cannot_give_is_refused() -> None:
 
 def test_a_refused_deploy_leaves_the_process_modules_alone() -> None:
     # given the domain's settings module imported by this process (as the integration tests' loader does)
-    import cutout.config
+    import cutout.runtime.config
 
-    before = sys.modules["cutout.config"]
+    before = sys.modules["cutout.runtime.config"]
     stack = LocalStack(LocalStackConfig(parameters={"WebhookReservedConcurrency": "3"}, account_concurrency_quota=10))
     # when the stack is refused before any function was imported
     with pytest.raises(DeployRefused):
         stack.start()
     # then the process keeps the very same module (a new one would hold caches nobody clears)
-    assert sys.modules["cutout.config"] is before is cutout.config
+    assert sys.modules["cutout.runtime.config"] is before is cutout.runtime.config
 
 
 # The ingest rule as it was: with no prefix and no output prefix to exclude, the key filter resolved to NoValue

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
-from cutout.admission import LIMIT_KEY, WAITING, Acquired, Admission, slot_key
-from cutout.models import CREATE_OUTCOME_UNKNOWN, iso
-from cutout.observability import metrics
+from cutout.admission.control import LIMIT_KEY, WAITING, Acquired, Admission, slot_key
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, iso
+from cutout.runtime.observability import metrics
 
 from tests.conftest import Aws
 from tests.support.observed import emitted_metrics, find_log

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
-from cutout.admission import LIMIT_KEY, SLOT_PREFIX
-from cutout.models import iso, job_id_for, utc_now
-from cutout.observability import metrics
-from cutout.webhook_auth import sign
+from cutout.admission.control import LIMIT_KEY, SLOT_PREFIX
+from cutout.domain.models import iso, job_id_for, utc_now
+from cutout.magic_hour.webhook_auth import sign
+from cutout.runtime.observability import metrics
 
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
 from tests.support.events import eventbridge_object_created

@@ -15,8 +15,8 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from botocore.stub import Stubber
-from cutout.models import job_id_for
-from cutout.s3_events import ObjectRef, parse
+from cutout.aws.s3_events import ObjectRef, parse
+from cutout.domain.models import job_id_for
 
 from cutout_dev.ops.backfill import (
     Checkpoint,

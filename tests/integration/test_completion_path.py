@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cutout.webhook_auth import sign
+from cutout.magic_hour.webhook_auth import sign
 
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
 from tests.support.events import eventbridge_object_created, sqs_event
@@ -267,7 +267,7 @@ def test_garbage_download_never_marks_complete(aws: Aws, emulator, fns) -> None:
     assert len(first["batchItemFailures"]) == 1  # retried, not completed
     assert aws.jobs()[0]["status"] in ("queued", "rendering")
     # after repeated receives it is recorded as an error with a reason, never as complete
-    from cutout.messages import CompletionMessage
+    from cutout.domain.messages import CompletionMessage
 
     fns["finalize"].finalizer.handle(CompletionMessage(project=payload, source="webhook"), receive_count=3)
     (bad,) = aws.jobs()

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cutout.messages import CompletionMessage
-from cutout.observability import metrics
-from cutout.webhook_auth import sign
+from cutout.domain.messages import CompletionMessage
+from cutout.magic_hour.webhook_auth import sign
+from cutout.runtime.observability import metrics
 
 from cutout_dev.emulator.testing import StaticFileServer
 from cutout_dev.local_stack.lambda_runtime import LambdaContext

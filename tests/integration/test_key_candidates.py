@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from cutout.models import job_id_for
-from cutout.s3_events import is_unencoded
+from cutout.aws.s3_events import is_unencoded
+from cutout.domain.models import job_id_for
 
 from tests.conftest import INPUT_PREFIX, Aws
 from tests.support.events import eventbridge_object_created, s3_notification, sqs_event

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutout import aws_clients
-from cutout.magic_hour import FORCED_REREAD_INTERVAL_SECONDS
+from cutout.aws import aws_clients
+from cutout.magic_hour.client import FORCED_REREAD_INTERVAL_SECONDS
 
 from tests.conftest import API_KEY, INPUT_PREFIX, Aws
 from tests.support.events import eventbridge_object_created, sqs_event

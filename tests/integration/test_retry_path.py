@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutout.job_store import JobStore
-from cutout.models import JobStatus
+from cutout.domain.models import JobStatus
+from cutout.store.job_store import JobStore
 
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, Aws
 from tests.integration.test_completion_path import deliver, fns, run_queue, submit, wait_project

@@ -4,9 +4,9 @@ submit's one claim takes it on — so a retry and a redelivered upload still cre
 from __future__ import annotations
 
 import pytest
-from cutout.job import Job, SourceObject
-from cutout.job_store import JobStore
-from cutout.models import CREATE_OUTCOME_UNKNOWN, JobStatus
+from cutout.domain.job import Job, SourceObject
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, JobStatus
+from cutout.store.job_store import JobStore
 
 from tests.conftest import INPUT_PREFIX, Aws
 

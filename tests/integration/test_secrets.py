@@ -1,4 +1,4 @@
-"""cutout.secrets over moto server: one read per max age, a forced re-read for rotation, failures named."""
+"""cutout.aws.secrets over moto server: one read per max age, a forced re-read for rotation, failures named."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from cutout import secrets
+from cutout.aws import secrets
+from cutout.domain.errors import SecretUnavailable
 
 from tests.conftest import API_KEY, Aws
 
@@ -39,5 +40,5 @@ def test_a_json_secret_yields_its_obvious_field(fresh_cache: Aws) -> None:
 
 @pytest.mark.parametrize("secret_id", ["does-not-exist", ""])
 def test_an_unreadable_secret_is_secret_unavailable(fresh_cache: Aws, secret_id: str) -> None:
-    with pytest.raises(secrets.SecretUnavailable):
+    with pytest.raises(SecretUnavailable):
         secrets.api_key(secret_id)

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from boto3.dynamodb.types import TypeSerializer
-from cutout.admission import Admission
-from cutout.models import iso
-from cutout.observability import logger as cutout_logger
-from cutout.observability import metrics
+from cutout.admission.control import Admission
+from cutout.domain.models import iso
+from cutout.runtime.observability import logger as cutout_logger
+from cutout.runtime.observability import metrics
 
 from cutout_dev.slot_accounting import explain, held_slots, known_reason, slot_repairs
 from tests.conftest import Aws

@@ -12,9 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from cutout.magic_hour import CREDITS_PER_IMAGE
-from cutout.models import utc_now
-from cutout.observability import metrics
+from cutout.domain.models import utc_now
+from cutout.magic_hour.client import CREDITS_PER_IMAGE
+from cutout.runtime.observability import metrics
 
 from tests.conftest import INPUT_PREFIX, Aws
 from tests.support.events import eventbridge_object_created, sqs_event

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from cutout.models import job_id_for
+from cutout.domain.models import job_id_for
 
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, Aws
 from tests.support.events import S3_TEST_EVENT, eventbridge_object_created, s3_notification, sqs_event
@@ -255,7 +255,7 @@ def test_malformed_bodies_never_fail_the_batch(aws: Aws, emulator, function_env)
 
 def test_the_log_guard_catches_a_leaked_signature(no_secrets_in_logs) -> None:
     # given: the suite-wide guard that fails any test whose logs hold a secret
-    from cutout.observability import logger
+    from cutout.runtime.observability import logger
 
     # when: something logs a whole presigned URL
     logger.info("oops https://b.s3.amazonaws.com/k.png?X-Amz-Credential=AKIA/x&X-Amz-Signature=" + "ab" * 32)

@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 import pytest
-from cutout import aws_clients
-from cutout.admission import admission_for
-from cutout.config import Settings
-from cutout.magic_hour import WORST_CASE_CALL_SECONDS
-from cutout.models import JobStatus
-from cutout.time_budget import MARGIN_SECONDS
+from cutout.admission.control import admission_for
+from cutout.aws import aws_clients
+from cutout.domain.models import JobStatus
+from cutout.magic_hour.client import WORST_CASE_CALL_SECONDS
+from cutout.runtime.config import Settings
+from cutout.runtime.time_budget import MARGIN_SECONDS
 
 from cutout_dev.local_stack.lambda_runtime import LambdaContext
 from tests.conftest import INPUT_PREFIX, Aws

@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
-from cutout.models import iso, project_name, utc_now
-from cutout.webhook_auth import MAX_BODY_BYTES, sign
+from cutout.domain.models import iso, project_name, utc_now
+from cutout.magic_hour.webhook_auth import MAX_BODY_BYTES, sign
 
 from tests.conftest import WEBHOOK_SECRET, Aws
 from tests.support.lambda_loader import FakeContext, cold_start

@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from cutout import aws_clients, secrets
-from cutout.config import get_settings
+from cutout.aws import aws_clients, secrets
+from cutout.runtime.config import get_settings
 
 from cutout_dev.local_stack.aws import REGION
 from cutout_dev.local_stack.iam.principals import acting_as, as_principal, register, role_session_arn

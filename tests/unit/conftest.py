@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cutout.job_store import JobStore
+from cutout.store.job_store import JobStore
 
 from cutout_dev.emulator.testing import StaticFileServer, WebhookReceiver
 from tests.conftest import Aws

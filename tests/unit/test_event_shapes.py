@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cutout.s3_events import ObjectRef, Skip, parse, parse_text
+from cutout.aws.s3_events import ObjectRef, Skip, parse, parse_text
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 KEYS = [

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from cutout.job import Job, SourceObject
-from cutout.job_store import JobStore
-from cutout.models import CREATE_OUTCOME_UNKNOWN, JobStatus
+from cutout.domain.job import Job, SourceObject
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, JobStatus
+from cutout.store.job_store import JobStore
 
 from tests.unit.conftest import T0, Clock
 

@@ -1,11 +1,11 @@
 """Per-invocation log keys stay with their invocation, even when invocations run as threads of one process (the
-local stack) — Powertools' thread-safe keys, bound by cutout.observability.bind_job."""
+local stack) — Powertools' thread-safe keys, bound by cutout.runtime.observability.bind_job."""
 
 from __future__ import annotations
 
 import threading
 
-from cutout.observability import bind_job, clear_job, logger
+from cutout.runtime.observability import bind_job, clear_job, logger
 
 from tests.support.observed import structured_logs
 

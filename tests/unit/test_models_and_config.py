@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from cutout.config import ConfigError, Settings
-from cutout.download import check_png
-from cutout.errors import InvalidOutput
-from cutout.inspection import sniff_image
-from cutout.models import RANK, JobStatus, job_id_for, job_id_from_project_name, output_key_for, project_name
+from cutout.aws.inspection import sniff_image
+from cutout.domain.errors import InvalidEnvironment, InvalidOutput
+from cutout.domain.models import RANK, JobStatus, job_id_for, job_id_from_project_name, output_key_for, project_name
+from cutout.magic_hour.download import check_png
+from cutout.runtime.config import Settings
 
 from tests.support.images import PDF_BYTES, image_bytes
 
@@ -59,11 +59,11 @@ def test_magic_bytes_sniffing() -> None:
 def test_settings_normalise_and_refuse_recursion() -> None:
     s = Settings.from_env({"JOBS_TABLE": "t", "INPUT_PREFIX": "/in", "OUTPUT_PREFIX": "out"})
     assert (s.input_prefix, s.output_prefix) == ("in/", "out/")
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidEnvironment):
         Settings.from_env({"JOBS_TABLE": "t", "INPUT_PREFIX": "same/", "OUTPUT_PREFIX": "same/"})
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidEnvironment):
         Settings.from_env({"INPUT_PREFIX": "in/"})
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidEnvironment):
         Settings.from_env({"JOBS_TABLE": "t", "ASSET_TRANSFER": "carrier-pigeon"})
     assert Settings.from_env({"JOBS_TABLE": "t", "POLL_MAX_DELAY_SECONDS": "5000"}).poll_max_delay_seconds == 900
 
@@ -73,23 +73,23 @@ def test_a_budget_needs_the_ingest_queue_url_to_park_uploads() -> None:
     s = Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10", "INGEST_QUEUE_URL": url})
     assert (s.daily_credit_budget, s.ingest_queue_url) == (10, url)
     assert Settings.from_env({"JOBS_TABLE": "t"}).ingest_queue_url == ""  # no budget, no parking
-    with pytest.raises(ConfigError, match="INGEST_QUEUE_URL is required"):
+    with pytest.raises(InvalidEnvironment, match="INGEST_QUEUE_URL is required"):
         Settings.from_env({"JOBS_TABLE": "t", "DAILY_CREDIT_BUDGET": "10"})
-    with pytest.raises(ConfigError, match="queue URL"):
+    with pytest.raises(InvalidEnvironment, match="queue URL"):
         Settings.from_env({"JOBS_TABLE": "t", "INGEST_QUEUE_URL": "arn:aws:sqs:us-east-1:123456789012:cutout-ingest"})
 
 
 def test_admission_is_configured_by_max_jobs_in_flight() -> None:
     assert Settings.from_env({"JOBS_TABLE": "t"}).max_jobs_in_flight == 0  # unset: off (the template sets it)
     assert Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "5"}).max_jobs_in_flight == 5
-    with pytest.raises(ConfigError, match="<= 99"):
+    with pytest.raises(InvalidEnvironment, match="<= 99"):
         Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "100"})
-    with pytest.raises(ConfigError, match="integer"):
+    with pytest.raises(InvalidEnvironment, match="integer"):
         Settings.from_env({"JOBS_TABLE": "t", "MAX_JOBS_IN_FLIGHT": "three"})
 
 
 def test_a_dispatch_message_is_told_from_an_s3_event_and_carries_its_suspect() -> None:
-    from cutout.messages import DispatchMessage
+    from cutout.domain.messages import DispatchMessage
 
     # given: a plain wake-up, one naming the job whose unknown outcome's bound has passed, and an S3 event
     plain = DispatchMessage("finished")

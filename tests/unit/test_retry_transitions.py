@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from cutout.job import Job, parse_time
-from cutout.job_store import JobStore
-from cutout.models import JobStatus
+from cutout.domain.job import Job, parse_time
+from cutout.domain.models import JobStatus
+from cutout.store.job_store import JobStore
 
 from tests.unit.conftest import Clock
 from tests.unit.test_job_transitions import JOB, SOURCE, _job, ambiguous, claimed, completed, queued, rendering

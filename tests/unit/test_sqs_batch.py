@@ -1,4 +1,4 @@
-"""cutout.sqs_batch: the partial batch response contract the SQS event source mappings rely on
+"""cutout.aws.sqs_batch: the partial batch response contract the SQS event source mappings rely on
 (ReportBatchItemFailures), as Powertools' BatchProcessor answered it with raise_on_entire_batch_failure=False."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cutout.sqs_batch import SQSRecord, process_batch
+from cutout.aws.sqs_batch import SQSRecord, process_batch
 
 from tests.support.events import sqs_event
 

@@ -268,7 +268,7 @@ def test_design_names_the_same_table_schema() -> None:
 @pytest.mark.parametrize("queue", sorted(QUEUES))
 def test_receive_thresholds_are_derived_from_the_queues_max_receive_count(queue: str) -> None:
     # given: the domain's one constant behind its receive thresholds
-    from cutout import messages
+    from cutout.domain import messages
 
     # then: every queue dead-letters on that very receive, and each threshold acts before the DLQ would
     assert props(queue)["RedrivePolicy"]["maxReceiveCount"] == messages.MAX_RECEIVE_COUNT
@@ -603,8 +603,8 @@ def test_sam_translation_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 # ----------------------------------------------------------------------------------------------- admission
 def test_the_code_defaults_behind_slot_reconciliation_match_the_template() -> None:
     # given: the reconciliation's defaults, used where a function has no such variable of its own
-    from cutout.config import Settings
-    from cutout.reconcile import DEFAULT_SUBMIT_LEASE, DEFAULT_UNKNOWN_OUTCOME_HOLD
+    from cutout.admission.reconcile import DEFAULT_SUBMIT_LEASE, DEFAULT_UNKNOWN_OUTCOME_HOLD
+    from cutout.runtime.config import Settings
 
     settings = Settings.from_env({"JOBS_TABLE": "t"})
     # then: every function reconciles slots with the submit's own claim lease (only the submit sets it) ...

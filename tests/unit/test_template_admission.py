@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cutout.admission import MAX_SLOTS
+from cutout.domain.models import MAX_SLOTS
 
 from tests.unit.test_template import load_template, props, resources
 

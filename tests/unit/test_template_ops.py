@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cutout.models import JobStatus
+from cutout.domain.models import JobStatus
 
 from cutout_dev.ops.target import FUNCTIONS, QUEUE_PAIRS
 from tests.support.template import load_template
@@ -28,7 +28,7 @@ def _outputs() -> dict[str, Any]:
 def _emitted_metrics() -> set[str]:
     """Metric names the code emits through observability.count("Name", ...)."""
     names: set[str] = set()
-    for path in [*ROOT.glob("layers/shared/cutout/*.py"), *ROOT.glob("functions/*/app.py")]:
+    for path in [*ROOT.glob("layers/shared/cutout/**/*.py"), *ROOT.glob("functions/*/app.py")]:
         names.update(re.findall(r'count\(\s*"([A-Za-z_]+)"', path.read_text(encoding="utf-8")))
     # count(f"Jobs_{status.value}") for every failure a job can end in
     names.update(f"Jobs_{s.value}" for s in JobStatus)

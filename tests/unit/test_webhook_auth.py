@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from cutout.errors import WebhookRejected
-from cutout.webhook_auth import MAX_BODY_BYTES, sign, verify
+from cutout.domain.errors import WebhookRejected
+from cutout.magic_hour.webhook_auth import MAX_BODY_BYTES, sign, verify
 
 SECRET = "s3cr3t"
 BODY = b'{"type":"image.completed","payload":{"id":"x"}}'

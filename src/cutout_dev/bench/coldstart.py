@@ -3,7 +3,7 @@
 What is compared, per handler:
 * subject — ``import app`` (the function's module: Powertools, the domain package, settings, module-level objects;
   Lambda's INIT phase) **plus** what the handler builds on its first record without touching the network: the
-  boto3 clients ``cutout.aws_clients`` creates lazily (Secrets Manager's included) and the Magic Hour HTTP
+  boto3 clients ``cutout.aws.aws_clients`` creates lazily (Secrets Manager's included) and the Magic Hour HTTP
   session. Lazy creation moves that cost from INIT to the first invocation; a user waits for both.
 * floor (a) — ``import boto3, requests`` and the same clients created directly: what any Python implementation
   of the same function pays before it can make its first call.
@@ -38,8 +38,8 @@ OWN_CODE_TARGET = 1.05  # the handler over floor (b): what our own code adds
 ENTRY_MODULE = "app"
 
 # What each handler creates on its first record (read from functions/*/app.py and the domain package):
-#   aws:<svc>  cutout.aws_clients.<svc>()          secrets  cutout.secrets' SecretsProvider (shared client)
-#   magic_hour cutout.magic_hour.MagicHourClient    http     a requests.Session (finalize's download)
+#   aws:<svc>  cutout.aws.aws_clients.<svc>()          secrets  cutout.aws.secrets' SecretsProvider (shared client)
+#   magic_hour cutout.magic_hour.client.MagicHourClient    http     a requests.Session (finalize's download)
 HANDLER_CLIENTS: dict[str, tuple[str, ...]] = {
     "submit": ("aws:s3", "aws:dynamodb", "aws:sqs", "secrets", "magic_hour"),
     "webhook": ("aws:dynamodb", "aws:sqs", "secrets"),
@@ -58,15 +58,15 @@ _mode, _clients = sys.argv[1], [c for c in sys.argv[2].split(",") if c]
 if _mode == "handler":
     import app  # noqa: F401  (functions/<name>/app.py via PYTHONPATH, as Lambda imports it)
     _t1, _c1 = time.perf_counter(), time.process_time()
-    from cutout import aws_clients
+    from cutout.aws import aws_clients
     for _c in _clients:
         if _c.startswith("aws:"):
             getattr(aws_clients, _c[4:])()
         elif _c == "secrets":
-            from cutout import secrets
+            from cutout.aws import secrets
             secrets._provider()  # what the first secret read builds: Powertools' SecretsProvider on the shared client
         elif _c == "magic_hour":
-            from cutout.magic_hour import MagicHourClient
+            from cutout.magic_hour.client import MagicHourClient
             MagicHourClient(os.environ["MAGIC_HOUR_BASE_URL"], "bench-key")
         elif _c == "http":
             import requests
@@ -341,7 +341,7 @@ def run(runs: int, functions: tuple[str, ...] | None = None, log: Any = print) -
     results: dict[str, Any] = {
         "compared": (
             "subject = import functions/<name>/app.py + the clients it creates on its first record "
-            "(cutout.aws_clients, MagicHourClient); floor (a) = import boto3 + requests + the same clients created "
+            "(cutout.aws.aws_clients, MagicHourClient); floor (a) = import boto3 + requests + the same clients created "
             "directly; floor (b) = floor (a) + the Powertools modules the handler loads + its Logger and Metrics"
         ),
         "runs": runs,

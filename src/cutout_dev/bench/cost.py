@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cutout.magic_hour import CREDITS_PER_IMAGE
+from cutout.magic_hour.client import CREDITS_PER_IMAGE
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -73,7 +73,7 @@ def run_mode(
 ) -> dict[str, Any]:
     """One mode on its own stack, in this process: the raw samples and counts for `_result`."""
     import boto3
-    from cutout.models import TERMINAL, job_id_for
+    from cutout.domain.models import TERMINAL, job_id_for
 
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
 

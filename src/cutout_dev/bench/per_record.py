@@ -170,7 +170,9 @@ def run(records: int, log: Any = print) -> dict[str, Any]:
         "magic_hour_client_side_per_image": _per_image(worker["magic_hour_client_side"]["handler"], per_variant_images),
         "emulator_requests_total": {k: v for k, v in emulator_counts.items() if v},
         "failures": worker["failures"],
-        "secrets_manager": "1 GetSecretValue per execution environment per 300 s (cutout.secrets cache), not per image",
+        "secrets_manager": (
+            "1 GetSecretValue per execution environment per 300 s (cutout.aws.secrets cache), not per image"
+        ),
     }
     log(
         f"  per record: {result['wall_ms_per_record']['median']:.2f} ms vs floor "

@@ -2,7 +2,7 @@
 
 Runs in its own process so the handler's CPU is not shared (GIL) with moto server and the emulator, which live in
 the parent. Both variants run in this one process on the same batches' shapes; only their clients differ:
-the handler's come from boto3's default session (as ``cutout.aws_clients`` creates them), the floor's from a
+the handler's come from boto3's default session (as ``cutout.aws.aws_clients`` creates them), the floor's from a
 separate session, so botocore's ``before-call``/``before-send`` events attribute every AWS call to its variant.
 
     python -m cutout_dev.bench.per_record_worker SPEC.json OUT.json

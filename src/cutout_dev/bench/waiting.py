@@ -61,7 +61,7 @@ def _count_waits(log_path: Path) -> int:
 
 
 def _wait_terminal(stack: Any, job_ids: set[str], deadline: float) -> None:
-    from cutout.models import TERMINAL
+    from cutout.domain.models import TERMINAL
 
     while time.monotonic() < deadline:
         jobs = {str(j["job_id"]): j for j in stack.jobs()}

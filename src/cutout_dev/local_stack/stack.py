@@ -426,7 +426,7 @@ class LocalStack:
     def jobs(self) -> list[dict[str, Any]]:
         """Every job record, plain Python values (the table's other items — ``budget#…``, ``webhook#…`` — are
         left out), deserialised by the domain's own reader."""
-        from cutout.job import plain_item
+        from cutout.domain.job import plain_item
 
         ddb = self.client("dynamodb")
         items: list[dict[str, Any]] = []
@@ -463,7 +463,7 @@ class LocalStack:
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         """One job record (consistent read), or None."""
-        from cutout.job import plain_item
+        from cutout.domain.job import plain_item
 
         raw = (
             self.client("dynamodb")
@@ -479,7 +479,7 @@ class LocalStack:
 
         Raises TimeoutError listing the ones still open.
         """
-        from cutout.models import TERMINAL as JOB_TERMINAL
+        from cutout.domain.models import TERMINAL as JOB_TERMINAL
 
         wanted_ids: set[str] = set()
         wanted_keys: set[str] = set()
@@ -611,13 +611,13 @@ def redrive_messages(sqs: Any, source_url: str, dest_url: str, *, limit: int | N
 
 
 def is_job_record(item: Mapping[str, Any]) -> bool:
-    from cutout.counters import is_counter
+    from cutout.store.counters import is_counter
 
     return not is_counter(str(item.get("job_id", "#")))
 
 
 def job_id_for(bucket: str, key: str, etag: str) -> str:
     """The job id the submit function derives for an object (the domain package's own function)."""
-    from cutout.models import job_id_for as domain_job_id_for
+    from cutout.domain.models import job_id_for as domain_job_id_for
 
     return domain_job_id_for(bucket, key, etag)

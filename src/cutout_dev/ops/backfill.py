@@ -32,13 +32,13 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
-from cutout.config import Settings
-from cutout.inspection import SNIFF_BYTES, Inspected, problem
-from cutout.job_store import JobStore
-from cutout.magic_hour import CREDITS_PER_IMAGE
-from cutout.models import iso, job_id_for, utc_now
-from cutout.s3_events import ObjectRef
-from cutout.submit import Submitter
+from cutout.aws.inspection import SNIFF_BYTES, Inspected, problem
+from cutout.aws.s3_events import ObjectRef
+from cutout.domain.models import iso, job_id_for, utc_now
+from cutout.magic_hour.client import CREDITS_PER_IMAGE
+from cutout.runtime.config import Settings
+from cutout.store.job_store import JobStore
+from cutout.use_cases.submit import Submitter
 
 from cutout_dev.ops.ingest import S3Object, SendError, batches, object_created_event, send_events
 from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, Output, fields

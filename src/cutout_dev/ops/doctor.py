@@ -57,11 +57,11 @@ DEFAULT_MAGIC_HOUR_URL = "https://api.magichour.ai"
 HTTP_TIMEOUT_SECONDS = 10.0
 # Read for the Magic Hour key check: an id no project has (GET answers 404 to a valid key, 401 to any other).
 PROBE_PROJECT_ID = "cutout-doctor-probe-no-such-project"
-# The webhook function caches its secret this long (cutout.secrets.SECRET_MAX_AGE_SECONDS; not imported: the
+# The webhook function caches its secret this long (cutout.aws.secrets.SECRET_MAX_AGE_SECONDS; not imported: the
 # shared layer's secrets module loads Powertools).
 SECRET_CACHE_SECONDS = 300
-ACCEPTED = 202  # cutout.webhook answers it to every authentic, well-formed delivery (not imported, as above)
-SIGNATURE_HEADER = "magic-hour-event-signature"  # cutout.webhook_auth, magichour-api.md §5
+ACCEPTED = 202  # cutout.use_cases.webhook answers it to every authentic, well-formed delivery (not imported, as above)
+SIGNATURE_HEADER = "magic-hour-event-signature"  # cutout.magic_hour.webhook_auth, magichour-api.md §5
 TIMESTAMP_HEADER = "magic-hour-event-timestamp"
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from cutout.models import utc_now
+from cutout.domain.models import utc_now
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 SEND_ATTEMPTS = 5  # a failed entry is resent this often (throttling, a transient SQS error) before we give up

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from cutout.models import job_id_for
+from cutout.domain.models import job_id_for
 
 from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output, fields, table
 from cutout_dev.ops.records import JobsTable, detail, net_credits, since_argument, statuses, summary

@@ -17,8 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from cutout.models import TERMINAL, JobStatus
-from cutout.models import iso as stored_time  # the record's own timestamp format: key conditions compare text
+from cutout.domain.models import TERMINAL, JobStatus
+from cutout.domain.models import iso as stored_time  # the record's own timestamp format: key conditions compare text
 
 from cutout_dev.ops.output import parse_time
 

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from cutout.job_store import JobStore
-from cutout.magic_hour import CREDITS_PER_IMAGE
-from cutout.models import RETRYABLE, JobStatus
+from cutout.domain.models import RETRYABLE, JobStatus
+from cutout.magic_hour.client import CREDITS_PER_IMAGE
+from cutout.store.job_store import JobStore
 
 from cutout_dev.ops.backfill import Pipeline, ask
 from cutout_dev.ops.ingest import S3Object, batches, object_created_event, send_events

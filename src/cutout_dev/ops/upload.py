@@ -12,7 +12,7 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from cutout.models import job_id_for
+from cutout.domain.models import job_id_for
 
 from cutout_dev.ops.output import EXIT_OK, Output
 from cutout_dev.ops.target import StackTarget, TargetError

@@ -1,0 +1,194 @@
+"""The submit path: one upload → at most one Magic Hour create, recorded in the jobs table.
+
+Order matters for money: filter → inspect → validate (all free) → take an in-flight slot → asset URLs → claim the
+job (a conditional insert) → reserve budget → create → record. The claim is the only licence to create; a claim
+found stale (its owner died mid-create) is resolved as an ambiguous create, never re-created. A spent budget parks
+the upload.
+
+Admission (admission.py): with no slot free the upload is recorded `waiting` and its message acknowledged (no
+receive spent, never a DLQ however long it waits); a dispatch message (sent by whoever frees a slot, or by the
+periodic tick) starts the oldest waiting jobs here (waiting_line.py), so every create stays in this function.
+A 429 on a create is backpressure, not a failure: the job waits again and the effective limit drops to what Magic
+Hour accepted.
+
+Where each part lives: this module (entry points, filters, inspection, the upload's path up to the create),
+waiting_line.py (waiting and dispatch), paid_create.py (the create, its outcomes, a job claimed already).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cutout.admission.budget import CreditBudget
+from cutout.admission.control import Acquired
+from cutout.aws import s3_events
+from cutout.aws.inspection import Inspected, background_key, inspect_upload, problem
+from cutout.aws.s3_events import ObjectRef, Skip
+from cutout.domain.errors import BudgetExhausted, InvalidBackground, OutOfTime
+from cutout.domain.job import SourceObject
+from cutout.domain.messages import DispatchMessage
+from cutout.domain.models import Clock, JobStatus, job_id_for, utc_now
+from cutout.domain.outcomes import SubmitKind, SubmitOutcome
+from cutout.magic_hour.assets import Assets
+from cutout.runtime import time_budget
+from cutout.runtime.config import Settings
+from cutout.runtime.observability import bind_job, clear_job, count, logger
+from cutout.store.job_store import JobStore
+from cutout.use_cases.paid_create import AfterCreate
+from cutout.use_cases.waiting_line import WaitingLine
+
+# A spent budget lasts until the next UTC day (or a raised budget). Failing the record would spend one of its
+# receives per visibility timeout and dead-letter it within minutes (maxReceiveCount), so the message is sent
+# back to its own queue with SQS's longest delay (a fresh receive count) and only then acknowledged.
+PARK_DELAY_SECONDS = 900
+
+
+class Submitter(WaitingLine):
+    """The submit path for uploads; creates and the waiting line are in its bases (module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore | None = None,
+        *,
+        clock: Clock = utc_now,
+        after_create: AfterCreate | None = None,
+        park_delay_seconds: int = PARK_DELAY_SECONDS,
+    ) -> None:
+        super().__init__(settings, store, clock=clock)
+        self.assets = Assets(settings, self.magic_hour)
+        self.budget = CreditBudget(self.counters, settings.daily_credit_budget, clock)
+        self.after_create = after_create
+        self.park_delay_seconds = park_delay_seconds
+
+    # ----- entry points: one ingest message, or a direct S3/EventBridge event -------------------------
+    def handle_message(self, body: str) -> list[SubmitOutcome]:
+        """One ingest-queue message. A spent budget parks the whole message (re-sent delayed, then acknowledged);
+        if parking fails the error propagates so the message itself comes back."""
+        wake = DispatchMessage.from_json(body)
+        if wake is not None:
+            return self.dispatch_waiting(wake.reason, wake.suspect)
+        try:
+            return self.submit_all(s3_events.parse_text(body))
+        except BudgetExhausted:
+            self.dispatch.park(body, self.park_delay_seconds)
+            count("BudgetParked")
+            logger.info("upload parked until the budget allows it", extra={"delay_seconds": self.park_delay_seconds})
+            return [SubmitOutcome(SubmitKind.PARKED, "budget_exhausted")]
+
+    def handle_event(self, event: Any) -> list[SubmitOutcome]:
+        return self.submit_all(s3_events.parse(event))
+
+    def submit_all(self, parsed: list[s3_events.Parsed]) -> list[SubmitOutcome]:
+        outcomes = []
+        for item in parsed:
+            try:
+                outcomes.append(self.submit(item))
+            finally:
+                clear_job()  # one object's log keys never leak into the next
+        return outcomes
+
+    # ----- the whole path for one object ------------------------------------------------------------
+    def submit(self, ref: ObjectRef | Skip) -> SubmitOutcome:
+        if isinstance(ref, Skip):
+            count(f"Skipped_{ref.reason}")
+            logger.info("event skipped", extra={"skip_reason": ref.reason, "detail": ref.detail})
+            return SubmitOutcome(SubmitKind.SKIPPED, ref.reason)
+        bind_job(source_key=ref.key)
+        # Each key the event may name passes the filters on its own (s3_events.py: an EventBridge key may be
+        # read two ways); the reason given is the presumed key's.
+        keys = [key for key in ref.candidates if self.skip_reason(ref._replace(key=key)) is None]
+        if not keys:
+            reason = self.skip_reason(ref) or "outside_input_prefix"
+            count("Skipped")
+            logger.info("object skipped", extra={"skip_reason": reason, "bucket": ref.bucket})
+            return SubmitOutcome(SubmitKind.SKIPPED, reason)
+        inspected = inspect_upload(ref, keys)
+        if inspected is None:
+            # Deleted before it was processed (S3 answered 404 to every key): a terminal record that says so, no
+            # create, nothing retried and nothing in a DLQ. A 403 raised instead (inspection.py).
+            job_id = job_id_for(ref.bucket, ref.key, ref.etag or "missing")
+            source = SourceObject(ref.bucket, ref.key, ref.etag, ref.version_id, ref.size)
+            looked = " or ".join(repr(k) for k in keys)
+            return self._reject(
+                job_id, source, "object_missing", f"the object no longer exists (deleted before processing): {looked}"
+            )
+        return self._submit_inspected(ref, inspected)
+
+    def skip_reason(self, ref: ObjectRef) -> str | None:
+        """Filters (free, no record)."""
+        s = self.settings
+        if s.source_bucket and ref.bucket != s.source_bucket:
+            return "wrong_bucket"
+        if ref.key.endswith("/"):
+            return "folder_marker"
+        if not ref.key.startswith(s.input_prefix):
+            return "outside_input_prefix"
+        # Recursion guard: our own output must never become input, whatever the trigger's filter says.
+        if ref.bucket == s.output_bucket_for(ref.bucket) and s.output_prefix and ref.key.startswith(s.output_prefix):
+            return "output_prefix"
+        return None
+
+    def _submit_inspected(self, ref: ObjectRef, inspected: Inspected) -> SubmitOutcome:
+        job_id = job_id_for(ref.bucket, inspected.key, inspected.etag)
+        bind_job(job_id=job_id, source_key=inspected.key)
+        source = SourceObject(
+            bucket=ref.bucket,
+            key=inspected.key,
+            etag=inspected.etag,
+            version_id=inspected.version_id,
+            size=inspected.size,
+            background_key=background_key(inspected, self.settings),
+        )
+        refused = problem(inspected, self.settings)
+        if refused:
+            return self._reject(job_id, source, *refused)
+        if self.settings.asset_transfer == "upload":
+            # Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that
+            # exists already (presigning is free, so the presign mode relies on the claim alone).
+            existing = self.store.get(job_id)
+            if existing is not None and existing.status != JobStatus.RETRY_PENDING:  # a retry goes on to the claim
+                return self._already_claimed(existing, job_id)
+        acquired: Acquired | None = None
+        if self.admission is not None:
+            acquired = self.admission.acquire(job_id)
+            if acquired is None:
+                return self._wait(job_id, source)
+        try:
+            # From here the record calls Magic Hour (a job that waits does not, so it is not held up by the clock).
+            time_budget.require(self.magic_hour.worst_case_seconds)
+        except OutOfTime:
+            self._give_back(acquired, job_id)  # no wake-up: this very record comes back at once (sqs_batch.py)
+            raise
+        # Presigned at dispatch, not before: a URL made when the upload arrived could expire while it waits.
+        try:
+            image_url, background_url = self.assets.urls(source)
+        except InvalidBackground as exc:
+            self._give_back(acquired, job_id)
+            return self._reject(job_id, source, "background_invalid", str(exc))
+        except Exception:
+            # S3 refused (a real denial: 403) or failed: nothing claimed yet, the message comes back; keep no slot.
+            self._give_back(acquired, job_id)
+            raise
+        slot = acquired.slot_id if acquired else None
+        claim = self.store.claim(job_id, source, slot=slot)
+        if not claim.won:
+            self._give_back(acquired, job_id)
+            return self._already_claimed(claim.existing, job_id)
+        try:
+            budget_day = self.budget.reserve()
+        except BudgetExhausted:
+            self.store.release_claim(job_id, claim.token)
+            self.slots.give_back(job_id, slot)
+            raise
+        return self._create_and_record(job_id, claim.token, slot, budget_day, image_url, background_url)
+
+    def _reject(self, job_id: str, source: SourceObject, code: str, message: str) -> SubmitOutcome:
+        bind_job(job_id=job_id)
+        self.store.reject(job_id, source, code, message)
+        count("Rejected")
+        logger.warning("upload rejected", extra={"error_code": code, "error_message": message})
+        return SubmitOutcome(SubmitKind.REJECTED, code, job_id)
+
+
+__all__ = ["PARK_DELAY_SECONDS", "AfterCreate", "Submitter"]

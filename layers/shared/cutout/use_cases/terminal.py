@@ -1,0 +1,40 @@
+"""Ending a job in failure: one conditional move, and the "Cutout Failed" event only when the move happened
+(so a job is announced once, however many messages race to fail it). The job's in-flight slot is given back then,
+except for a create whose outcome is unknown: its project may be rendering (reconcile.py frees it on evidence or
+after its bound)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cutout.aws import events_out
+from cutout.domain.job import Job
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, JobStatus
+from cutout.runtime.observability import count, logger
+from cutout.store.job_store import JobStore
+
+if TYPE_CHECKING:  # the webhook loads this module without admission (use_case.py)
+    from cutout.admission.control import Slots
+
+
+class Terminal:
+    def __init__(self, store: JobStore, event_bus: str, slots: Slots | None = None) -> None:
+        self.store = store
+        self.event_bus = event_bus
+        self.slots = slots
+
+    def fail(
+        self, job: Job, status: JobStatus, code: str, message: str, *, adopting: bool = False, **attrs: Any
+    ) -> bool:
+        """Move `job` to a failed terminal status and publish it, once. False when it was final already."""
+        changed = self.store.fail(job.job_id, status, code, message, adopting=adopting, **attrs)
+        if changed:
+            count(f"Jobs_{status.value}")
+            logger.warning("job failed", extra={"status": status.value, "error_code": code})
+            events_out.publish(self.event_bus, events_out.FAILED, self.store.get(job.job_id) or job)
+        if changed and self.slots is not None and code != CREATE_OUTCOME_UNKNOWN:
+            self.slots.finished(job.job_id, job.slot, succeeded=False, why=status.value)
+        return changed
+
+    def completed(self, job: Job) -> None:
+        events_out.publish(self.event_bus, events_out.COMPLETED, job)
