@@ -15,7 +15,7 @@ from cutout.models import iso
 from cutout.observability import logger as cutout_logger
 from cutout.observability import metrics
 
-from cutout_dev.slot_accounting import explain, held_slots, known_reason, slot_repairs
+from cutout_dev.harness.slots import explain, held_slots, known_reason, slot_repairs
 from tests.conftest import Aws
 
 
