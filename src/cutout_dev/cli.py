@@ -277,7 +277,8 @@ def _quiet(log_file: Path) -> None:
     logging.getLogger("py.warnings").addHandler(handler)
 
 
-def local_up(args: argparse.Namespace) -> int:
+def _local_logging(args: argparse.Namespace) -> Path | None:
+    """The terminal's logging for `cutout local up`, and the functions' log file (None: they log to the terminal)."""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
@@ -285,10 +286,6 @@ def local_up(args: argparse.Namespace) -> int:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     for terminal in logging.getLogger().handlers:
         terminal.addFilter(_NotTheFunctions())
-    running = read_local_state(local_state_file())
-    if running is not None and isinstance(running.get("pid"), int) and running["pid"] != os.getpid():
-        print(f"cutout: a local stack is running already (pid {running['pid']}); stop it with: cutout local down")
-        return EXIT_ERROR
     log_file: Path | None = args.function_log
     if log_file is None and not args.verbose:
         log_file = local_state_file().parent / DEFAULT_FUNCTION_LOG_NAME
@@ -296,6 +293,15 @@ def local_up(args: argparse.Namespace) -> int:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         if not args.verbose:
             _quiet(log_file)
+    return log_file
+
+
+def local_up(args: argparse.Namespace) -> int:
+    running = read_local_state(local_state_file())
+    if running is not None and isinstance(running.get("pid"), int) and running["pid"] != os.getpid():
+        print(f"cutout: a local stack is running already (pid {running['pid']}); stop it with: cutout local down")
+        return EXIT_ERROR
+    log_file = _local_logging(args)
     emulator = {"render_seconds": args.render_seconds, **_emulator_settings(args.fault)}
     from cutout_dev.gallery import LivePage
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
