@@ -78,11 +78,11 @@ def generate(out: Path) -> None:
             schedule_interval_seconds=0,
         )
         with LocalStack(config) as stack:
-            from cutout_dev import cli
+            from cutout_dev.local_cli import write_state
 
             state = scratch / ".local-stack" / "endpoints.json"
             os.environ["CUTOUT_LOCAL_STACK_FILE"] = str(state)
-            cli._write_state(stack)
+            write_state(stack)
             # The stack set AWS_ENDPOINT_URL (boto3's own variable) for its functions: the --stack examples use it,
             # as an operator's shell reaches AWS. No Magic Hour key: nothing here may reach the paid API.
             env = {k: v for k, v in os.environ.items() if not k.startswith("MAGIC_HOUR_")}
