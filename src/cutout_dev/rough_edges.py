@@ -78,11 +78,11 @@ def generate(out: Path) -> None:
             schedule_interval_seconds=0,
         )
         with LocalStack(config) as stack:
-            from cutout_dev import cli
+            from cutout_dev.local_cli import write_state
 
             state = scratch / ".local-stack" / "endpoints.json"
             os.environ["CUTOUT_LOCAL_STACK_FILE"] = str(state)
-            cli._write_state(stack)
+            write_state(stack)
             # The stack set AWS_ENDPOINT_URL (boto3's own variable) for its functions: the --stack examples use it,
             # as an operator's shell reaches AWS. No Magic Hour key: nothing here may reach the paid API.
             env = {k: v for k, v in os.environ.items() if not k.startswith("MAGIC_HOUR_")}
@@ -92,7 +92,6 @@ def generate(out: Path) -> None:
 
 
 def _write(t: Transcript, stack: LocalStack) -> None:
-    bucket = stack.endpoints.bucket
     t.parts += [
         "# The CLI's rough edges: what each says now",
         "",
@@ -117,6 +116,15 @@ def _write(t: Transcript, stack: LocalStack) -> None:
     t.section("A broken --query", "`cutout jobs --query 'jobs[?'` prints a full Python traceback.")
     t.run("jobs", "--query", "jobs[?")
 
+    _region_sections(t, stack)
+    _job_sections(t, stack, jobs)
+    _backfill_section(t, stack)
+    t.section("One exit status table", "`status` exiting 2 is documented; other commands' codes were not.")
+    help_text = t.run("--help", show=False)
+    t.block("$ cutout --help   (its end)\n" + help_text[help_text.index("exit status") :])
+
+
+def _region_sections(t: Transcript, stack: LocalStack) -> None:
     t.section(
         "AWS_REGION",
         "`AWS_REGION=eu-west-1 cutout --stack X status` says 'You must specify a region.' (only AWS_DEFAULT_REGION "
@@ -142,6 +150,9 @@ def _write(t: Transcript, stack: LocalStack) -> None:
     t.say("No region anywhere (no variable, a profile without one):")
     t.run("--stack", "cutout-local", "status", env=no_region, shown_env="env -u AWS_REGION -u AWS_DEFAULT_REGION")
 
+
+def _job_sections(t: Transcript, stack: LocalStack, jobs: dict[str, str]) -> None:
+    bucket = stack.endpoints.bucket
     t.section("An object that is not there", "`cutout job s3://no-such-bucket/x.png` says only 'Not Found'.")
     t.run("job", "s3://no-such-bucket/x.png")
     t.run("job", f"s3://{bucket}/incoming/never-uploaded.png")
@@ -178,6 +189,9 @@ def _write(t: Transcript, stack: LocalStack) -> None:
     done = jobs.get(f"s3://{bucket}/incoming/demo/red flower.png", "").strip()
     t.run("job", done)
 
+
+def _backfill_section(t: Transcript, stack: LocalStack) -> None:
+    bucket = stack.endpoints.bucket
     t.section(
         "The backfill's dry run and estimate",
         "the backfill dry run prints a checkpoint path it does not write; the estimate prices non-images as images.",
@@ -198,10 +212,6 @@ def _write(t: Transcript, stack: LocalStack) -> None:
     t.say(f"Checkpoint directory after the dry run: {'present' if (t.scratch / '.cutout').exists() else 'absent'}.")
     t.say("Priced by name and size only (`--no-inspect`, for huge buckets), it says the credits are at most that:")
     t.run("backfill", f"s3://{bucket}/incoming/old/", "--dry-run", "--no-inspect")
-
-    t.section("One exit status table", "`status` exiting 2 is documented; other commands' codes were not.")
-    help_text = t.run("--help", show=False)
-    t.block("$ cutout --help   (its end)\n" + help_text[help_text.index("exit status") :])
 
 
 def _local_up_and_down(t: Transcript) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from cutout_dev import cli
+from cutout_dev import cli, local_cli
 from cutout_dev.local_stack import LocalStack, LocalStackConfig, Uploaded
 from cutout_dev.ops.output import EXIT_CODES
 from cutout_dev.ops.target import resolve
@@ -48,7 +48,7 @@ def local_state(stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     state = tmp_path / "endpoints.json"
     monkeypatch.setenv("CUTOUT_LOCAL_STACK_FILE", str(state))
     monkeypatch.chdir(tmp_path)
-    cli._write_state(stack)
+    local_cli.write_state(stack)
     return state
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from cutout_dev import cli
+from cutout_dev import cli, local_cli
 from cutout_dev.local_stack import LocalStack
 from cutout_dev.local_stack.aws import REGION
 from cutout_dev.local_stack.stack import job_id_for
@@ -96,7 +96,7 @@ def at_the_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable
 
     def point_at(stack: LocalStack) -> None:
         monkeypatch.setenv("CUTOUT_LOCAL_STACK_FILE", str(tmp_path / "endpoints.json"))
-        cli._write_state(stack)
+        local_cli.write_state(stack)
 
     return point_at
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from cutout_dev import cli
+from cutout_dev import cli, local_cli
 from cutout_dev.local_stack import LocalStack, LocalStackConfig, Uploaded
 from cutout_dev.ops.target import resolve
 
@@ -56,7 +56,7 @@ def local_state(stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     """What ``cutout local up`` writes, in a temp file (never the checkout's .local-stack/)."""
     state = tmp_path / "endpoints.json"
     monkeypatch.setenv("CUTOUT_LOCAL_STACK_FILE", str(state))
-    cli._write_state(stack)
+    local_cli.write_state(stack)
     return state
 
 
@@ -293,7 +293,7 @@ def test_redrive_on_aws_starts_an_sqs_message_move_task_from_the_dlq_to_its_sour
             {"TaskHandle": "task-handle-1"},
             expected_params={"SourceArn": dlq.arn, "DestinationArn": source.arn},
         )
-        args = cli._parser().parse_args(["redrive", "PollDLQ", "--json"])
+        args = cli.build_parser().parse_args(["redrive", "PollDLQ", "--json"])
         code = args.run(args, target)
         stub.assert_no_pending_responses()
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cutout_dev import cli
+from cutout_dev import cli, local_cli
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.local_stack.cfn_yaml import load_template
 from cutout_dev.local_stack.stack import PROJECT_ROOT
@@ -75,7 +75,7 @@ def local_state(stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     """What ``cutout local up`` writes, in a temp file (never the checkout's .local-stack/)."""
     state = tmp_path / "endpoints.json"
     monkeypatch.setenv("CUTOUT_LOCAL_STACK_FILE", str(state))
-    cli._write_state(stack)
+    local_cli.write_state(stack)
     return state
 
 

@@ -15,7 +15,7 @@ from cutout.domain.models import iso
 from cutout.runtime.observability import logger as cutout_logger
 from cutout.runtime.observability import metrics
 
-from cutout_dev.slot_accounting import explain, held_slots, known_reason, slot_repairs
+from cutout_dev.harness.slots import explain, held_slots, known_reason, slot_repairs
 from tests.conftest import Aws
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutout_dev.flood import FloodConfig, _judge, max_open
+from cutout_dev.flood import FloodConfig, judge, max_open
 
 
 def test_max_open_counts_overlaps_and_not_back_to_back_projects() -> None:
@@ -33,8 +33,8 @@ def test_judge_fails_a_message_received_up_to_max_receive_count() -> None:
     cfg = FloodConfig(limit=5)
     # Given the template's maxReceiveCount of 5 on the ingest queue
     ok, burnt = _report({"IngestQueue": 4}), _report({"IngestQueue": 5})
-    _judge(cfg, ok)
-    _judge(cfg, burnt)
+    judge(cfg, ok)
+    judge(cfg, burnt)
     # Then 4 receives pass and 5 (one more failure and it is dead-lettered) fail
     assert ok["passed"]
     assert not burnt["passed"]
@@ -48,6 +48,6 @@ def test_judge_fails_dead_letters_excess_concurrency_and_a_slow_flood() -> None:
         (_report({}, concurrent=6), "max concurrent at Magic Hour <= MaxJobsInFlight"),
         (_report({}, ratio=0.8), "throughput >= 0.9 x bound"),
     ):
-        _judge(cfg, report)
+        judge(cfg, report)
         assert not report["checks"][check]
         assert not report["passed"]

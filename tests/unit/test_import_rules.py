@@ -132,7 +132,7 @@ def _plant(root: Path, relative: str, source: str) -> Path:
         ("store/job_store.py", "def f():\n    from cutout.use_cases import submit\n"),  # deferred, still upwards
         (
             "aws/secrets.py",
-            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cutout.admission import slots\n",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cutout.admission.control import slots\n",
         ),
         ("use_cases/submit.py", "import cutout_dev.soak\n"),  # dev tooling
         ("runtime/config.py", "import yaml\n"),  # not in the layer

@@ -55,7 +55,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cutout_dev.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", default=os.environ.get("CUTOUT_BENCH_SMOKE") == "1")
     parser.add_argument("--parts", default="1,2,3,4,6", help="comma-separated parts to run (5, the cost model, always)")
@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-uploads", type=int, default=None, help="uploads in total, split over the two modes")
     parser.add_argument("--render-seconds", type=float, default=None)
     parser.add_argument("--cold-functions", default=None, help="comma-separated handlers for part 1 (default: all)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     smoke = bool(args.smoke)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}

@@ -68,22 +68,10 @@ class _Counter:
         return out
 
 
-def run_mode(
-    mode_name: str, uploads: int, *, render_seconds: float, concurrency: int, log: Any = print
-) -> dict[str, Any]:
-    """One mode on its own stack, in this process: the raw samples and counts for `_result`."""
-    import boto3
-    from cutout.domain.models import TERMINAL, job_id_for
+def _stack_config(mode_name: str, render_seconds: float, concurrency: int) -> Any:
+    from cutout_dev.local_stack import LocalStackConfig
 
-    from cutout_dev.local_stack import LocalStack, LocalStackConfig
-
-    CACHE.mkdir(parents=True, exist_ok=True)
-    boto3.setup_default_session()
-    counter = _Counter()
-    assert boto3.DEFAULT_SESSION is not None
-    # Before the stack starts, so every client it and its functions create inherits the handler.
-    boto3.DEFAULT_SESSION.events.register("before-call", counter)
-    config = LocalStackConfig(
+    return LocalStackConfig(
         webhooks=True,
         emulator={"render_seconds": render_seconds, "queue_seconds": 0.0},
         parameters={
@@ -99,116 +87,155 @@ def run_mode(
         schedule_interval_seconds=0,
         function_log=CACHE / f"e2e-functions-{mode_name}.log",
     )
+
+
+class _Observer:
+    """The closed loop's clients on one stack: each uploads an image, waits for its cutout, records the sample.
+    Its own boto3 session: the observer's calls are not Cutout's and are not counted."""
+
+    def __init__(self, stack: Any, concurrency: int) -> None:
+        import boto3
+
+        self.stack = stack
+        self.concurrency = concurrency
+        ep = self.ep = stack.endpoints
+        observer = boto3.session.Session()
+        self.s3 = observer.client("s3", endpoint_url=ep.aws, region_name=ep.region)
+        self.ddb = observer.client("dynamodb", endpoint_url=ep.aws, region_name=ep.region)
+        self.bodies = [_png(i) for i in range(16)]
+        self.seq = iter(range(10**9))
+        self.lock = threading.Lock()
+        self.failures: dict[str, int] = {"webhooks": 0, "polling": 0}
+        self.errors: list[str] = []
+
+    def _wait_terminal(self, job_id: str) -> dict[str, Any]:
+        from cutout.domain.models import TERMINAL
+
+        deadline = time.monotonic() + 120
+        item: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            item = self.ddb.get_item(TableName=self.ep.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True).get(
+                "Item", {}
+            )
+            if item.get("status", {}).get("S") in TERMINAL:
+                break
+            time.sleep(OBSERVE_INTERVAL)
+        return item
+
+    def one(self, mode: str, i: int) -> dict[str, float] | None:
+        """Upload image `i` and wait for it: its sample, or None (counted as a failure) if it did not complete."""
+        from cutout.domain.models import job_id_for
+
+        ep = self.ep
+        key = f"{ep.input_prefix}bench/{mode}/{i:05d} photo.png"
+        t0 = time.time()
+        etag = str(self.s3.put_object(Bucket=ep.bucket, Key=key, Body=self.bodies[i % len(self.bodies)])["ETag"])
+        job_id = job_id_for(ep.bucket, key, etag.strip('"'))
+        item = self._wait_terminal(job_id)
+        seen = time.time()
+        status = item.get("status", {}).get("S")
+        project = self.stack.emulator.project(item.get("project_id", {}).get("S", "")) if item else None
+        if status != "complete" or project is None or project.finished_at is None:
+            self.fail(mode, f"job {job_id}: status {status}, project {project is not None}")
+            return None
+        stored = _epoch(item["completed_at"]["S"])
+        render = project.finished_at - project.created_at
+        return {
+            "upload": t0,
+            "stored": stored,
+            "total_s": stored - t0,
+            "render_s": render,
+            "added_s": (stored - t0) - render,
+            "before_s": project.created_at - t0,
+            "after_s": stored - project.finished_at,
+            "observer_lag_s": seen - stored,
+        }
+
+    def fail(self, mode: str, error: str) -> None:
+        with self.lock:
+            self.failures[mode] += 1
+            self.errors.append(error)
+
+    def block(self, mode: str, uploads: int) -> list[dict[str, float]]:
+        """`uploads` images through `concurrency` clients at once; the samples of those that completed."""
+        remaining = [uploads]
+        samples: list[dict[str, float]] = []
+
+        def client_loop() -> None:
+            while True:
+                with self.lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                    i = next(self.seq)
+                try:
+                    sample = self.one(mode, i)
+                except Exception as exc:  # one image's failure is a figure, not the end of the run
+                    self.fail(mode, f"{type(exc).__name__}: {exc}"[:300])
+                    continue
+                if sample is not None:
+                    with self.lock:
+                        samples.append(sample)
+
+        threads = [threading.Thread(target=client_loop, name=f"bench-client-{k}") for k in range(self.concurrency)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return samples
+
+
+def run_mode(
+    mode_name: str, uploads: int, *, render_seconds: float, concurrency: int, log: Any = print
+) -> dict[str, Any]:
+    """One mode on its own stack, in this process: the raw samples and counts for `_result`."""
+    import boto3
+
+    from cutout_dev.local_stack import LocalStack
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    boto3.setup_default_session()
+    counter = _Counter()
+    assert boto3.DEFAULT_SESSION is not None
+    # Before the stack starts, so every client it and its functions create inherits the handler.
+    boto3.DEFAULT_SESSION.events.register("before-call", counter)
     # Two blocks, so a slow start (first cold starts, page cache) shows up as a difference between them.
     blocks = [mode_name, mode_name] if uploads >= 20 else [mode_name]
     per_block = max(1, uploads // len(blocks))
-    samples: dict[str, list[dict[str, float]]] = {"webhooks": [], "polling": []}
-    spans: dict[str, list[tuple[int, float]]] = {"webhooks": [], "polling": []}
-    calls: dict[str, dict[str, int]] = {"webhooks": {}, "polling": {}}
-    invocations: dict[str, dict[str, list[float]]] = {"webhooks": {}, "polling": {}}
-    failures: dict[str, int] = {"webhooks": 0, "polling": 0}
-    errors: list[str] = []
+    samples: list[dict[str, float]] = []
+    spans: list[tuple[int, float]] = []
+    calls: dict[str, int] = {}
+    invocations: dict[str, list[float]] = {}
     t_start = time.perf_counter()
-    with LocalStack(config) as stack:
-        ep = stack.endpoints
-        # The observer's own session: its calls are not Cutout's and are not counted.
-        observer = boto3.session.Session()
-        s3 = observer.client("s3", endpoint_url=ep.aws, region_name=ep.region)
-        ddb = observer.client("dynamodb", endpoint_url=ep.aws, region_name=ep.region)
-        emulator = stack.emulator
-        bodies = [_png(i) for i in range(16)]
-        seq = iter(range(10**9))
-        seq_lock = threading.Lock()
+    with LocalStack(_stack_config(mode_name, render_seconds, concurrency)) as stack:
+        observer = _Observer(stack, concurrency)
         for block_no, mode in enumerate(blocks):
-            emulator.configure(webhook_url=ep.webhook if mode == "webhooks" else "")
-            remaining = [per_block]
-            rem_lock = threading.Lock()
-            block_samples: list[dict[str, float]] = []
+            stack.emulator.configure(webhook_url=stack.endpoints.webhook if mode == "webhooks" else "")
             block_t0 = time.time()
             counter.take()
             counter.on = True
-
-            def client_loop(
-                mode: str = mode,
-                remaining: list[int] = remaining,
-                rem_lock: threading.Lock = rem_lock,
-                block_samples: list[dict[str, float]] = block_samples,
-            ) -> None:
-                while True:
-                    with rem_lock:
-                        if remaining[0] <= 0:
-                            return
-                        remaining[0] -= 1
-                    with seq_lock:
-                        i = next(seq)
-                    try:
-                        key = f"{ep.input_prefix}bench/{mode}/{i:05d} photo.png"
-                        t0 = time.time()
-                        etag = str(s3.put_object(Bucket=ep.bucket, Key=key, Body=bodies[i % len(bodies)])["ETag"])
-                        job_id = job_id_for(ep.bucket, key, etag.strip('"'))
-                        deadline = time.monotonic() + 120
-                        item: dict[str, Any] = {}
-                        while time.monotonic() < deadline:
-                            item = ddb.get_item(
-                                TableName=ep.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
-                            ).get("Item", {})
-                            if item.get("status", {}).get("S") in TERMINAL:
-                                break
-                            time.sleep(OBSERVE_INTERVAL)
-                        seen = time.time()
-                        status = item.get("status", {}).get("S")
-                        project = emulator.project(item.get("project_id", {}).get("S", "")) if item else None
-                        if status != "complete" or project is None or project.finished_at is None:
-                            with rem_lock:
-                                failures[mode] += 1
-                                errors.append(f"job {job_id}: status {status}, project {project is not None}")
-                            continue
-                        stored = _epoch(item["completed_at"]["S"])
-                        render = project.finished_at - project.created_at
-                        with rem_lock:
-                            block_samples.append(
-                                {
-                                    "upload": t0,
-                                    "stored": stored,
-                                    "total_s": stored - t0,
-                                    "render_s": render,
-                                    "added_s": (stored - t0) - render,
-                                    "before_s": project.created_at - t0,
-                                    "after_s": stored - project.finished_at,
-                                    "observer_lag_s": seen - stored,
-                                }
-                            )
-                    except Exception as exc:  # one image's failure is a figure, not the end of the run
-                        with rem_lock:
-                            failures[mode] += 1
-                            errors.append(f"{type(exc).__name__}: {exc}"[:300])
-
-            threads = [threading.Thread(target=client_loop, name=f"bench-client-{k}") for k in range(concurrency)]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
+            block_samples = observer.block(mode, per_block)
             counter.on = False
             # Let the block's stragglers (late polls of finished jobs, duplicate webhooks) settle before the next.
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not stack.quiescent():
                 time.sleep(0.2)
             for op, n in counter.take().items():
-                calls[mode][op] = calls[mode].get(op, 0) + n
+                calls[op] = calls.get(op, 0) + n
             for inv in [i for i in list(stack.invocations) if i.started >= block_t0]:
-                invocations[mode].setdefault(inv.function, []).append(inv.duration_ms)
-            samples[mode].extend(block_samples)
+                invocations.setdefault(inv.function, []).append(inv.duration_ms)
+            samples.extend(block_samples)
             if block_samples:
                 span = max(s["stored"] for s in block_samples) - min(s["upload"] for s in block_samples)
-                spans[mode].append((len(block_samples), span))
+                spans.append((len(block_samples), span))
             log(f"  e2e block {block_no + 1}/{len(blocks)} ({mode}): {len(block_samples)} images")
     return {
-        "samples": samples[mode_name],
-        "spans": spans[mode_name],
-        "calls": calls[mode_name],
-        "invocations": invocations[mode_name],
-        "failures": failures[mode_name],
-        "errors": errors[:10],
+        "samples": samples,
+        "spans": spans,
+        "calls": calls,
+        "invocations": invocations,
+        "failures": observer.failures[mode_name],
+        "errors": observer.errors[:10],
         "elapsed": time.perf_counter() - t_start,
     }
 

@@ -67,6 +67,46 @@ def _per_image(counts: dict[str, int], images: int) -> dict[str, float]:
     return {k: round(v / images, 3) for k, v in sorted(counts.items())} if images else {}
 
 
+def _worker_env(base_url: str, poll_queue: str) -> dict[str, str]:
+    """The submit function's environment for the worker, against this run's moto and emulator."""
+    return {
+        "JOBS_TABLE": "cutout-jobs",
+        "SOURCE_BUCKET": BUCKET,
+        "INPUT_PREFIX": "incoming/",
+        "OUTPUT_PREFIX": "cutouts/",
+        "MAGIC_HOUR_BASE_URL": base_url,
+        "MAGIC_HOUR_API_KEY_SECRET": "cutout/magic-hour-api-key",
+        "MAGIC_HOUR_WEBHOOK_SECRET": "cutout/magic-hour-webhook-secret",
+        "POLL_QUEUE_URL": poll_queue,
+        "COMPLETION_QUEUE_URL": poll_queue,
+        "POLL_FIRST_DELAY_SECONDS": "0",
+        "POWERTOOLS_SERVICE_NAME": "cutout",
+        "POWERTOOLS_METRICS_NAMESPACE": "Cutout",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def _run_worker(env: dict[str, str], endpoint: str, warmup: list[Any], measure: list[Any]) -> dict[str, Any]:
+    """The timed part, run by `per_record_worker` in a child process: its timings and counts."""
+    with tempfile.TemporaryDirectory(prefix="cutout-bench-") as tmp:
+        spec_path, out_path = Path(tmp, "spec.json"), Path(tmp, "out.json")
+        spec_path.write_text(json.dumps({"env": env, "bucket": BUCKET, "warmup": warmup, "measure": measure}))
+        child_env = {**os.environ, **env, "AWS_ENDPOINT_URL": endpoint}
+        proc = subprocess.run(
+            [sys.executable, "-m", "cutout_dev.bench.per_record_worker", str(spec_path), str(out_path)],
+            env=child_env,
+            stdout=subprocess.DEVNULL,  # the handler's JSON logs and EMF metrics: real work, not our output
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if proc.returncode != 0 or not out_path.exists():
+            raise RuntimeError(f"per-record worker failed ({proc.returncode}): {proc.stderr[-3000:]}")
+        worker: dict[str, Any] = json.loads(out_path.read_text())
+    return worker
+
+
 def run(records: int, log: Any = print) -> dict[str, Any]:
     from cutout_dev.emulator import EmulatorConfig, EmulatorServer
     from cutout_dev.local_stack.aws import MotoServer
@@ -98,38 +138,9 @@ def run(records: int, log: Any = print) -> dict[str, Any]:
         for i in range(batches):
             order = ("handler", "floor") if i % 2 == 0 else ("floor", "handler")  # ABBA against drift
             measure.extend([v, upload(v, BATCH)] for v in order)
-        env = {
-            "JOBS_TABLE": "cutout-jobs",
-            "SOURCE_BUCKET": BUCKET,
-            "INPUT_PREFIX": "incoming/",
-            "OUTPUT_PREFIX": "cutouts/",
-            "MAGIC_HOUR_BASE_URL": base_url,
-            "MAGIC_HOUR_API_KEY_SECRET": "cutout/magic-hour-api-key",
-            "MAGIC_HOUR_WEBHOOK_SECRET": "cutout/magic-hour-webhook-secret",
-            "POLL_QUEUE_URL": poll_queue,
-            "COMPLETION_QUEUE_URL": poll_queue,
-            "POLL_FIRST_DELAY_SECONDS": "0",
-            "POWERTOOLS_SERVICE_NAME": "cutout",
-            "POWERTOOLS_METRICS_NAMESPACE": "Cutout",
-            "LOG_LEVEL": "INFO",
-        }
+        env = _worker_env(base_url, poll_queue)
         before = Counter(emulator.request_counts())
-        with tempfile.TemporaryDirectory(prefix="cutout-bench-") as tmp:
-            spec_path, out_path = Path(tmp, "spec.json"), Path(tmp, "out.json")
-            spec_path.write_text(json.dumps({"env": env, "bucket": BUCKET, "warmup": warmup, "measure": measure}))
-            child_env = {**os.environ, **env, "AWS_ENDPOINT_URL": endpoint}
-            proc = subprocess.run(
-                [sys.executable, "-m", "cutout_dev.bench.per_record_worker", str(spec_path), str(out_path)],
-                env=child_env,
-                stdout=subprocess.DEVNULL,  # the handler's JSON logs and EMF metrics: real work, not our output
-                stderr=subprocess.PIPE,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            if proc.returncode != 0 or not out_path.exists():
-                raise RuntimeError(f"per-record worker failed ({proc.returncode}): {proc.stderr[-3000:]}")
-            worker = json.loads(out_path.read_text())
+        worker = _run_worker(env, endpoint, warmup, measure)
         emulator_counts = Counter(emulator.request_counts())
         emulator_counts.subtract(before)
         creates = emulator.state.creates

@@ -128,6 +128,13 @@ class EmulatorApp:
         name = body.get("name")
         if name is not None and not isinstance(name, str):
             return message(400, "Invalid field: name (expected string)")
+        clean_assets = self._clean_assets(assets)
+        if isinstance(clean_assets, Response):
+            return clean_assets
+        return self._create_project(request, name, clean_assets)
+
+    def _clean_assets(self, assets: dict[str, Any]) -> dict[str, str] | Response:
+        """The create's assets, validated as Magic Hour does (paths or URLs with an image extension)."""
         image = assets.get("image_file_path")
         if not isinstance(image, str) or not image:
             return message(400, "Missing required field: assets.image_file_path (expected string)")
@@ -141,12 +148,35 @@ class EmulatorApp:
             problem = self._check_path(field_name, value)
             if problem is not None:
                 return problem
+        return clean_assets
 
-        engine, cfg, dice = self.engine, self.engine.config, self.engine.dice
+    def _refusal(self) -> Response | None:
+        """A create refused before anything is created: the configured error, or no credits left."""
+        cfg = self.engine.config
         if cfg.create_error_status is not None:
             return message(cfg.create_error_status, cfg.create_error_message)
-        if engine.credit_balance() < CREDITS_PER_IMAGE:
+        if self.engine.credit_balance() < CREDITS_PER_IMAGE:
             return message(402, "Payment required")
+        return None
+
+    def _fault_after_create(self, project_id: str) -> Response | None:
+        """Post-create faults: the job exists and is charged, but the client cannot know."""
+        engine, cfg, dice = self.engine, self.engine.config, self.engine.dice
+        if "create" not in cfg.fault_endpoints:
+            return None
+        if cfg.reset_after_create and dice.roll("reset", cfg.rate_reset):
+            engine.state.set_create_outcome(project_id, "reset_after_create")
+            raise DropConnection("injected reset after create")
+        if dice.roll("500_after_create", cfg.rate_500_after_create):
+            engine.state.set_create_outcome(project_id, "500_after_create")
+            return message(500, "Internal Server Error")
+        return None
+
+    def _create_project(self, request: Request, name: str | None, clean_assets: dict[str, str]) -> Response:
+        refusal = self._refusal()
+        if refusal is not None:
+            return refusal
+        engine, cfg = self.engine, self.engine.config
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         api_key = request.headers["Authorization"].removeprefix("Bearer ")  # checked by _api
         project = engine.create(name, clean_assets, headers, api_key=api_key)
@@ -154,15 +184,9 @@ class EmulatorApp:
             # Reject mode, the key's plan is full: refused before anything is created or charged. The
             # body is the documented {"message"} envelope; no Retry-After, as Magic Hour documents none.
             return message(429, "Too Many Requests")
-
-        # Post-create faults: the job exists and is charged, but the client cannot know.
-        if "create" in cfg.fault_endpoints:
-            if cfg.reset_after_create and dice.roll("reset", cfg.rate_reset):
-                engine.state.set_create_outcome(project.id, "reset_after_create")
-                raise DropConnection("injected reset after create")
-            if dice.roll("500_after_create", cfg.rate_500_after_create):
-                engine.state.set_create_outcome(project.id, "500_after_create")
-                return message(500, "Internal Server Error")
+        fault = self._fault_after_create(project.id)
+        if fault is not None:
+            return fault
         body_out: dict[str, Any] = {
             "id": project.id,
             "credits_charged": project.credits_charged,
@@ -211,19 +235,10 @@ class EmulatorApp:
             return message(400, "Missing required field: items (expected a non-empty array)")
         specs: list[tuple[str, str]] = []
         for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                return message(400, f"Invalid field: items[{i}] (expected object)")
-            type_, ext = item.get("type"), item.get("extension")
-            if type_ not in UPLOAD_EXTENSIONS:
-                return message(400, f"Invalid field: items[{i}].type (expected one of video, audio, image)")
-            if not isinstance(ext, str) or not re.fullmatch(r"[a-z0-9]+", ext):
-                return message(400, f"Invalid field: items[{i}].extension (expected to match ^[a-z0-9]+$)")
-            allowed = UPLOAD_EXTENSIONS[str(type_)]
-            if ext not in allowed:
-                # Wording copied from the documented audio example (contract §4).
-                possible = ", ".join(allowed)
-                return message(422, f"'{ext}' is an invalid {type_} extension. Possible extensions are '{possible}'")
-            specs.append((str(type_), ext))
+            spec = _upload_spec(i, item)
+            if isinstance(spec, Response):
+                return spec
+            specs.append(spec)
         return json_response(200, {"items": [self.engine.new_upload(t, e) for t, e in specs]})
 
     def _malformed(self, body: dict[str, Any], mode: str) -> Response:
@@ -298,3 +313,20 @@ class EmulatorApp:
 
     def _control_health(self, request: Request) -> Response:
         return json_response(200, {"ok": True})
+
+
+def _upload_spec(i: int, item: Any) -> tuple[str, str] | Response:
+    """(type, extension) of one requested upload URL, or the error Magic Hour answers for it."""
+    if not isinstance(item, dict):
+        return message(400, f"Invalid field: items[{i}] (expected object)")
+    type_, ext = item.get("type"), item.get("extension")
+    if type_ not in UPLOAD_EXTENSIONS:
+        return message(400, f"Invalid field: items[{i}].type (expected one of video, audio, image)")
+    if not isinstance(ext, str) or not re.fullmatch(r"[a-z0-9]+", ext):
+        return message(400, f"Invalid field: items[{i}].extension (expected to match ^[a-z0-9]+$)")
+    allowed = UPLOAD_EXTENSIONS[str(type_)]
+    if ext not in allowed:
+        # Wording copied from the documented audio example (contract §4).
+        possible = ", ".join(allowed)
+        return message(422, f"'{ext}' is an invalid {type_} extension. Possible extensions are '{possible}'")
+    return str(type_), ext

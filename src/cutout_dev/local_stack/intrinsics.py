@@ -244,6 +244,34 @@ def references(value: Any) -> set[str]:
     return found
 
 
+def _literal_reference(key: str, arg: Any, literal: Callable[[str, str | None], str | None]) -> str | None:
+    """The literal for a one-key Ref or Fn::GetAtt, when ``literal`` gives one."""
+    if key == "Ref" and isinstance(arg, str):
+        return literal(arg, None)
+    if key == "Fn::GetAtt":
+        logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else (str(arg[0]), str(arg[1]))
+        return literal(logical_id, attribute)
+    return None
+
+
+def _replace_sub(arg: Any, literal: Callable[[str, str | None], str | None]) -> dict[str, Any]:
+    """An Fn::Sub with the ``${...}`` references ``literal`` gives a string for written out."""
+    text_arg = arg[0] if isinstance(arg, list) else arg
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith("!") or name.startswith("AWS::"):
+            return match.group(0)
+        logical_id, _, attribute = name.partition(".")
+        got = literal(logical_id, attribute or None)
+        return got if got is not None else match.group(0)
+
+    new_text = _SUB_VAR.sub(replace, str(text_arg))
+    if isinstance(arg, list):
+        return {"Fn::Sub": [new_text, replace_references(arg[1], literal)]}
+    return {"Fn::Sub": new_text}
+
+
 def replace_references(value: Any, literal: Callable[[str, str | None], str | None]) -> Any:
     """Copy ``value`` replacing Ref/GetAtt/Sub references for which ``literal(logical_id, attr)`` gives a string.
 
@@ -256,28 +284,9 @@ def replace_references(value: Any, literal: Callable[[str, str | None], str | No
         return value
     if len(value) == 1:
         ((key, arg),) = value.items()
-        if key == "Ref" and isinstance(arg, str):
-            text = literal(arg, None)
-            if text is not None:
-                return text
-        elif key == "Fn::GetAtt":
-            logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else (str(arg[0]), str(arg[1]))
-            text = literal(logical_id, attribute)
-            if text is not None:
-                return text
-        elif key == "Fn::Sub":
-            text_arg = arg[0] if isinstance(arg, list) else arg
-
-            def replace(match: re.Match[str]) -> str:
-                name = match.group(1)
-                if name.startswith("!") or name.startswith("AWS::"):
-                    return match.group(0)
-                logical_id, _, attribute = name.partition(".")
-                got = literal(logical_id, attribute or None)
-                return got if got is not None else match.group(0)
-
-            new_text = _SUB_VAR.sub(replace, str(text_arg))
-            if isinstance(arg, list):
-                return {"Fn::Sub": [new_text, replace_references(arg[1], literal)]}
-            return {"Fn::Sub": new_text}
+        if key == "Fn::Sub":
+            return _replace_sub(arg, literal)
+        text = _literal_reference(key, arg, literal)
+        if text is not None:
+            return text
     return {k: replace_references(v, literal) for k, v in value.items()}

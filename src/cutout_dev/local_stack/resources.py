@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,39 +131,40 @@ class _Lookups:
             return str(self.resolver.resolve(name))  # a resource the template names: its Ref is that name
         raise UnresolvableError(f"{logical_id} ({kind}) has no local physical id")
 
+    def _attributes(self, kind: str, logical_id: str) -> dict[str, Any]:
+        """The GetAtt attributes modelled locally for a resource of type `kind`."""
+        arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT_ID}:"
+        ref = self.ref
+        by_kind: dict[str, Callable[[], dict[str, Any]]] = {
+            "AWS::SQS::Queue": lambda: {
+                "Arn": arn.format("sqs") + ref(logical_id).rsplit("/", 1)[-1],
+                "QueueName": ref(logical_id).rsplit("/", 1)[-1],
+                "QueueUrl": ref(logical_id),
+            },
+            "AWS::DynamoDB::Table": lambda: {"Arn": arn.format("dynamodb") + f"table/{ref(logical_id)}"},
+            "AWS::S3::Bucket": lambda: {
+                "Arn": f"arn:aws:s3:::{ref(logical_id)}",
+                "DomainName": f"{ref(logical_id)}.s3.amazonaws.com",
+                "RegionalDomainName": f"{ref(logical_id)}.s3.{REGION}.amazonaws.com",
+            },
+            "AWS::Events::Rule": lambda: {"Arn": arn.format("events") + f"rule/{ref(logical_id)}"},
+            "AWS::SNS::Topic": lambda: {
+                "TopicArn": ref(logical_id),
+                "TopicName": ref(logical_id).rsplit(":", 1)[-1],
+            },
+            SECRET: lambda: {"Id": ref(logical_id)},
+            FUNCTION: lambda: {"Arn": arn.format("lambda") + f"function:{self._function_name(logical_id)}"},
+            FUNCTION_URL: lambda: {"FunctionUrl": self.function_url, "FunctionArn": ""},
+            "AWS::CloudWatch::Alarm": lambda: {"Arn": arn.format("cloudwatch") + f"alarm:{ref(logical_id)}"},
+            "AWS::Logs::LogGroup": lambda: {"Arn": arn.format("logs") + f"log-group:{ref(logical_id)}:*"},
+            "AWS::IAM::Role": lambda: {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{self.stack_name}-{logical_id}"},
+        }
+        make = by_kind.get(kind)
+        return make() if make is not None else {}
+
     def get_att(self, logical_id: str, attribute: str) -> Any:
         kind = self._type(logical_id)
-        arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT_ID}:"
-        if kind == "AWS::SQS::Queue":
-            name = self.ref(logical_id).rsplit("/", 1)[-1]
-            values = {"Arn": arn.format("sqs") + name, "QueueName": name, "QueueUrl": self.ref(logical_id)}
-        elif kind == "AWS::DynamoDB::Table":
-            values = {"Arn": arn.format("dynamodb") + f"table/{self.ref(logical_id)}"}
-        elif kind == "AWS::S3::Bucket":
-            name = self.ref(logical_id)
-            values = {
-                "Arn": f"arn:aws:s3:::{name}",
-                "DomainName": f"{name}.s3.amazonaws.com",
-                "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
-            }
-        elif kind == "AWS::Events::Rule":
-            values = {"Arn": arn.format("events") + f"rule/{self.ref(logical_id)}"}
-        elif kind == "AWS::SNS::Topic":
-            values = {"TopicArn": self.ref(logical_id), "TopicName": self.ref(logical_id).rsplit(":", 1)[-1]}
-        elif kind == SECRET:
-            values = {"Id": self.ref(logical_id)}
-        elif kind == FUNCTION:
-            values = {"Arn": arn.format("lambda") + f"function:{self._function_name(logical_id)}"}
-        elif kind == FUNCTION_URL:
-            values = {"FunctionUrl": self.function_url, "FunctionArn": ""}
-        elif kind == "AWS::CloudWatch::Alarm":
-            values = {"Arn": arn.format("cloudwatch") + f"alarm:{self.ref(logical_id)}"}
-        elif kind == "AWS::Logs::LogGroup":
-            values = {"Arn": arn.format("logs") + f"log-group:{self.ref(logical_id)}:*"}
-        elif kind == "AWS::IAM::Role":
-            values = {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{self.stack_name}-{logical_id}"}
-        else:
-            values = {}
+        values = self._attributes(kind, logical_id)
         if attribute not in values:
             raise UnresolvableError(f"GetAtt {logical_id}.{attribute} ({kind}) is not modelled locally")
         return values[attribute]

@@ -156,6 +156,57 @@ def _logical_of(value: Any) -> str | None:
     return None
 
 
+def _number(params: IntrinsicResolver, value: Any, default: int) -> int:
+    return default if value is None else int(params.resolve(value))
+
+
+def _attach_event(
+    logical_id: str,
+    res: dict[str, Any],
+    resources: dict[str, Any],
+    functions: dict[str, FunctionSpec],
+    params: IntrinsicResolver,
+) -> None:
+    """An SQS event source mapping, a schedule or a Function URL, added to the function it targets."""
+    props = res.get("Properties", {})
+    kind = res.get("Type")
+    if kind == ESM:
+        fn = _logical_of(props.get("FunctionName"))
+        queue = _logical_of(props.get("EventSourceArn"))
+        if fn not in functions or queue is None or resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
+            return  # streams or queues outside the template: nothing local to poll
+        scaling = params.resolve(props.get("ScalingConfig") or {})
+        functions[fn].sqs_sources.append(
+            SqsEventSource(
+                function_id=fn,
+                mapping_id=logical_id,
+                queue_id=queue,
+                batch_size=_number(params, props.get("BatchSize"), 10),
+                batching_window_seconds=_number(params, props.get("MaximumBatchingWindowInSeconds"), 0),
+                maximum_concurrency=(int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None),
+                report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                enabled=params.resolve(props.get("Enabled", True)) in (True, "true", "True"),
+            )
+        )
+    elif kind == EVENTS_RULE and "ScheduleExpression" in props:
+        for target in props.get("Targets") or []:
+            fn = _logical_of(target.get("Arn"))
+            if fn in functions:
+                functions[fn].schedules.append(
+                    ScheduleEvent(
+                        function_id=fn,
+                        rule_id=logical_id,
+                        expression=str(props["ScheduleExpression"]),
+                        enabled=props.get("State", "ENABLED") == "ENABLED",
+                        input=target.get("Input"),
+                    )
+                )
+    elif kind == FUNCTION_URL:
+        fn = _logical_of(props.get("TargetFunctionArn"))
+        if fn in functions:
+            functions[fn].url_id = logical_id
+
+
 def _extract_functions(
     cfn: dict[str, Any], code_dirs: dict[str, Path], parameters: Mapping[str, Any]
 ) -> dict[str, FunctionSpec]:
@@ -194,43 +245,5 @@ def _extract_functions(
             function_name=props.get("FunctionName"),
         )
     for logical_id, res in resources.items():
-        props = res.get("Properties", {})
-        kind = res.get("Type")
-        if kind == ESM:
-            fn = _logical_of(props.get("FunctionName"))
-            queue = _logical_of(props.get("EventSourceArn"))
-            if fn not in functions or queue is None or resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
-                continue  # streams or queues outside the template: nothing local to poll
-            scaling = params.resolve(props.get("ScalingConfig") or {})
-            functions[fn].sqs_sources.append(
-                SqsEventSource(
-                    function_id=fn,
-                    mapping_id=logical_id,
-                    queue_id=queue,
-                    batch_size=number(props.get("BatchSize"), 10),
-                    batching_window_seconds=number(props.get("MaximumBatchingWindowInSeconds"), 0),
-                    maximum_concurrency=(
-                        int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None
-                    ),
-                    report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-                    enabled=params.resolve(props.get("Enabled", True)) in (True, "true", "True"),
-                )
-            )
-        elif kind == EVENTS_RULE and "ScheduleExpression" in props:
-            for target in props.get("Targets") or []:
-                fn = _logical_of(target.get("Arn"))
-                if fn in functions:
-                    functions[fn].schedules.append(
-                        ScheduleEvent(
-                            function_id=fn,
-                            rule_id=logical_id,
-                            expression=str(props["ScheduleExpression"]),
-                            enabled=props.get("State", "ENABLED") == "ENABLED",
-                            input=target.get("Input"),
-                        )
-                    )
-        elif kind == FUNCTION_URL:
-            fn = _logical_of(props.get("TargetFunctionArn"))
-            if fn in functions:
-                functions[fn].url_id = logical_id
+        _attach_event(logical_id, res, resources, functions, params)
     return functions

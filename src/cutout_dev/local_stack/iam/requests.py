@@ -93,6 +93,22 @@ def _query_leading(body: Mapping[str, Any], attribute: str | None) -> tuple[str,
     return ()
 
 
+def _batch_requests(operation: str, body: Mapping[str, Any], schema: KeySchema) -> list[Request]:
+    """One request per table of a BatchGetItem / BatchWriteItem, with the leading keys of its items."""
+    requests = []
+    for table, spec in (body.get("RequestItems") or {}).items():
+        attribute = schema(table, None)
+        if operation == "BatchGetItem":
+            keys = list(spec.get("Keys") or [])
+        else:
+            keys = [(w.get("PutRequest") or {}).get("Item") or (w.get("DeleteRequest") or {}).get("Key") for w in spec]
+        leading = tuple(sorted({v for k in keys for v in _leading(k, attribute)}))
+        requests.append(
+            Request(f"dynamodb:{operation}", _table_arn(table), {"dynamodb:leadingkeys": leading} if leading else {})
+        )
+    return requests
+
+
 def dynamodb_call(operation: str, body: Mapping[str, Any], schema: KeySchema) -> Call:
     def single(action: str, table: str, key: Mapping[str, Any] | None, index: str | None = None) -> Request:
         resource = _table_arn(table) + (f"/index/{index}" if index else "")
@@ -112,20 +128,7 @@ def dynamodb_call(operation: str, body: Mapping[str, Any], schema: KeySchema) ->
             Request(f"dynamodb:{operation}", resource, {"dynamodb:leadingkeys": leading} if leading else {})
         )
     elif operation in ("BatchGetItem", "BatchWriteItem"):
-        for table, spec in (body.get("RequestItems") or {}).items():
-            attribute = schema(table, None)
-            if operation == "BatchGetItem":
-                keys = list(spec.get("Keys") or [])
-            else:
-                keys = [
-                    (w.get("PutRequest") or {}).get("Item") or (w.get("DeleteRequest") or {}).get("Key") for w in spec
-                ]
-            leading = tuple(sorted({v for k in keys for v in _leading(k, attribute)}))
-            requests.append(
-                Request(
-                    f"dynamodb:{operation}", _table_arn(table), {"dynamodb:leadingkeys": leading} if leading else {}
-                )
-            )
+        requests.extend(_batch_requests(operation, body, schema))
     elif operation == "TransactWriteItems":
         # Each item needs the permission of its own action ("TransactWriteItems", DynamoDB API reference).
         kinds = {
@@ -217,82 +220,126 @@ _BUCKET_GET_SUBRESOURCES = {
 }
 
 
+def _s3_object_get(method: str, query: Mapping[str, list[str]], object_arn: str, version: bool) -> Call:
+    sub = next((s for s in _OBJECT_GET_SUBRESOURCES if s in query), None)
+    if sub is not None and method == "GET":
+        action = _OBJECT_GET_SUBRESOURCES[sub] + ("Version" if version and sub == "tagging" else "")
+    else:
+        action = "GetObjectVersion" if version else "GetObject"
+    operation = "HeadObject" if method == "HEAD" else action
+    return Call("s3", operation, (Request(f"s3:{action}", object_arn),))
+
+
+def _s3_object_put(query: Mapping[str, list[str]], headers: Mapping[str, str], object_arn: str) -> Call:
+    if "tagging" in query:
+        return Call("s3", "PutObjectTagging", (Request("s3:PutObjectTagging", object_arn),))
+    if "acl" in query:
+        return Call("s3", "PutObjectAcl", (Request("s3:PutObjectAcl", object_arn),))
+    requests = [Request("s3:PutObject", object_arn)]
+    if headers.get("x-amz-tagging"):
+        requests.append(Request("s3:PutObjectTagging", object_arn))
+    source = headers.get("x-amz-copy-source")
+    if source:
+        src_path, _, src_query = unquote(source).partition("?")
+        src_bucket, _, src_key = src_path.lstrip("/").partition("/")
+        src_action = "GetObjectVersion" if "versionId=" in src_query else "GetObject"
+        requests.append(Request(f"s3:{src_action}", f"arn:aws:s3:::{src_bucket}/{src_key}"))
+    operation = "UploadPart" if "uploadId" in query else ("CopyObject" if source else "PutObject")
+    return Call("s3", operation, tuple(requests))
+
+
+def _s3_object_post(query: Mapping[str, list[str]], object_arn: str) -> Call:
+    if "uploads" in query or "uploadId" in query:
+        operation = "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
+        return Call("s3", operation, (Request("s3:PutObject", object_arn),))
+    return Call("s3", "POST", (), unmapped=f"S3 POST object {sorted(query)}")
+
+
+def _s3_object_delete(query: Mapping[str, list[str]], object_arn: str, version: bool) -> Call:
+    if "uploadId" in query:
+        return Call("s3", "AbortMultipartUpload", (Request("s3:AbortMultipartUpload", object_arn),))
+    if "tagging" in query:
+        return Call("s3", "DeleteObjectTagging", (Request("s3:DeleteObjectTagging", object_arn),))
+    action = "DeleteObjectVersion" if version else "DeleteObject"
+    return Call("s3", action, (Request(f"s3:{action}", object_arn),))
+
+
+def _s3_object_call(
+    method: str, query: Mapping[str, list[str]], headers: Mapping[str, str], object_arn: str, version: bool
+) -> Call:
+    if method in ("GET", "HEAD"):
+        return _s3_object_get(method, query, object_arn, version)
+    if method == "PUT":
+        return _s3_object_put(query, headers, object_arn)
+    if method == "POST":
+        return _s3_object_post(query, object_arn)
+    if method == "DELETE":
+        return _s3_object_delete(query, object_arn, version)
+    return Call("s3", method, (), unmapped=f"S3 {method} object")
+
+
+_LIST_OBJECTS_PARAMETERS = {
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "continuation-token",
+    "start-after",
+    "marker",
+    "encoding-type",
+    "fetch-owner",
+}
+
+
+def _s3_bucket_call(method: str, query: Mapping[str, list[str]], bucket_arn: str) -> Call:
+    if method not in ("GET", "HEAD"):
+        return Call("s3", f"{method} bucket", (), unmapped=f"S3 {method} bucket {sorted(query)}")
+    sub = next((s for s in _BUCKET_GET_SUBRESOURCES if s in query), None)
+    if sub is not None and method == "GET":
+        action = _BUCKET_GET_SUBRESOURCES[sub]
+        return Call("s3", action, (Request(f"s3:{action}", bucket_arn),))
+    if set(query) - _LIST_OBJECTS_PARAMETERS:
+        return Call("s3", "GET bucket", (), unmapped=f"S3 GET bucket {sorted(query)}")
+    context: dict[str, tuple[str, ...]] = {}
+    if "prefix" in query:
+        context["s3:prefix"] = (query["prefix"][0],)
+    operation = "HeadBucket" if method == "HEAD" else "ListObjects"
+    return Call("s3", operation, (Request("s3:ListBucket", bucket_arn, context),))
+
+
 def s3_call(method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> Call:
     """Path-style S3 requests (the only style boto3 uses against a loopback endpoint)."""
     bucket, _, raw_key = path.lstrip("/").partition("/")
     key = unquote(raw_key)
-    version = "versionId" in query
     if not bucket:
         if method == "GET":
             return Call("s3", "ListBuckets", (Request("s3:ListAllMyBuckets", "*"),))
         return Call("s3", method, (), unmapped=f"S3 {method} /")
     bucket_arn = f"arn:aws:s3:::{bucket}"
-    object_arn = f"{bucket_arn}/{key}"
     if key:
-        if method in ("GET", "HEAD"):
-            sub = next((s for s in _OBJECT_GET_SUBRESOURCES if s in query), None)
-            if sub is not None and method == "GET":
-                action = _OBJECT_GET_SUBRESOURCES[sub] + ("Version" if version and sub == "tagging" else "")
-            else:
-                action = "GetObjectVersion" if version else "GetObject"
-            operation = "HeadObject" if method == "HEAD" else action
-            return Call("s3", operation, (Request(f"s3:{action}", object_arn),))
-        if method == "PUT":
-            if "tagging" in query:
-                return Call("s3", "PutObjectTagging", (Request("s3:PutObjectTagging", object_arn),))
-            if "acl" in query:
-                return Call("s3", "PutObjectAcl", (Request("s3:PutObjectAcl", object_arn),))
-            requests = [Request("s3:PutObject", object_arn)]
-            if headers.get("x-amz-tagging"):
-                requests.append(Request("s3:PutObjectTagging", object_arn))
-            source = headers.get("x-amz-copy-source")
-            if source:
-                src_path, _, src_query = unquote(source).partition("?")
-                src_bucket, _, src_key = src_path.lstrip("/").partition("/")
-                src_action = "GetObjectVersion" if "versionId=" in src_query else "GetObject"
-                requests.append(Request(f"s3:{src_action}", f"arn:aws:s3:::{src_bucket}/{src_key}"))
-            operation = "UploadPart" if "uploadId" in query else ("CopyObject" if source else "PutObject")
-            return Call("s3", operation, tuple(requests))
-        if method == "POST":
-            if "uploads" in query or "uploadId" in query:
-                operation = "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
-                return Call("s3", operation, (Request("s3:PutObject", object_arn),))
-            return Call("s3", "POST", (), unmapped=f"S3 POST object {sorted(query)}")
-        if method == "DELETE":
-            if "uploadId" in query:
-                return Call("s3", "AbortMultipartUpload", (Request("s3:AbortMultipartUpload", object_arn),))
-            if "tagging" in query:
-                return Call("s3", "DeleteObjectTagging", (Request("s3:DeleteObjectTagging", object_arn),))
-            action = "DeleteObjectVersion" if version else "DeleteObject"
-            return Call("s3", action, (Request(f"s3:{action}", object_arn),))
-        return Call("s3", method, (), unmapped=f"S3 {method} object")
-    if method in ("GET", "HEAD"):
-        sub = next((s for s in _BUCKET_GET_SUBRESOURCES if s in query), None)
-        if sub is not None and method == "GET":
-            action = _BUCKET_GET_SUBRESOURCES[sub]
-            return Call("s3", action, (Request(f"s3:{action}", bucket_arn),))
-        known = {
-            "list-type",
-            "prefix",
-            "delimiter",
-            "max-keys",
-            "continuation-token",
-            "start-after",
-            "marker",
-            "encoding-type",
-            "fetch-owner",
-        }
-        if set(query) - known:
-            return Call("s3", "GET bucket", (), unmapped=f"S3 GET bucket {sorted(query)}")
-        context: dict[str, tuple[str, ...]] = {}
-        if "prefix" in query:
-            context["s3:prefix"] = (query["prefix"][0],)
-        operation = "HeadBucket" if method == "HEAD" else "ListObjects"
-        return Call("s3", operation, (Request("s3:ListBucket", bucket_arn, context),))
-    return Call("s3", f"{method} bucket", (), unmapped=f"S3 {method} bucket {sorted(query)}")
+        return _s3_object_call(method, query, headers, f"{bucket_arn}/{key}", "versionId" in query)
+    return _s3_bucket_call(method, query, bucket_arn)
 
 
 # -- dispatch --------------------------------------------------------------------------------------------------------
+def _json_call(
+    service: str, operation: str, body: bytes, schema: KeySchema, secret_arn: Callable[[str], str]
+) -> Call | None:
+    """A JSON-protocol request (X-Amz-Target names the operation); None for a service not described so."""
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        payload = {}
+    handlers: dict[str, Callable[[], Call]] = {
+        "dynamodb": lambda: dynamodb_call(operation, payload, schema),
+        "sqs": lambda: sqs_call(operation, payload),
+        "events": lambda: events_call(operation, payload),
+        "secretsmanager": lambda: secrets_call(operation, payload, secret_arn),
+    }
+    handler = handlers.get(service)
+    return handler() if handler is not None else None
+
+
 def describe(environ: Mapping[str, Any], body: bytes, *, schema: KeySchema, secret_arn: Callable[[str], str]) -> Call:
     """The IAM view of one request, whatever the service's protocol."""
     service = signing_service(environ)
@@ -303,18 +350,9 @@ def describe(environ: Mapping[str, Any], body: bytes, *, schema: KeySchema, secr
         headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
         return s3_call(str(environ.get("REQUEST_METHOD", "GET")), str(environ.get("PATH_INFO", "/")), query, headers)
     if target:
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            payload = {}
-        if service == "dynamodb":
-            return dynamodb_call(operation, payload, schema)
-        if service == "sqs":
-            return sqs_call(operation, payload)
-        if service == "events":
-            return events_call(operation, payload)
-        if service == "secretsmanager":
-            return secrets_call(operation, payload, secret_arn)
+        described = _json_call(service, operation, body, schema, secret_arn)
+        if described is not None:
+            return described
     if service == "sqs":  # the query protocol: Action=...&QueueUrl=... in the form body
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         return sqs_call(form.get("Action", ""), form)

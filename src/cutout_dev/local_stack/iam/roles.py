@@ -164,6 +164,60 @@ def apply_without(roles: dict[str, Documents], without: str) -> dict[str, Docume
     return roles
 
 
+class _EnvironmentReading:
+    """What a hand-made function's environment says about the template's references: parameter values and the
+    physical ids of resources, learned expression by expression."""
+
+    def __init__(
+        self, translated: TranslatedTemplate, secret_arn: Callable[[str], str], region: str, account: str
+    ) -> None:
+        self.params = set((translated.cfn.get("Parameters") or {}).keys())
+        self.resources = translated.resources
+        self.secret_arn = secret_arn
+        self.region = region
+        self.account = account
+        self.parameters: dict[str, Any] = {}
+        self.physical: dict[str, str] = {}
+
+    def learn(self, expression: Any, value: str, resolver: IntrinsicResolver | None) -> None:
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return
+        ((fn, arg),) = expression.items()
+        if fn == "Ref" and isinstance(arg, str):
+            if arg in self.params:
+                self.parameters[arg] = value
+            elif arg in self.resources:
+                self.physical[arg] = value
+        elif fn == "Fn::If" and resolver is not None:
+            self.learn(arg[1] if resolver.condition(arg[0]) else arg[2], value, resolver)
+
+    def ref(self, logical_id: str) -> str:
+        if logical_id not in self.physical:
+            raise UnresolvableError(f"{logical_id} is not in this function's environment")
+        kind = self.resources[logical_id].get("Type")
+        if kind == "AWS::SecretsManager::Secret":
+            return self.secret_arn(self.physical[logical_id])  # Ref of a secret is its ARN
+        return self.physical[logical_id]
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        kind = self.resources.get(logical_id, {}).get("Type")
+        value = self.ref(logical_id)
+        if attribute != "Arn":
+            raise UnresolvableError(f"GetAtt {logical_id}.{attribute}")
+        if kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{self.region}:{self.account}:{urlparse(value).path.rsplit('/', 1)[-1]}"
+        if kind == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{value}"
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{value}"
+        raise UnresolvableError(f"GetAtt {logical_id}.Arn ({kind})")
+
+    def resolver(self, template: dict[str, Any]) -> IntrinsicResolver:
+        return IntrinsicResolver(
+            template, self.parameters, region=self.region, stack_name="test", ref=self.ref, get_att=self.get_att
+        )
+
+
 def environment_resolver(
     translated: TranslatedTemplate,
     function_id: str,
@@ -177,52 +231,13 @@ def environment_resolver(
     reference is, learned from the environment the function was given (``JOBS_TABLE: !Ref JobsTable`` and
     ``JOBS_TABLE=cutout-jobs`` say the table is cutout-jobs)."""
     spec = translated.functions[function_id]
-    template = translated.cfn
-    params = set((template.get("Parameters") or {}).keys())
-    resources = translated.resources
-    parameters: dict[str, Any] = {}
-    physical: dict[str, str] = {}
-
-    def learn(expression: Any, value: str, resolver: IntrinsicResolver | None) -> None:
-        if not isinstance(expression, dict) or len(expression) != 1:
-            return
-        ((fn, arg),) = expression.items()
-        if fn == "Ref" and isinstance(arg, str):
-            if arg in params:
-                parameters[arg] = value
-            elif arg in resources:
-                physical[arg] = value
-        elif fn == "Fn::If" and resolver is not None:
-            learn(arg[1] if resolver.condition(arg[0]) else arg[2], value, resolver)
-
+    reading = _EnvironmentReading(translated, secret_arn, region, account)
     for name, expression in spec.environment.items():
         if name in environment:
-            learn(expression, environment[name], None)
-
-    def ref(logical_id: str) -> str:
-        if logical_id not in physical:
-            raise UnresolvableError(f"{logical_id} is not in this function's environment")
-        kind = resources[logical_id].get("Type")
-        if kind == "AWS::SecretsManager::Secret":
-            return secret_arn(physical[logical_id])  # Ref of a secret is its ARN
-        return physical[logical_id]
-
-    def get_att(logical_id: str, attribute: str) -> str:
-        kind = resources.get(logical_id, {}).get("Type")
-        value = ref(logical_id)
-        if attribute != "Arn":
-            raise UnresolvableError(f"GetAtt {logical_id}.{attribute}")
-        if kind == "AWS::SQS::Queue":
-            return f"arn:aws:sqs:{region}:{account}:{urlparse(value).path.rsplit('/', 1)[-1]}"
-        if kind == "AWS::DynamoDB::Table":
-            return f"arn:aws:dynamodb:{region}:{account}:table/{value}"
-        if kind == "AWS::S3::Bucket":
-            return f"arn:aws:s3:::{value}"
-        raise UnresolvableError(f"GetAtt {logical_id}.Arn ({kind})")
-
-    resolver = IntrinsicResolver(template, parameters, region=region, stack_name="test", ref=ref, get_att=get_att)
+            reading.learn(expression, environment[name], None)
+    # Once more with a resolver, for the references behind conditions (their parameters are known now).
+    resolver = reading.resolver(translated.cfn)
     for name, expression in spec.environment.items():
         if name in environment:
-            learn(expression, environment[name], resolver)
-    resolver = IntrinsicResolver(template, parameters, region=region, stack_name="test", ref=ref, get_att=get_att)
-    return resolver.resolve
+            reading.learn(expression, environment[name], resolver)
+    return reading.resolver(translated.cfn).resolve

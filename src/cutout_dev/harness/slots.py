@@ -1,6 +1,6 @@
 """Slot accounting after a run (soak, flood): which admission slots are still held, and what reconciliation repaired.
 
-Two readings, shared by `cutout_dev.soak` and `cutout_dev.flood` so both judge slots the same way:
+Two readings, shared by the soak and the flood so both judge slots the same way:
 
 * `held_slots`: the slot items as stored (`slot#0 … slot#N-1` in the jobs table, present while held, naming their
   `holder`; the contract of `cutout.admission.slots`), read in one strongly consistent BatchGetItem. After a run

@@ -1,0 +1,88 @@
+"""The bucket's checks: EventBridge notifications on, and its encryption (a KMS key the functions may use)."""
+
+from __future__ import annotations
+
+import shlex
+
+from botocore.exceptions import ClientError
+
+from cutout_dev.ops.doctor.base import (
+    Check,
+    DoctorBase,
+)
+
+
+class BucketChecks(DoctorBase):
+    # -- the bucket --------------------------------------------------------------------------------------------
+    def bucket_events(self) -> Check:
+        bucket = self.target.bucket
+        config = self.target.client("s3").get_bucket_notification_configuration(Bucket=bucket)
+        if "EventBridgeConfiguration" in config:
+            return Check("bucket-events", "ok", f"s3://{bucket} sends its events to EventBridge")
+        others = [
+            k for k in ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations") if config.get(k)
+        ]
+        put = f"{self.aws} s3api put-bucket-notification-configuration --bucket {shlex.quote(bucket)}"
+        if others:
+            # PutBucketNotificationConfiguration replaces the whole configuration ("Amazon S3 API Reference"):
+            # merge, or the bucket's other notifications are lost.
+            fix = (
+                f"{self.aws} s3api get-bucket-notification-configuration --bucket {shlex.quote(bucket)} > notif.json\n"
+                "jq '. + {\"EventBridgeConfiguration\": {}}' notif.json > notif-eb.json\n"
+                f"{put} --notification-configuration file://notif-eb.json"
+            )
+        else:
+            fix = f"{put} --notification-configuration '{{\"EventBridgeConfiguration\": {{}}}}'"
+        kept = f" (it keeps {', '.join(others)}: merge, the call replaces them all)" if others else ""
+        return Check(
+            "bucket-events",
+            "fail",
+            f"s3://{bucket} does not send events to EventBridge: uploads start no job{kept}",
+            fix,
+        )
+
+    def bucket_encryption(self) -> list[Check]:
+        buckets = dict.fromkeys([self.target.bucket, self.target.output_bucket])
+        return [self._encryption(bucket, len(buckets) > 1) for bucket in buckets]
+
+    def _encryption(self, bucket: str, several: bool) -> Check:
+        name = f"bucket-encryption:{bucket}" if several else "bucket-encryption"
+        s3 = self.target.client("s3")
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ServerSideEncryptionConfigurationNotFoundError":
+                raise
+            # "Setting default server-side encryption behavior for Amazon S3 buckets": every bucket encrypts new
+            # objects with SSE-S3 when nothing else is configured.
+            return Check(name, "ok", f"s3://{bucket}: no default encryption configured (S3 applies SSE-S3)")
+        default = (rules[0] if rules else {}).get("ApplyServerSideEncryptionByDefault") or {}
+        algorithm = str(default.get("SSEAlgorithm") or "AES256")
+        key = default.get("KMSMasterKeyID")
+        if not algorithm.startswith("aws:kms"):
+            return Check(name, "ok", f"s3://{bucket}: {algorithm} (S3 managed keys)")
+        if not key:
+            return Check(name, "ok", f"s3://{bucket}: {algorithm} with the AWS managed key aws/s3")
+        meta = self.target.client("kms").describe_key(KeyId=str(key))["KeyMetadata"]
+        if meta.get("KeyManager") == "AWS":
+            return Check(name, "ok", f"s3://{bucket}: {algorithm} with an AWS managed key")
+        arn = str(meta.get("Arn") or key)
+        given = self.target.parameters.get("BucketKmsKeyArn", "")
+        if given and self._same_key(given, arn):
+            return Check(name, "ok", f"s3://{bucket}: {algorithm} with {arn}, given to the stack (BucketKmsKeyArn)")
+        told = f"the stack was given {given}" if given else "the stack was not given it (BucketKmsKeyArn is empty)"
+        return Check(
+            name,
+            "fail",
+            f"s3://{bucket}: {algorithm} with the customer managed key {arn}; {told}: the functions cannot read "
+            "uploads or write cutouts without kms:Decrypt / kms:GenerateDataKey on it",
+            self.redeploy(BucketKmsKeyArn=arn),
+        )
+
+    def _same_key(self, given: str, arn: str) -> bool:
+        if given == arn:
+            return True
+        try:  # an alias or key id given for the key's ARN
+            return str(self.target.client("kms").describe_key(KeyId=given)["KeyMetadata"].get("Arn")) == arn
+        except ClientError:
+            return False
