@@ -103,12 +103,15 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     assert w["uploads"]["waited"] > 0
     calls = w["aws_calls_per_image"]
     assert set(calls) == {"no_wait", "waiting", "added_by_waiting"}
-    # A waiting upload's own work: the recheck of the slots after recording `waiting`, and its dispatch
-    # (waiting -> submitting). The wake-up that starts it and its by-status read are not extra: every finish sends
-    # one and the dispatcher reads the waiting line whenever a slot is free, whether anyone waits or not.
+    # What waiting adds is a difference of two phases' totals, so every op's figures must add up.
+    for op, added in calls["added_by_waiting"].items():
+        assert calls["waiting"][op] == pytest.approx(calls["no_wait"].get(op, 0.0) + added, abs=0.002), op
+    # A waiting upload's own work includes the recheck of the slots after recording `waiting`: one BatchGetItem that
+    # no other path makes, so it shows even in a run this small. Its UpdateItems (recording `waiting`, the dispatch
+    # waiting -> submitting) are not compared here: the webhook's replay marks (one per delivery, retries included)
+    # and a poll that beats the webhook to a finish add +-1 UpdateItem per image at random, more than a 3-and-5
+    # upload smoke can tell apart; `make bench` (10 and 20 uploads) reports them.
     assert calls["waiting"]["dynamodb.BatchGetItem"] > calls["no_wait"]["dynamodb.BatchGetItem"]
-    assert calls["waiting"]["dynamodb.UpdateItem"] > calls["no_wait"]["dynamodb.UpdateItem"]
-    assert w["aws_calls_total_per_image"]["waiting"] > w["aws_calls_total_per_image"]["no_wait"]
     # Priced from call counts, waiting costs DynamoDB more; the Lambda lines are priced from measured durations and
     # invocations (how SQS batched them), so only their presence is checked.
     assert w["waiting_usd_per_1000_images_by_line"]["dynamodb"] > 0, w["waiting_usd_per_1000_images_by_line"]
