@@ -87,15 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # not built (yet) on this branch
-                continue
-            raise
-        add_parser = getattr(module, "add_parser", None)
-        if add_parser is not None:  # a library module not (yet) wired as a command is not one
-            add_parser(sub)
+        # A listed module that is missing or has no add_parser is a bug, not a command to leave out quietly.
+        importlib.import_module(module_name).add_parser(sub)
     for command in sub.choices.values():
         _global_options(command, suppress=True)
 

@@ -31,7 +31,7 @@ from cutout_dev.local_stack.stack import PROJECT_ROOT
 NO_FAULTS_RESULTS = PROJECT_ROOT / "bench" / "flood-nofaults.json"
 BENCH_RESULTS = PROJECT_ROOT / "bench" / "results.json"
 VOLUMES = (100_000, 1_000_000)
-# Creator 3 and Pro 5 are published (magichour-api.md); Business is "unlimited" there: 10 is an assumption.
+# Creator 3 and Pro 5 are Magic Hour's published plan concurrencies; Business is "unlimited" there: 10 is an assumption.
 PLANS = {"Creator (3)": 3, "Pro (5)": 5, "Business (10, assumed)": 10}
 RENDER_SECONDS = 4.0  # Magic Hour's typical background-remover render (the bench's reference)
 

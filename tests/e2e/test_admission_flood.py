@@ -1,4 +1,4 @@
-"""A burst of uploads through the local stack with a small MaxJobsInFlight (issue 11 items 1-2): Magic Hour never
+"""A burst of uploads through the local stack with a small MaxJobsInFlight: Magic Hour never
 has more of our projects at once than the limit, every upload completes, nothing is dead-lettered, each upload is
 created once, and the slots end empty with nothing to repair.
 

@@ -1,4 +1,4 @@
-"""Admission through the handlers (issue 11 items 1-3): uploads beyond `MaxJobsInFlight` wait visibly and for free,
+"""Admission through the handlers: uploads beyond `MaxJobsInFlight` wait visibly and for free,
 a finished job starts the oldest waiting one, a 429 is backpressure, every ending path gives its slot back exactly
 once, and a paid result that arrives after its job timed out still completes it.
 

@@ -1,4 +1,4 @@
-"""The public webhook endpoint under a flood (issue 11 item 7): forged, unsigned and stale deliveries make no AWS
+"""The public webhook endpoint under a flood: forged, unsigned and stale deliveries make no AWS
 call and change nothing.
 
 AWS calls are counted where every one of them must pass: botocore's `before-call` event on the default session

@@ -26,7 +26,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cutout_dev.ops.redrive",
     "cutout_dev.ops.doctor",
     "cutout_dev.ops.upload",
-    # Built separately (issue 12's backfill/retry); registered when present so either branch merges cleanly.
     "cutout_dev.ops.backfill",
     "cutout_dev.ops.retry",
 )

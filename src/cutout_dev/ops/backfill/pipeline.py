@@ -12,7 +12,7 @@ from cutout.runtime.config import Settings
 from cutout_dev.ops.records import JobsTable
 from cutout_dev.ops.target import StackTarget, TargetError
 
-# Magic Hour's processing-time p50 for the background remover, queueing included (magichour-api.md §3).
+# Magic Hour's processing-time p50 for the background remover, queueing included.
 RENDER_SECONDS = 4.0
 BATCH_GET = 100  # BatchGetItem's limit
 BATCH_GET_ATTEMPTS = 8
