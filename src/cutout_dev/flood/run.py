@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import random
@@ -18,8 +17,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-from cutout.domain.models import TERMINAL, job_id_for
 
 from cutout_dev.bench.stats import summary
 from cutout_dev.flood.config import (
@@ -35,68 +32,27 @@ from cutout_dev.flood.judge import judge
 from cutout_dev.flood.measure import measure
 from cutout_dev.flood.render import render
 from cutout_dev.harness import (
-    INGEST_QUEUE,
-    NAMES,
     Injected,
+    Plan,
     UploadRecord,
+    Waiting,
     dlq_contents,
-    image,
+    end_stuck_jobs,
     inject,
+    plan_uploads,
     reconcile,
-    run_sweeper,
     say,
     slot_repairs,
-    wait_quiet,
+    upload_records,
+    wait_terminal,
 )
+from cutout_dev.harness.stack import harness_stack
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.soak import SoakConfig
 
 DESCRIPTION = (
     "Flood: thousands of distinct uploads dropped into the local stack at once, against a Magic Hour plan limit."
 )
-Plan = list[tuple[str, bytes, bool, bool]]
-
-
-def plan_uploads(cfg: FloodConfig, soak: SoakConfig) -> Plan:
-    """(relative key, bytes, duplicate its event, kill its worker) per upload; deterministic from the seed."""
-    rng = random.Random(cfg.seed)
-    plan = []
-    for i in range(cfg.uploads):
-        fmt = "PNG" if i % 3 else "JPEG"
-        ext = "png" if fmt == "PNG" else "jpg"
-        key = f"flood/{i // 100:03d}/{i:05d}-{NAMES[i % len(NAMES)]}.{ext}"
-        dup = rng.random() < soak.duplicate_event_rate
-        kill = rng.random() < soak.kill_rate
-        plan.append((key, image(rng, fmt), dup, kill))
-    return plan
-
-
-def wait_terminal(stack: LocalStack, cfg: FloodConfig, job_ids: set[str], deadline: float, t0: float) -> bool:
-    """Until every job is terminal and the stack is quiet (True), or nothing moves with jobs open / deadline (False)."""
-    last_print = 0.0
-    while time.monotonic() < deadline:
-        statuses = stack.job_statuses()
-        open_ids = [i for i in job_ids if statuses.get(i) not in TERMINAL]
-        now = time.monotonic()
-        if now - last_print >= 30:
-            counts = Counter(status for i, status in statuses.items() if i in job_ids)
-            missing = len(job_ids) - sum(counts.values())
-            depths = {k: v for k, v in stack.queue_depths().items() if v}
-            say(
-                cfg.progress,
-                f"[{now - t0:6.1f}s] jobs {dict(sorted(counts.items()))} no record {missing} queues {depths or '{}'}",
-            )
-            last_print = now
-        if not open_ids and wait_quiet(stack, min(deadline, time.monotonic() + 10)):
-            return True
-        # Quiet with jobs open is normal under admission control for a while: uploads wait while every slot is
-        # held by a create of unknown outcome, until its bound passes and the periodic tick frees it. Only a
-        # stack quiet for longer than that is stuck (then the harness's sweeper, with its clock ahead, ends it).
-        stuck_after = cfg.poll_max_wait_seconds + 2 * cfg.sweeper_interval_seconds
-        if open_ids and stack.quiescent() and wait_quiet(stack, min(deadline, now + stuck_after + 5), stuck_after):
-            return False
-        time.sleep(cfg.scan_interval_seconds)
-    return False
 
 
 def _put_all(stack: LocalStack, cfg: FloodConfig, plan: Plan) -> dict[str, float]:
@@ -120,56 +76,38 @@ def _put_all(stack: LocalStack, cfg: FloodConfig, plan: Plan) -> dict[str, float
 
 def stack_config(cfg: FloodConfig, mode: str, log_path: Path | None) -> LocalStackConfig:
     hold = cfg.unknown_outcome_hold_seconds
-    return LocalStackConfig(
-        webhooks=True,
+    return harness_stack(
+        cfg,
         emulator=cfg.emulator(mode),
         parameters={
-            "PollFirstDelaySeconds": str(cfg.poll_first_delay_seconds),
-            "PollMaxDelaySeconds": str(cfg.poll_max_delay_seconds),
-            "PollMaxWaitSeconds": str(cfg.poll_max_wait_seconds),
-            "PollMaxAttempts": "100",
             "MaximumConcurrency": cfg.concurrency,
             "MaxJobsInFlight": str(cfg.in_flight),
             **({"UnknownOutcomeHoldSeconds": str(hold)} if hold is not None else {}),
-        },
-        visibility_timeout_seconds={
-            INGEST_QUEUE: cfg.ingest_visibility_seconds,
-            "PollQueue": cfg.visibility_seconds,
-            "CompletionQueue": cfg.visibility_seconds,
         },
         # The sweeper on a period, as deployed (scaled down): its reconciliation repairs leaked slots and
         # dispatches waiting jobs a missed wake-up left behind.
         schedule_interval_seconds=cfg.sweeper_interval_seconds,
         function_log=log_path,
-        # moto on the other core (MotoServer): the harness measures the pipeline, not one shared interpreter.
-        aws_in_own_process=True,
     )
-
-
-def _upload_records(stack: LocalStack, plan: Plan) -> dict[str, UploadRecord]:
-    ep = stack.endpoints
-    uploads: dict[str, UploadRecord] = {}
-    for i, (rel, body, dup, kill) in enumerate(plan):
-        key = ep.input_prefix + rel
-        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()  # S3's ETag of a single-part PUT
-        uploads[key] = UploadRecord(i, key, etag, job_id_for(ep.bucket, key, etag), dup, kill)
-    return uploads
 
 
 def _await_end(
     stack: LocalStack, cfg: FloodConfig, soak: SoakConfig, mode: str, job_ids: set[str], t_put: float
 ) -> dict[str, Any]:
     """Wait until every job is terminal; run the sweeper once if jobs stay open with nothing moving. The extras."""
-    extra: dict[str, Any] = {}
     deadline = t_put + cfg.timeout()
-    if not wait_terminal(stack, cfg, job_ids, deadline, t_put):
-        stuck = [j for j in stack.jobs() if j["job_id"] in job_ids and j.get("status") not in TERMINAL]
-        if stuck:
-            say(cfg.progress, f"[{mode}] {len(stuck)} job(s) open and nothing moving: sweeper")
-            outcome = run_sweeper(stack, soak)
-            extra["sweeper"] = f"{len(stuck)} stuck job(s) -> {outcome}"
-            wait_terminal(stack, cfg, job_ids, deadline, t_put)
-    return extra
+    # Quiet with jobs open is normal under admission control for a while: uploads wait while every slot is held by
+    # a create of unknown outcome, until its bound passes and the periodic tick frees it. Only a stack quiet for
+    # longer than that is stuck (then the harness's sweeper, with its clock ahead, ends it).
+    stuck_after = cfg.poll_max_wait_seconds + 2 * cfg.sweeper_interval_seconds
+    how = Waiting(cfg.progress, report_every=30, stuck_after=stuck_after, poll_every=cfg.scan_interval_seconds)
+
+    def wait() -> bool:
+        return wait_terminal(stack, job_ids, deadline, t_put, how)
+
+    if wait():
+        return {}
+    return end_stuck_jobs(stack, soak, job_ids, wait, lambda text: say(cfg.progress, f"[{mode}] {text}"))
 
 
 def _analyse(
@@ -229,7 +167,13 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
 
     t0 = time.monotonic()
     soak = cfg.soak()
-    plan = plan_uploads(cfg, soak)
+    plan = plan_uploads(
+        cfg.uploads,
+        lambda i: f"flood/{i // 100:03d}/{i:05d}",
+        random.Random(cfg.seed),
+        soak.duplicate_event_rate,
+        soak.kill_rate,
+    )
     boto3.setup_default_session()
     counter = CallCounter()
     assert boto3.DEFAULT_SESSION is not None
@@ -240,7 +184,7 @@ def run_mode(cfg: FloodConfig, mode: str) -> dict[str, Any]:
         log_path.unlink(missing_ok=True)
     injected = Injected()
     with LocalStack(stack_config(cfg, mode, log_path)) as stack:
-        uploads = _upload_records(stack, plan)
+        uploads = upload_records(stack, plan)
         inject(stack, soak, uploads, injected)
         for function in stack.functions.values():
             counter.watch(function)

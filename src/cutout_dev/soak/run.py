@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import random
@@ -15,102 +14,46 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from cutout.domain.models import TERMINAL, job_id_for, job_id_from_project_name
+from cutout.domain.models import job_id_from_project_name
 
 from cutout_dev.harness import (
-    INGEST_QUEUE,
-    NAMES,
     CheckResult,
     Injected,
+    Plan,
     UploadRecord,
+    Waiting,
     dlq_contents,
-    image,
+    end_stuck_jobs,
     inject,
+    plan_uploads,
     reconcile,
     record,
-    run_sweeper,
     say,
     slot_repairs,
+    upload_records,
     wait_quiet,
+    wait_terminal,
 )
+from cutout_dev.harness.stack import harness_stack
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.soak.config import DEFAULT_RESULTS, DESCRIPTION, SoakConfig, SoakResult
 from cutout_dev.soak.render import render
 from cutout_dev.soak.slots import account_slots, wait_slots_free
 
-Plan = list[tuple[str, bytes, bool, bool]]
 
-
-def plan_uploads(cfg: SoakConfig, rng: random.Random) -> Plan:
-    """(relative key, bytes, duplicate its event, kill its worker) per upload; deterministic from the seed."""
-    plan = []
-    for i in range(cfg.uploads):
-        fmt = "PNG" if i % 3 else "JPEG"
-        ext = "png" if fmt == "PNG" else "jpg"
-        name = NAMES[i % len(NAMES)]
-        key = f"soak/{i // 50:02d}/{i:04d}-{name}.{ext}"
-        plan.append((key, image(rng, fmt), rng.random() < cfg.duplicate_event_rate, rng.random() < cfg.kill_rate))
-    return plan
-
-
-def wait_terminal(stack: LocalStack, cfg: SoakConfig, job_ids: set[str], deadline: float, started: float) -> bool:
-    """Wait until every upload's job is terminal and the stack is quiescent (or only stuck jobs remain)."""
-    last_print = 0.0
-    while time.monotonic() < deadline:
-        statuses = stack.job_statuses()
-        open_ids = [i for i in job_ids if statuses.get(i) not in TERMINAL]
-        now = time.monotonic()
-        if now - last_print >= 10:
-            counts = Counter(status for i, status in statuses.items() if i in job_ids)
-            depths = {k: v for k, v in stack.queue_depths().items() if v}
-            say(
-                cfg.progress,
-                f"[{now - started:6.1f}s] jobs {dict(sorted(counts.items()))} open {len(open_ids)} "
-                f"queues {depths or '{}'}",
-            )
-            last_print = now
-        if not open_ids and wait_quiet(stack, min(deadline, time.monotonic() + 10)):
-            return True
-        if open_ids and stack.quiescent() and wait_quiet(stack, min(deadline, time.monotonic() + 10), settle=5):
-            # Nothing is moving and jobs are still open: only the sweeper will resolve them.
-            return False
-        time.sleep(0.5)
-    return False
+def _waiting(cfg: SoakConfig) -> Waiting:
+    # Nothing moving for 5 s with jobs open: only the sweeper will end them.
+    return Waiting(cfg.progress, report_every=10, stuck_after=5)
 
 
 def stack_config(cfg: SoakConfig) -> LocalStackConfig:
-    return LocalStackConfig(
-        webhooks=True,
+    return harness_stack(
+        cfg,
         emulator=cfg.emulator(),
+        parameters={"MaximumConcurrency": cfg.concurrency, "MaxJobsInFlight": cfg.max_jobs_in_flight},
         schedule_interval_seconds=cfg.schedule_interval_seconds,
-        parameters={
-            "PollFirstDelaySeconds": str(cfg.poll_first_delay_seconds),
-            "PollMaxDelaySeconds": str(cfg.poll_max_delay_seconds),
-            "PollMaxWaitSeconds": str(cfg.poll_max_wait_seconds),
-            "PollMaxAttempts": "100",
-            "MaximumConcurrency": cfg.concurrency,
-            "MaxJobsInFlight": cfg.max_jobs_in_flight,
-        },
-        visibility_timeout_seconds={
-            INGEST_QUEUE: cfg.ingest_visibility_seconds,
-            "PollQueue": cfg.visibility_seconds,
-            "CompletionQueue": cfg.visibility_seconds,
-        },
         function_log=cfg.function_log,
-        # moto on the other core (MotoServer): the harness measures the pipeline, not one shared interpreter.
-        aws_in_own_process=True,
     )
-
-
-def _upload_records(stack: LocalStack, plan: Plan) -> dict[str, UploadRecord]:
-    """Keys and job ids, known before anything is uploaded: S3's ETag of a single-part PUT is the MD5."""
-    ep = stack.endpoints
-    uploads: dict[str, UploadRecord] = {}
-    for i, (rel, body, dup, kill) in enumerate(plan):
-        key = ep.input_prefix + rel
-        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
-        uploads[key] = UploadRecord(i, key, etag, job_id_for(ep.bucket, key, etag), dup, kill)
-    return uploads
 
 
 def _put_all(stack: LocalStack, cfg: SoakConfig, plan: Plan, uploads: dict[str, UploadRecord]) -> None:
@@ -136,28 +79,23 @@ def _settle(
 ) -> dict[str, list[str]]:
     """Wait for the end; sweep stuck jobs, redrive the DLQs (then wait again); the DLQs' final contents."""
     deadline = started + cfg.timeout_seconds
-    done = wait_terminal(stack, cfg, job_ids, deadline, started)
-    if not done:
-        stuck = [j for j in stack.jobs() if j["job_id"] in job_ids and j.get("status") not in TERMINAL]
-        if stuck:
-            say(
-                cfg.progress,
-                f"[{time.monotonic() - started:6.1f}s] {len(stuck)} job(s) open and nothing moving: sweeper",
-            )
-            outcome = run_sweeper(stack, cfg)
-            extra["sweeper"] = f"{len(stuck)} stuck job(s) → {outcome}"
-            extra["swept"] = [
-                {"job_id": j["job_id"], "key": j.get("source_key"), "status": j.get("status")} for j in stuck
-            ]
-            wait_terminal(stack, cfg, job_ids, deadline, started)
+
+    def wait() -> bool:
+        return wait_terminal(stack, job_ids, deadline, started, _waiting(cfg))
+
+    def tell(text: str) -> None:
+        say(cfg.progress, f"[{time.monotonic() - started:6.1f}s] {text}")
+
+    if not wait():
+        extra.update(end_stuck_jobs(stack, cfg, job_ids, wait, tell))
     dlq = dlq_contents(stack)
     extra["dlq_before_redrive"] = {q: len(b) for q, b in dlq.items()}
     extra["dlq_messages_before_redrive"] = dlq
     if cfg.redrive and any(dlq.values()):
         moved = {q: stack.redrive(q) for q, b in dlq.items() if b}
         extra["redriven"] = moved
-        say(cfg.progress, f"[{time.monotonic() - started:6.1f}s] redrove {moved}")
-        wait_terminal(stack, cfg, job_ids, deadline, started)
+        tell(f"redrove {moved}")
+        wait()
         dlq = dlq_contents(stack)
     wait_quiet(stack, deadline)
     return dlq
@@ -186,7 +124,13 @@ def run(cfg: SoakConfig) -> SoakResult:
     started = time.monotonic()
     # moto's and the Function URL's werkzeug servers log every request.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    plan = plan_uploads(cfg, random.Random(cfg.seed))
+    plan = plan_uploads(
+        cfg.uploads,
+        lambda i: f"soak/{i // 50:02d}/{i:04d}",
+        random.Random(cfg.seed),
+        cfg.duplicate_event_rate,
+        cfg.kill_rate,
+    )
     injected = Injected()
     extra: dict[str, Any] = {}
     if cfg.function_log is not None:
@@ -194,7 +138,7 @@ def run(cfg: SoakConfig) -> SoakResult:
         cfg.function_log.unlink(missing_ok=True)
     with LocalStack(stack_config(cfg)) as stack:
         say(cfg.progress, f"local stack up in {time.monotonic() - started:.1f} s; uploading {cfg.uploads} objects")
-        uploads = _upload_records(stack, plan)
+        uploads = upload_records(stack, plan)
         inject(stack, cfg, uploads, injected)
         _put_all(stack, cfg, plan, uploads)
         say(cfg.progress, f"[{time.monotonic() - started:6.1f}s] {cfg.uploads} uploads done")
