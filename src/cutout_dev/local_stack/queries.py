@@ -163,13 +163,20 @@ class StackQueries:
 
     def quiescent(self) -> bool:
         """No queued/in-flight messages in the source queues, no poller busy, emulator idle."""
-        depths = self.queue_depths()
+        return not self.still_moving()
+
+    def still_moving(self) -> list[str]:
+        """What keeps the stack from being quiescent, one phrase each ([] when it is): for a report that fails."""
         dlqs = set(self.dead_letter_queues())
-        if any(n for q, n in depths.items() if q not in dlqs):
-            return False
-        if any(p.busy for p in self.pollers):
-            return False
-        return self.emulator is None or bool(self.emulator.engine.quiescent())
+        moving = [
+            f"{q}: {n} message(s) queued, in flight or delayed"
+            for q, n in self.queue_depths().items()
+            if n and q not in dlqs
+        ]
+        moving += [f"{p.function.logical_id} busy on a batch" for p in self.pollers if p.busy]
+        if self.emulator is not None and not self.emulator.engine.quiescent():
+            moving.append("the Magic Hour emulator still rendering or delivering a webhook")
+        return moving
 
 
 def redrive_messages(sqs: Any, source_url: str, dest_url: str, *, limit: int | None = None) -> int:
