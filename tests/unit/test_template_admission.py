@@ -1,4 +1,4 @@
-"""template.yaml: the flood defences (issue 11) — the in-flight limit, the bounded public webhook, their alarms."""
+"""template.yaml: the flood defences — the in-flight limit, the bounded public webhook, their alarms."""
 
 from __future__ import annotations
 

@@ -168,7 +168,8 @@ class Reconciler(SlotTable):
         oldest = self._clock() - self.grace
         return tuple(s for s in snap.held if s.holder == suspect or (parse_ts(s.acquired_at) or oldest) < oldest)
 
-    def leak_reason(self, slot: Slot, job: Job | None, now: datetime) -> str | None:
+    # One return per holder state: the decision table reads top to bottom, which splitting it would hide.
+    def leak_reason(self, slot: Slot, job: Job | None, now: datetime) -> str | None:  # noqa: PLR0911
         """Why `slot` should be freed now, or None while its holder may still legitimately need it."""
         acquired = parse_ts(slot.acquired_at) or now
         held_for = now - acquired

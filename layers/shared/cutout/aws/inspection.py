@@ -12,7 +12,7 @@ from cutout.aws.s3_events import ObjectRef
 from cutout.domain.models import MAX_KEY_BYTES, output_key_for
 from cutout.runtime.config import Settings
 
-# Extensions Magic Hour accepts for images (magichour-api.md §4). The URL it fetches must show one.
+# Extensions Magic Hour accepts for images (Magic Hour's API reference, image assets). The URL it fetches must show one.
 IMAGE_EXTENSIONS = frozenset(
     {"png", "jpg", "jpeg", "jfif", "heic", "heif", "webp", "avif", "jp2", "tiff", "tif", "bmp"}
 )
@@ -33,7 +33,8 @@ class Inspected(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import instea
     metadata: dict[str, str]
 
 
-def sniff_image(head: bytes) -> str | None:
+# One return per format: a table of magic bytes, read top to bottom.
+def sniff_image(head: bytes) -> str | None:  # noqa: PLR0911
     """Name the image format from its magic bytes, or None. Cheap insurance against paying for a PDF.jpg."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
@@ -116,7 +117,24 @@ def _ranged_get(ref: ObjectRef, key: str) -> Inspected | None:
     )
 
 
-def problem(obj: Inspected, settings: Settings) -> tuple[str, str] | None:
+def skip_reason(ref: ObjectRef, settings: Settings) -> str | None:
+    """Why an event's object is not ours to process (free, no record is written), or None when it is. A plain
+    function of the settings, so a backfill filters its listing exactly as the submit does without building one."""
+    if settings.source_bucket and ref.bucket != settings.source_bucket:
+        return "wrong_bucket"
+    if ref.key.endswith("/"):
+        return "folder_marker"
+    if not ref.key.startswith(settings.input_prefix):
+        return "outside_input_prefix"
+    # Recursion guard: our own output must never become input, whatever the trigger's filter says.
+    output_bucket = settings.output_bucket_for(ref.bucket)
+    if ref.bucket == output_bucket and settings.output_prefix and ref.key.startswith(settings.output_prefix):
+        return "output_prefix"
+    return None
+
+
+# One return per rule, in the order a reader checks an upload: the first failed rule is the recorded reason.
+def problem(obj: Inspected, settings: Settings) -> tuple[str, str] | None:  # noqa: PLR0911
     """(error code, message) when the upload cannot become a cutout; None when it may be submitted."""
     ext = extension_of(obj.key)
     if ext not in IMAGE_EXTENSIONS:

@@ -38,7 +38,7 @@ CREATE_PATH = "/v1/image-background-remover"
 PROJECT_PATH = "/v1/image-projects/{id}"
 UPLOAD_URLS_PATH = "/v1/files/upload-urls"
 
-CREDITS_PER_IMAGE = 5  # "Each image costs 5 credits." (magichour-api.md §1)
+CREDITS_PER_IMAGE = 5  # "Each image costs 5 credits." (Magic Hour's pricing for the background remover)
 KNOWN_STATUSES = frozenset({"draft", "queued", "rendering", "complete", "error", "canceled"})
 # Magic Hour documents these as "nothing was created, try again".
 NOT_CREATED_STATUSES = frozenset({429, 502, 503})

@@ -1,6 +1,6 @@
 """Magic Hour webhook authentication: HMAC-SHA256 over "{timestamp}.{raw body}", constant-time compare.
 
-Hand-written because no Magic Hour SDK ships a verifier (magichour-api.md §5) and the scheme is four lines;
+Hand-written because no Magic Hour SDK ships a verifier (per its webhook reference) and the scheme is four lines;
 what matters is verifying the exact raw bytes (never a re-serialised body) and bounding the timestamp.
 
 The endpoint is public (a Function URL, AuthType NONE), so a flood of forged or replayed deliveries must cost as

@@ -36,7 +36,9 @@ FINALIZE_LEASE_SECONDS = 120
 
 
 class Finalizer(UseCase):
-    def handle(self, message: CompletionMessage, receive_count: int = 1) -> FinalizeOutcome:
+    # One return per outcome of FinalizeOutcome, each after the check that decides it: the table of what a
+    # completion can be, in the order they are told apart.
+    def handle(self, message: CompletionMessage, receive_count: int = 1) -> FinalizeOutcome:  # noqa: PLR0911
         project = parse_project(message.project)
         bind_job(project_id=project.id)
         job = self._job_for(message, project, receive_count)

@@ -22,7 +22,7 @@ from typing import Any
 from cutout.admission.budget import CreditBudget
 from cutout.admission.control import Acquired
 from cutout.aws import s3_events
-from cutout.aws.inspection import Inspected, background_key, inspect_upload, problem
+from cutout.aws.inspection import Inspected, background_key, inspect_upload, problem, skip_reason
 from cutout.aws.s3_events import ObjectRef, Skip
 from cutout.domain.errors import BudgetExhausted, InvalidBackground, OutOfTime
 from cutout.domain.job import SourceObject
@@ -97,9 +97,9 @@ class Submitter(WaitingLine):
         bind_job(source_key=ref.key)
         # Each key the event may name passes the filters on its own (s3_events.py: an EventBridge key may be
         # read two ways); the reason given is the presumed key's.
-        keys = [key for key in ref.candidates if self.skip_reason(ref._replace(key=key)) is None]
+        keys = [key for key in ref.candidates if skip_reason(ref._replace(key=key), self.settings) is None]
         if not keys:
-            reason = self.skip_reason(ref) or "outside_input_prefix"
+            reason = skip_reason(ref, self.settings) or "outside_input_prefix"
             count("Skipped")
             logger.info("object skipped", extra={"skip_reason": reason, "bucket": ref.bucket})
             return SubmitOutcome(SubmitKind.SKIPPED, reason)
@@ -114,20 +114,6 @@ class Submitter(WaitingLine):
                 job_id, source, "object_missing", f"the object no longer exists (deleted before processing): {looked}"
             )
         return self._submit_inspected(ref, inspected)
-
-    def skip_reason(self, ref: ObjectRef) -> str | None:
-        """Filters (free, no record)."""
-        s = self.settings
-        if s.source_bucket and ref.bucket != s.source_bucket:
-            return "wrong_bucket"
-        if ref.key.endswith("/"):
-            return "folder_marker"
-        if not ref.key.startswith(s.input_prefix):
-            return "outside_input_prefix"
-        # Recursion guard: our own output must never become input, whatever the trigger's filter says.
-        if ref.bucket == s.output_bucket_for(ref.bucket) and s.output_prefix and ref.key.startswith(s.output_prefix):
-            return "output_prefix"
-        return None
 
     def _submit_inspected(self, ref: ObjectRef, inspected: Inspected) -> SubmitOutcome:
         job_id = job_id_for(ref.bucket, inspected.key, inspected.etag)

@@ -57,7 +57,7 @@ class WebhookReceiver(Collaborators):
         try:
             doc = json.loads(delivery.body)
             event_type = doc["type"]
-            # The schema names it `payload`; one old example says `object` (magichour-api.md §5).
+            # The schema names it `payload`; one old example says `object` (Magic Hour's webhook reference).
             project = parse_project(doc.get("payload", doc.get("object")))
         except (ValueError, KeyError, TypeError, MalformedResponse) as exc:
             count("WebhookMalformed")

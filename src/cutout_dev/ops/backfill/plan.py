@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from cutout.aws.inspection import SNIFF_BYTES, Inspected, problem
+from cutout.aws.inspection import SNIFF_BYTES, Inspected, problem, skip_reason
 from cutout.aws.s3_events import ObjectRef
 from cutout.domain.models import job_id_for
 from cutout.magic_hour.client import CREDITS_PER_IMAGE
-from cutout.store.job_store import JobStore
-from cutout.use_cases.submit import Submitter
 
 from cutout_dev.ops.backfill.listing import Listed
 from cutout_dev.ops.backfill.pipeline import (
@@ -54,7 +52,6 @@ class Filter:
 
     def __init__(self, pipeline: Pipeline, *, inspect: bool = True) -> None:
         self._settings = pipeline.settings()
-        self._submitter = Submitter(self._settings, store=JobStore(pipeline.table, pipeline.dynamodb))
         self._s3 = pipeline.s3
         self.inspect = inspect
 
@@ -80,7 +77,7 @@ class Filter:
     def reason(self, listed: Listed) -> str | None:
         obj = listed.obj
         ref = ObjectRef(obj.bucket, obj.key, obj.key, obj.etag, obj.version_id, obj.size, "eventbridge")
-        skip = self._submitter.skip_reason(ref)
+        skip = skip_reason(ref, self._settings)
         if skip:
             return skip
         if listed.storage_class.upper() in ARCHIVED:

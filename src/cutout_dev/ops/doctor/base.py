@@ -34,7 +34,7 @@ PROBE_PROJECT_ID = "cutout-doctor-probe-no-such-project"
 # shared layer's secrets module loads Powertools).
 SECRET_CACHE_SECONDS = 300
 ACCEPTED = 202  # cutout.use_cases.webhook answers it to every authentic, well-formed delivery (not imported, as above)
-SIGNATURE_HEADER = "magic-hour-event-signature"  # cutout.magic_hour.webhook_auth, magichour-api.md §5
+SIGNATURE_HEADER = "magic-hour-event-signature"  # as cutout.magic_hour.webhook_auth and the webhook reference
 TIMESTAMP_HEADER = "magic-hour-event-timestamp"
 
 
