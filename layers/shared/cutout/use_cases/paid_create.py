@@ -2,7 +2,7 @@
 
 Whatever fails, the claim, the slot and the budget end consistent with what Magic Hour did (see `_create`). A
 claim found stale (its owner died mid-create) is resolved as an ambiguous create, never re-created: Magic Hour has
-no idempotency key. The base of the submit path (`Submitter`, submit.py; `WaitingLine`, waiting_line.py).
+no idempotency key. Held by the submit path (`Submitter`, submit.py) and its waiting line (waiting_line.py).
 """
 
 from __future__ import annotations
@@ -31,14 +31,25 @@ AfterCreate = Callable[[str, str], None]
 """Called with (job id, project id) between the create and its record: the soak's "worker killed here"."""
 
 
-class PaidCreate(UseCase):
-    """Create at Magic Hour and record it. Its attributes are set by `Submitter`."""
+class PaidCreate:
+    """Create at Magic Hour and record it; what a create outcome means for the claim, the slot and the budget."""
 
-    assets: Assets
-    budget: CreditBudget
-    after_create: AfterCreate | None
+    def __init__(
+        self, use_case: UseCase, assets: Assets, budget: CreditBudget, after_create: AfterCreate | None = None
+    ) -> None:
+        # The submit's own collaborators, held rather than inherited: one store, one admission, one clock.
+        self.settings = use_case.settings
+        self.clock = use_case.clock
+        self.store = use_case.store
+        self.magic_hour = use_case.magic_hour
+        self.dispatch = use_case.dispatch
+        self.admission = use_case.admission
+        self.slots = use_case.slots
+        self.assets = assets
+        self.budget = budget
+        self.after_create = after_create
 
-    def _create_and_record(
+    def create_and_record(
         self,
         job_id: str,
         token: str,
@@ -68,7 +79,7 @@ class PaidCreate(UseCase):
         self._schedule_first_poll(job_id, created.project_id)
         return SubmitOutcome(SubmitKind.SUBMITTED, "", job_id, created.project_id)
 
-    def _back_to_waiting(self, job_id: str, token: str, slot: str | None, reason: str) -> SubmitOutcome:
+    def back_to_waiting(self, job_id: str, token: str, slot: str | None, reason: str) -> SubmitOutcome:
         self.store.back_to_waiting(job_id, token, reason)
         self.slots.give_back(job_id, slot)
         count("BackToWaiting")
@@ -99,7 +110,7 @@ class PaidCreate(UseCase):
             logger.warning("Magic Hour rejected the input", extra={"error_code": exc.code, "status": exc.status})
             return SubmitOutcome(SubmitKind.REJECTED, exc.code, job_id)
         except AmbiguousCreate as exc:
-            return self._mark_ambiguous(job_id, str(exc))
+            return self.mark_ambiguous(job_id, str(exc))
         except MagicHourError as exc:
             # Provably not created (or refused for configuration/billing).
             self.budget.release(budget_day)
@@ -113,22 +124,22 @@ class PaidCreate(UseCase):
                 # Magic Hour's plan is full: backpressure, not a failure. Learn the limit, wait, retry later.
                 self.admission.throttled(job_id)
                 count("CreateThrottled")
-                return self._back_to_waiting(job_id, token, slot, "throttled_429")
+                return self.back_to_waiting(job_id, token, slot, "throttled_429")
             if dispatched:
-                return self._back_to_waiting(job_id, token, slot, f"{type(exc).__name__} {exc.status or ''}".strip())
+                return self.back_to_waiting(job_id, token, slot, f"{type(exc).__name__} {exc.status or ''}".strip())
             self.store.release_claim(job_id, token)
             self.slots.give_back(job_id, slot)
             raise RetryLater(f"{type(exc).__name__}: {exc}") from None
         except SecretUnavailable:
             self.budget.release(budget_day)
             if dispatched:
-                self._back_to_waiting(job_id, token, slot, "secret_unavailable")
+                self.back_to_waiting(job_id, token, slot, "secret_unavailable")
             else:
                 self.store.release_claim(job_id, token)
                 self.slots.give_back(job_id, slot)
             raise
 
-    def _already_claimed(self, existing: Job | None, job_id: str) -> SubmitOutcome:
+    def already_claimed(self, existing: Job | None, job_id: str) -> SubmitOutcome:
         if existing is None:
             # The claim lost to a record that was gone when read back (released in between): nothing to do here.
             count("Duplicates")
@@ -144,14 +155,14 @@ class PaidCreate(UseCase):
                 count("DuplicatesInFlight")
                 logger.info("duplicate delivery while the first is in flight; dropped")
                 return SubmitOutcome(SubmitKind.DUPLICATE, "in_flight", existing.job_id)
-            return self._mark_ambiguous(
+            return self.mark_ambiguous(
                 existing.job_id, "the worker that claimed this job stopped before recording the create"
             )
         count("Duplicates")
         logger.info("duplicate delivery; job already exists", extra={"existing_status": existing.status})
         return SubmitOutcome(SubmitKind.DUPLICATE, str(existing.status), existing.job_id)
 
-    def _mark_ambiguous(self, job_id: str, why: str) -> SubmitOutcome:
+    def mark_ambiguous(self, job_id: str, why: str) -> SubmitOutcome:
         self.store.mark_ambiguous(job_id, why)
         count("AmbiguousCreates")
         logger.error("create outcome unknown; not retried (no idempotency key at Magic Hour)", extra={"why": why})

@@ -12,7 +12,8 @@ A 429 on a create is backpressure, not a failure: the job waits again and the ef
 Hour accepted.
 
 Where each part lives: this module (entry points, filters, inspection, the upload's path up to the create),
-waiting_line.py (waiting and dispatch), paid_create.py (the create, its outcomes, a job claimed already).
+waiting_line.py (waiting and dispatch), paid_create.py (the create, its outcomes, a job claimed already); the
+`Submitter` holds one of each, built in its constructor.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from cutout.runtime import time_budget
 from cutout.runtime.config import Settings
 from cutout.runtime.observability import bind_job, clear_job, count, logger
 from cutout.store.job_store import JobStore
-from cutout.use_cases.paid_create import AfterCreate
+from cutout.use_cases.paid_create import AfterCreate, PaidCreate
+from cutout.use_cases.use_case import UseCase
 from cutout.use_cases.waiting_line import WaitingLine
 
 # A spent budget lasts until the next UTC day (or a raised budget). Failing the record would spend one of its
@@ -43,8 +45,8 @@ from cutout.use_cases.waiting_line import WaitingLine
 PARK_DELAY_SECONDS = 900
 
 
-class Submitter(WaitingLine):
-    """The submit path for uploads; creates and the waiting line are in its bases (module docstring)."""
+class Submitter(UseCase):
+    """The submit path for uploads; it holds the paid create and the waiting line (module docstring)."""
 
     def __init__(
         self,
@@ -58,7 +60,8 @@ class Submitter(WaitingLine):
         super().__init__(settings, store, clock=clock)
         self.assets = Assets(settings, self.magic_hour)
         self.budget = CreditBudget(self.counters, settings.daily_credit_budget, clock)
-        self.after_create = after_create
+        self.paid = PaidCreate(self, self.assets, self.budget, after_create)
+        self.waiting_line = WaitingLine(self, self.paid)
         self.park_delay_seconds = park_delay_seconds
 
     # ----- entry points: one ingest message, or a direct S3/EventBridge event -------------------------
@@ -67,7 +70,7 @@ class Submitter(WaitingLine):
         if parking fails the error propagates so the message itself comes back."""
         wake = DispatchMessage.from_json(body)
         if wake is not None:
-            return self.dispatch_waiting(wake.reason, wake.suspect)
+            return self.waiting_line.dispatch_waiting(wake.reason, wake.suspect)
         try:
             return self.submit_all(s3_events.parse_text(body))
         except BudgetExhausted:
@@ -134,40 +137,42 @@ class Submitter(WaitingLine):
             # exists already (presigning is free, so the presign mode relies on the claim alone).
             existing = self.store.get(job_id)
             if existing is not None and existing.status != JobStatus.RETRY_PENDING:  # a retry goes on to the claim
-                return self._already_claimed(existing, job_id)
+                return self.paid.already_claimed(existing, job_id)
         acquired: Acquired | None = None
         if self.admission is not None:
             acquired = self.admission.acquire(job_id)
             if acquired is None:
-                return self._wait(job_id, source)
+                return self.waiting_line.wait(job_id, source)
         try:
             # From here the record calls Magic Hour (a job that waits does not, so it is not held up by the clock).
             time_budget.require(self.magic_hour.worst_case_seconds)
         except OutOfTime:
-            self._give_back(acquired, job_id)  # no wake-up: this very record comes back at once (sqs_batch.py)
+            self.waiting_line.give_back(
+                acquired, job_id
+            )  # no wake-up: this very record comes back at once (sqs_batch.py)
             raise
         # Presigned at dispatch, not before: a URL made when the upload arrived could expire while it waits.
         try:
             image_url, background_url = self.assets.urls(source)
         except InvalidBackground as exc:
-            self._give_back(acquired, job_id)
+            self.waiting_line.give_back(acquired, job_id)
             return self._reject(job_id, source, "background_invalid", str(exc))
         except Exception:
             # S3 refused (a real denial: 403) or failed: nothing claimed yet, the message comes back; keep no slot.
-            self._give_back(acquired, job_id)
+            self.waiting_line.give_back(acquired, job_id)
             raise
         slot = acquired.slot_id if acquired else None
         claim = self.store.claim(job_id, source, slot=slot)
         if not claim.won:
-            self._give_back(acquired, job_id)
-            return self._already_claimed(claim.existing, job_id)
+            self.waiting_line.give_back(acquired, job_id)
+            return self.paid.already_claimed(claim.existing, job_id)
         try:
             budget_day = self.budget.reserve()
         except BudgetExhausted:
             self.store.release_claim(job_id, claim.token)
             self.slots.give_back(job_id, slot)
             raise
-        return self._create_and_record(job_id, claim.token, slot, budget_day, image_url, background_url)
+        return self.paid.create_and_record(job_id, claim.token, slot, budget_day, image_url, background_url)
 
     def _reject(self, job_id: str, source: SourceObject, code: str, message: str) -> SubmitOutcome:
         bind_job(job_id=job_id)

@@ -15,6 +15,7 @@ from cutout.domain.outcomes import SubmitKind, SubmitOutcome
 from cutout.runtime import time_budget
 from cutout.runtime.observability import bind_job, clear_job, count, logger
 from cutout.use_cases.paid_create import PaidCreate
+from cutout.use_cases.use_case import UseCase
 
 # Creates one dispatch message may start (see `dispatch_waiting`): one, as one upload does, since each message
 # stands for one freed slot.
@@ -25,14 +26,21 @@ DISPATCH_PER_MESSAGE = 1
 DISPATCH_RACE_MARGIN = 4
 
 
-class WaitingLine(PaidCreate):
-    """Wait for a slot, and start waiting jobs."""
+class WaitingLine:
+    """Wait for a slot, and start waiting jobs through the submit's paid path."""
 
-    def _wait(self, job_id: str, source: SourceObject) -> SubmitOutcome:
+    def __init__(self, use_case: UseCase, paid: PaidCreate) -> None:
+        self.store = use_case.store
+        self.magic_hour = use_case.magic_hour
+        self.admission = use_case.admission
+        self.slots = use_case.slots
+        self.paid = paid
+
+    def wait(self, job_id: str, source: SourceObject) -> SubmitOutcome:
         """No slot free: record the job `waiting` (free, visible) and acknowledge its message."""
         claim = self.store.wait(job_id, source)
         if not claim.won:
-            return self._already_claimed(claim.existing, job_id)
+            return self.paid.already_claimed(claim.existing, job_id)
         count("JobsQueuedToWait")
         logger.info("no in-flight slot free; the job waits")
         # A slot freed between our look and our record would have found nobody waiting: look once more, and if so
@@ -69,7 +77,7 @@ class WaitingLine(PaidCreate):
             token = self.store.dispatch(job.job_id, acquired.slot_id)
             if token is None:
                 # Someone else dispatched it first (or it is no longer waiting): keep nothing we took.
-                self._give_back(acquired, job.job_id)
+                self.give_back(acquired, job.job_id)
                 continue
             try:
                 bind_job(job_id=job.job_id, source_key=job.source_key)
@@ -98,7 +106,7 @@ class WaitingLine(PaidCreate):
             background_key=job.background_key,
         )
         try:
-            image_url, background_url = self.assets.urls(source)
+            image_url, background_url = self.paid.assets.urls(source)
         except InvalidBackground as exc:
             self.store.reject_by_magic_hour(job.job_id, token, "background_invalid", str(exc))
             self.slots.finished(job.job_id, slot, succeeded=False, why="rejected")
@@ -107,15 +115,17 @@ class WaitingLine(PaidCreate):
         except Exception:
             # S3 refused or failed (nothing created): the job waits again rather than be left `submitting`, which
             # a later look would take for a worker that died mid-create (an ambiguous create).
-            self._back_to_waiting(job.job_id, token, slot, "asset_unavailable")
+            self.paid.back_to_waiting(job.job_id, token, slot, "asset_unavailable")
             raise
         try:
-            budget_day = self.budget.reserve()
+            budget_day = self.paid.budget.reserve()
         except BudgetExhausted:
-            return self._back_to_waiting(job.job_id, token, slot, "budget_exhausted")
-        return self._create_and_record(job.job_id, token, slot, budget_day, image_url, background_url, dispatched=True)
+            return self.paid.back_to_waiting(job.job_id, token, slot, "budget_exhausted")
+        return self.paid.create_and_record(
+            job.job_id, token, slot, budget_day, image_url, background_url, dispatched=True
+        )
 
-    def _give_back(self, acquired: Acquired | None, job_id: str) -> None:
+    def give_back(self, acquired: Acquired | None, job_id: str) -> None:
         """Free a slot this call took and will not use (the job was claimed or dispatched by someone else)."""
         if acquired is not None:
             self.slots.give_back(job_id, acquired.slot_id)
