@@ -1,7 +1,7 @@
 """The finalize lease: one S3 write and one event per job, even with the webhook and a poll racing to finish it.
 
 Three rows of the transitions table in job_store.py (begin_finalize, end_finalize, complete), each one conditional
-`_write` (job_write.py); `JobStore` inherits them.
+write (job_write.py); `JobStore` holds one and answers them.
 """
 
 from __future__ import annotations
@@ -11,11 +11,15 @@ from typing import Any
 
 from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, IN_FLIGHT, JobStatus, iso
 from cutout.store.dynamo_expressions import Expression
-from cutout.store.job_write import LEASE, JobWrites
+from cutout.store.job_write import LEASE, JobWriter
 
 
-class FinalizeLease(JobWrites):
+class FinalizeLease:
     """Take, give back and complete under the finalize lease."""
+
+    def __init__(self, writer: JobWriter) -> None:
+        self._writer = writer
+        self.clock = writer.clock
 
     # ----- finalization lease: one S3 write and one event per job, even with webhook + poll racing -------
     def begin_finalize(
@@ -30,7 +34,7 @@ class FinalizeLease(JobWrites):
         allowed = set(IN_FLIGHT) | ({JobStatus.ERROR} if adopt_ambiguous else set())
         if late:
             allowed.add(JobStatus.TIMED_OUT)
-        return self._write(
+        return self._writer.write(
             job_id,
             None,
             from_=allowed,
@@ -43,11 +47,11 @@ class FinalizeLease(JobWrites):
 
     def end_finalize(self, job_id: str, token: str) -> None:
         """Give the lease back after a failed attempt so the retry need not wait for it to expire."""
-        self._write(job_id, None, guard={"finalize_token": token}, remove=LEASE, stamp=False)
+        self._writer.write(job_id, None, guard={"finalize_token": token}, remove=LEASE, stamp=False)
 
     def complete(self, job_id: str, token: str, attrs: dict[str, Any]) -> bool:
         """Mark complete, only by the lease holder. True exactly once per job."""
-        return self._write(
+        return self._writer.write(
             job_id,
             JobStatus.COMPLETE,
             guard={"finalize_token": token},

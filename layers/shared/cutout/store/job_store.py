@@ -29,12 +29,13 @@
 
 "Forward" means a lower rank (models.RANK): duplicate or late messages change nothing. `reopen_for_retry` is the
 one backward move, by an operator; `retry_pending` ranks with the terminal states, so only the claim leaves it.
-Every move is ONE conditional write built by `_write`; a refused condition answers False (nobody raises on a lost
+Every move is ONE conditional write (`JobWriter.write`); a refused condition answers False (nobody raises on a lost
 race). A status change stamps `updated_at`, `<status>_at` the first time the status is reached (the job's history),
 and `expires_at` (TTL) when terminal. To add a state: a JobStatus + its RANK; to add a move: a method here calling
-`_write` with its `from` set and guard, and a row above.
-Where they live: every row is a method of `JobStore` here, except the three of the finalize lease (job_lease.py,
-inherited); the reads (get, by project, by status) are in job_queries.py and `_write` itself in job_write.py.
+`self._writer.write` with its `from` set and guard, and a row above.
+Where they live: every row is a method of `JobStore` here, except the three of the finalize lease (job_lease.py);
+the reads (get, by project, by status) are in job_queries.py and the write itself in job_write.py. `JobStore`
+holds one of each, built in its constructor, and answers for all of them.
 """
 
 from __future__ import annotations
@@ -42,14 +43,17 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutout.domain.job import Claim, Reopened, SourceObject, reached_attribute
-from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, RETRYABLE, JobStatus, forward_to, iso
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, RETRYABLE, Clock, JobStatus, forward_to, iso, utc_now
 from cutout.store.dynamo_expressions import Expression
 from cutout.store.job_lease import FinalizeLease
-from cutout.store.job_queries import BY_PROJECT_INDEX, BY_STATUS_INDEX
-from cutout.store.job_write import LEASE, MESSAGE_LIMIT, UPLOAD_TIME, error_attrs
+from cutout.store.job_queries import BY_PROJECT_INDEX, BY_STATUS_INDEX, JobQueries
+from cutout.store.job_write import LEASE, MESSAGE_LIMIT, UPLOAD_TIME, JobWriter, error_attrs, source_record
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # A retry keeps these of the outcome it replaces (one `history` entry, with started_at/ended_at) ...
 HISTORY_FIELDS = (
@@ -65,8 +69,26 @@ HISTORY_FIELDS = (
 OUTCOME_FIELDS = (*HISTORY_FIELDS[1:], "expires_at", "submitted_at", "claimed_at", "claim_token", *LEASE)
 
 
-class JobStore(FinalizeLease):
+class JobStore:
     """The job state machine: one method per row of the table above."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None, *, clock: Clock = utc_now) -> None:
+        self.table = table
+        self.clock = clock
+        self.queries = JobQueries(table, client, clock=clock)
+        self._writer = JobWriter(self.queries)
+        self.lease = FinalizeLease(self._writer)
+        # What the store answers for its parts: the reads and the finalize lease's three rows.
+        self.get = self.queries.get
+        self.job_id_for_project = self.queries.job_id_for_project
+        self.list_by_status = self.queries.list_by_status
+        self.begin_finalize = self.lease.begin_finalize
+        self.end_finalize = self.lease.end_finalize
+        self.complete = self.lease.complete
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self.queries.client
 
     # ----- the submit path -------------------------------------------------------------------------
     def claim(self, job_id: str, source: SourceObject, *, slot: str | None = None) -> Claim:
@@ -78,9 +100,9 @@ class JobStore(FinalizeLease):
         does `created_at`, the upload's time (this attempt's start is `attempt_started_at`, set by the reopen)."""
         token = uuid.uuid4().hex
         now = iso(self.clock())
-        record = {**self._source_record(source, now), "claimed_at": now, "claim_token": token, "slot": slot}
+        record = {**source_record(source, now), "claimed_at": now, "claim_token": token, "slot": slot}
         unset = tuple(k for k, v in record.items() if v is None)  # a retry's stale source attributes go
-        if self._write(
+        if self._writer.write(
             job_id,
             JobStatus.SUBMITTING,
             insert=True,
@@ -96,9 +118,9 @@ class JobStore(FinalizeLease):
         """Insert the `waiting` record unless one exists: no slot is free, the upload waits, visibly and for free.
         (Nothing is presigned yet: the URL is made when the job is dispatched.) A reopened job (`retry_pending`)
         waits through this same write, keeping its `attempts` and `history`, as `claim` does."""
-        record = {**self._source_record(source, iso(self.clock())), "slot": None, "claim_token": None}
+        record = {**source_record(source, iso(self.clock())), "slot": None, "claim_token": None}
         unset = tuple(k for k, v in record.items() if v is None)
-        if self._write(
+        if self._writer.write(
             job_id,
             JobStatus.WAITING,
             insert=True,
@@ -115,7 +137,7 @@ class JobStore(FinalizeLease):
         when another dispatcher (or a duplicate delivery) took this job first."""
         token = uuid.uuid4().hex
         now = iso(self.clock())
-        taken = self._write(
+        taken = self._writer.write(
             job_id,
             JobStatus.SUBMITTING,
             from_={JobStatus.WAITING},
@@ -126,7 +148,7 @@ class JobStore(FinalizeLease):
     def back_to_waiting(self, job_id: str, token: str, reason: str) -> bool:
         """A create that provably did not happen (Magic Hour's 429 at its plan limit, a 502/503): the job waits
         again instead of failing its message, and gives up its slot (the caller releases it)."""
-        return self._write(
+        return self._writer.write(
             job_id,
             JobStatus.WAITING,
             from_={JobStatus.SUBMITTING},
@@ -151,7 +173,7 @@ class JobStore(FinalizeLease):
             )
             return
         expr = Expression()
-        self._write(
+        self._writer.write(
             job_id,
             JobStatus.RETRY_PENDING,
             from_={JobStatus.SUBMITTING},
@@ -164,14 +186,14 @@ class JobStore(FinalizeLease):
     def reject(self, job_id: str, source: SourceObject, code: str, message: str) -> bool:
         """Record an upload refused before any money was spent. A record that already exists is left alone,
         except a reopened job (`retry_pending`): its retry is refused in place, history kept."""
-        record = {**self._source_record(source, iso(self.clock())), **error_attrs(code, message)}
-        return self._write(
+        record = {**source_record(source, iso(self.clock())), **error_attrs(code, message)}
+        return self._writer.write(
             job_id, JobStatus.REJECTED, insert=True, from_={JobStatus.RETRY_PENDING}, set_=record, keep=UPLOAD_TIME
         )
 
     def reject_by_magic_hour(self, job_id: str, token: str, code: str, message: str) -> bool:
         """Magic Hour refused our create (400/422): nothing was created, the job ends rejected."""
-        return self._write(
+        return self._writer.write(
             job_id,
             JobStatus.REJECTED,
             from_={JobStatus.SUBMITTING},
@@ -184,7 +206,7 @@ class JobStore(FinalizeLease):
         """Record the create: submitting → queued, only by the claim's owner. If the claim was meanwhile resolved
         as an ambiguous create (a stale claim), adopt the project so the webhook or a poll can still finish it."""
         now = iso(self.clock())
-        recorded = self._write(
+        recorded = self._writer.write(
             job_id,
             JobStatus.QUEUED,
             from_={JobStatus.SUBMITTING},
@@ -198,7 +220,7 @@ class JobStore(FinalizeLease):
     def mark_ambiguous(self, job_id: str, why: str) -> bool:
         """The create may have happened and cannot be repeated (no idempotency key): a placeholder error that
         the project, should it report in, resolves (`adopt_ambiguous`, `fail(adopting=True)`)."""
-        return self._write(
+        return self._writer.write(
             job_id,
             JobStatus.ERROR,
             from_=forward_to(JobStatus.ERROR),
@@ -211,7 +233,7 @@ class JobStore(FinalizeLease):
         """queued/rendering, forward only, for the job's own project (`require_project`: it must be recorded)."""
         if status not in (JobStatus.QUEUED, JobStatus.RENDERING):
             raise ValueError(f"progress is queued or rendering, not {status}")
-        return self._write(
+        return self._writer.write(
             job_id,
             status,
             from_=forward_to(status),
@@ -232,7 +254,7 @@ class JobStore(FinalizeLease):
         *,
         from_: Collection[JobStatus],
     ) -> bool:
-        return self._write(
+        return self._writer.write(
             job_id,
             status,
             from_=from_,
@@ -255,7 +277,7 @@ class JobStore(FinalizeLease):
         project has reported in; its placeholder error gives way to what Magic Hour says happened."""
         if status not in (JobStatus.ERROR, JobStatus.CANCELED, JobStatus.TIMED_OUT):
             raise ValueError(f"a failure ends error, canceled or timed_out, not {status}")
-        return self._write(
+        return self._writer.write(
             job_id,
             status,
             from_=forward_to(status) | ({JobStatus.ERROR} if adopting else set()),
@@ -283,7 +305,7 @@ class JobStore(FinalizeLease):
         entry = {k: record[k] for k in HISTORY_FIELDS if k in record}
         entry.update(started_at=job.attempt_started_at or job.created_at, ended_at=job.updated_at)
         stamps = tuple(reached_attribute(s) for s in JobStatus if s != JobStatus.RETRY_PENDING)
-        reopened = self._write(
+        reopened = self._writer.write(
             job_id,
             JobStatus.RETRY_PENDING,
             from_={job.status},

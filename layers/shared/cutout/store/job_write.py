@@ -7,12 +7,15 @@ A refused condition answers False: nobody raises on a lost race. A status change
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutout.domain.job import SourceObject
 from cutout.domain.models import JobStatus
 from cutout.store.dynamo_expressions import Expression, update_expression
 from cutout.store.job_queries import JobQueries
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 MESSAGE_LIMIT = 1000  # characters of an error message kept on the record
 # The attributes a finalize lease consists of: dropped when the job ends, whoever ends it.
@@ -24,11 +27,21 @@ LEASE = ("finalize_until", "finalize_token")
 UPLOAD_TIME = frozenset({"created_at"})
 
 
-class JobWrites(JobQueries):
-    """`JobQueries` plus `_write`, on which every transition of `JobStore` is built."""
+class JobWriter:
+    """`write`, on which every transition of `JobStore` is built, against the table the reads use."""
+
+    def __init__(self, queries: JobQueries) -> None:
+        # The reads' table, client and clock: one place says which table and what "now" is.
+        self._queries = queries
+        self.table = queries.table
+        self.clock = queries.clock
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._queries.client
 
     # ----- the one conditional write ----------------------------------------------------------------
-    def _write(
+    def write(
         self,
         job_id: str,
         to: JobStatus | None,
@@ -79,17 +92,18 @@ class JobWrites(JobQueries):
             return False
         return True
 
-    @staticmethod
-    def _source_record(source: SourceObject, now: str) -> dict[str, Any]:
-        return {
-            "source_bucket": source.bucket,
-            "source_key": source.key,
-            "source_etag": source.etag.strip('"') if source.etag else None,
-            "source_version_id": source.version_id,
-            "source_size": source.size,
-            "background_key": source.background_key,
-            "created_at": now,
-        }
+
+def source_record(source: SourceObject, now: str) -> dict[str, Any]:
+    """The upload's attributes on a new record."""
+    return {
+        "source_bucket": source.bucket,
+        "source_key": source.key,
+        "source_etag": source.etag.strip('"') if source.etag else None,
+        "source_version_id": source.version_id,
+        "source_size": source.size,
+        "background_key": source.background_key,
+        "created_at": now,
+    }
 
 
 def error_attrs(code: str, message: str) -> dict[str, str]:
