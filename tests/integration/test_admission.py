@@ -413,7 +413,7 @@ def test_reconcile_does_not_free_a_slot_taken_again_meanwhile(make: Callable[...
     assert slot_of(admission.acquire("new")) == slot
 
     # when: the repair of what was read is attempted
-    freed = admission._free(snapshot.slots[0])
+    freed = admission.slot_table.free(snapshot.slots[0])
 
     # then: the new holder keeps it
     assert freed is False

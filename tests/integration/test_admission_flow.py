@@ -353,7 +353,8 @@ def test_a_timed_out_job_whose_result_arrives_later_ends_complete_with_its_cutou
 ) -> None:
     # given: a job given up by its poll (one check allowed) while Magic Hour was still rendering it
     flow = make_flow(1, POLL_MAX_ATTEMPTS="1")
-    flow.emulator.configure(render_seconds=0.5)
+    # 3 s of render: the one check must find it still rendering on a loaded CI machine (0.5 s did not always).
+    flow.emulator.configure(render_seconds=3)
     job = flow.upload("late/chair.png")
     flow.run_submit()
     flow.wait_project(flow.job(job)["project_id"], ("rendering",))

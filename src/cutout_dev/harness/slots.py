@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 REPAIR_LOG_MESSAGE = "slot repaired"  # the start of reconcile.py's log line for each repair
-# `cutout.admission.reconcile.SlotReconciler.leak_reason`'s reasons, in one line each for a report.
+# `cutout.admission.reconcile.Reconciler.leak_reason`'s reasons, in one line each for a report.
 REASONS = {
     "unknown_outcome_past_bound": (
         "a create whose outcome is unknown (a 500/reset after the request was sent, or a worker killed mid-create) "

@@ -19,10 +19,12 @@ from cutout.runtime.observability import count, logger
 DEFAULT_BACKOFF = timedelta(seconds=30)
 
 
-class AdaptiveLimit(SlotTable):
-    """Lowers the effective limit on a 429 and raises it on each success. Its attributes are set by `Admission`."""
+class AdaptiveLimit:
+    """Lowers the effective limit on a 429 and raises it on each success."""
 
-    backoff: timedelta
+    def __init__(self, slots: SlotTable, backoff: timedelta = DEFAULT_BACKOFF) -> None:
+        self.slots = slots
+        self.backoff = backoff
 
     def throttled(self, job_id: str) -> Limit:
         """Magic Hour answered 429 to `job_id`'s create: lower the effective limit, once per back-off window.
@@ -32,9 +34,9 @@ class AdaptiveLimit(SlotTable):
         against a plan of 2 lands on 2 at the first 429 instead of oscillating 1-2-3. When none of ours were in
         flight, the 429 says nothing about our concurrency (a rate limit, another tool on the key): halve.
         """
-        snap = self.snapshot()
+        snap = self.slots.snapshot()
         seen = snap.limit
-        now = self._clock()
+        now = self.slots.clock()
         if seen.backing_off(now):
             return seen  # this burst's first 429 has already lowered it
         others = len([s for s in snap.held if s.holder != job_id])
@@ -53,14 +55,14 @@ class AdaptiveLimit(SlotTable):
                 },
             )
             return Limit(lowered, seen.maximum, lowered, until)
-        return self.limit()  # someone else changed it first: theirs stands
+        return self.slots.limit()  # someone else changed it first: theirs stands
 
     def succeeded(self, seen: Limit | None = None) -> Limit:
         """A project finished well: raise the effective limit by one towards the maximum (no write at the top)."""
-        seen = seen or self.limit()
+        seen = seen or self.slots.limit()
         if seen.effective >= seen.maximum and (seen.stored is None or seen.stored == seen.effective):
             return seen
-        if seen.backing_off(self._clock()):
+        if seen.backing_off(self.slots.clock()):
             return seen
         raised = min(seen.maximum, seen.effective + 1)
         if self._write_limit(seen, raised, seen.backoff_until):
@@ -69,7 +71,7 @@ class AdaptiveLimit(SlotTable):
 
     def _write_limit(self, seen: Limit, value: int, backoff_until: datetime | None) -> bool:
         """Compare-and-set on the stored value, so concurrent 429s halve once and increases never skip a halving."""
-        values: dict[str, Any] = {":v": {"N": str(value)}, ":u": {"S": iso(self._clock())}}
+        values: dict[str, Any] = {":v": {"N": str(value)}, ":u": {"S": iso(self.slots.clock())}}
         update = "SET effective = :v, updated_at = :u"
         if backoff_until is not None:
             update += ", backoff_until = :b"
@@ -80,13 +82,13 @@ class AdaptiveLimit(SlotTable):
             condition = "effective = :seen"
             values[":seen"] = {"N": str(seen.stored)}
         try:
-            self.client.update_item(
-                TableName=self.table,
+            self.slots.client.update_item(
+                TableName=self.slots.table,
                 Key={"job_id": {"S": LIMIT_KEY}},
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
+        except self.slots.client.exceptions.ConditionalCheckFailedException:
             return False
         return True

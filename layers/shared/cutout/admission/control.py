@@ -54,7 +54,7 @@ from cutout.admission.reconcile import (
     Reconciliation,
     Repair,
 )
-from cutout.admission.slots import LIMIT_KEY, SLOT_PREFIX, Acquired, Limit, Slot, Snapshot, slot_key
+from cutout.admission.slots import LIMIT_KEY, SLOT_PREFIX, Acquired, Limit, Slot, SlotTable, Snapshot, slot_key
 from cutout.domain.models import MAX_SLOTS, utc_now
 from cutout.runtime.observability import count, logger
 
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from cutout.runtime.config import Settings
 
 
-class Admission(Reconciler, AdaptiveLimit):
+class Admission:
     """Slots for Magic Hour projects in the jobs table (slots.py), the effective limit (admission_limit.py) and
     reconciliation (reconcile.py), tied into one acquire. Thread-safe (no mutable state besides the RNG)."""
 
@@ -85,13 +85,23 @@ class Admission(Reconciler, AdaptiveLimit):
             raise ValueError(f"max_in_flight must be within 1..{MAX_SLOTS}, got {max_in_flight}")
         self.table = table
         self.max_in_flight = max_in_flight
-        self._client = client
-        self._clock = clock
-        self.grace = grace
         self.unknown_outcome_hold = unknown_outcome_hold
-        self.submit_lease = submit_lease
-        self.backoff = backoff
         self._rng = rng or random.Random()
+        # Its parts, each holding the one slot table: what the callers ask of admission is answered below by them.
+        self.slot_table = SlotTable(table, max_in_flight, client=client, clock=clock)
+        self.adaptive_limit = AdaptiveLimit(self.slot_table, backoff)
+        self.reconciler = Reconciler(
+            self.slot_table, grace=grace, unknown_outcome_hold=unknown_outcome_hold, submit_lease=submit_lease
+        )
+        self.snapshot = self.slot_table.snapshot
+        self.limit = self.slot_table.limit
+        self.release = self.slot_table.release
+        self.throttled = self.adaptive_limit.throttled
+        self.succeeded = self.adaptive_limit.succeeded
+        self.oldest_waiting = self.reconciler.oldest_waiting
+        self.count_waiting = self.reconciler.count_waiting
+        self.reconcile = self.reconciler.reconcile
+        self.repair = self.reconciler.repair
 
     def room(self, suspect: str | None = None) -> Snapshot:
         """The slots as they stand, after freeing on the spot what keeps a job waiting for nothing rather than leave
@@ -102,7 +112,7 @@ class Admission(Reconciler, AdaptiveLimit):
         snap = self.snapshot()
         if snap.free_below_limit():
             return snap
-        suspects = self._suspects(snap, suspect)
+        suspects = self.reconciler.suspects(snap, suspect)
         if suspects:
             repaired = self.repair(Snapshot(suspects, snap.limit))
             if repaired:
@@ -122,7 +132,7 @@ class Admission(Reconciler, AdaptiveLimit):
         candidates = (snap or self.room()).free_below_limit()
         # Concurrent acquirers would all race for the lowest free index; a random order spreads them out.
         self._rng.shuffle(candidates)
-        return self._take_any(job_id, candidates)
+        return self.slot_table.take_any(job_id, candidates)
 
 
 class Slots:

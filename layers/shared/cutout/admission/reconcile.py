@@ -65,20 +65,24 @@ class Reconciliation(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, 
         return self.waiting > 0 and self.in_flight < self.effective_limit
 
 
-class Reconciler(SlotTable):
-    """Frees leaked slots and reads the waiting line. Its attributes are set by `Admission`."""
+class Reconciler:
+    """Frees leaked slots and reads the waiting line."""
 
-    grace: timedelta
-    unknown_outcome_hold: timedelta
-    submit_lease: timedelta
+    def __init__(
+        self, slots: SlotTable, *, grace: timedelta, unknown_outcome_hold: timedelta, submit_lease: timedelta
+    ) -> None:
+        self.slots = slots
+        self.grace = grace
+        self.unknown_outcome_hold = unknown_outcome_hold
+        self.submit_lease = submit_lease
 
     # ----- the waiting line --------------------------------------------------------------------------
     def oldest_waiting(self, limit: int) -> list[Job]:
         """Up to `limit` waiting jobs, oldest upload first (by-status GSI, sorted by created_at)."""
         if limit <= 0:
             return []
-        resp = self.client.query(
-            TableName=self.table,
+        resp = self.slots.client.query(
+            TableName=self.slots.table,
             IndexName=BY_STATUS_INDEX,
             KeyConditionExpression="#s = :w",
             ExpressionAttributeNames={"#s": "status"},
@@ -97,7 +101,7 @@ class Reconciler(SlotTable):
         dispatch only needs to know whether any job waits.
         """
         kwargs: dict[str, Any] = {
-            "TableName": self.table,
+            "TableName": self.slots.table,
             "IndexName": BY_STATUS_INDEX,
             "KeyConditionExpression": "#s = :w",
             "ExpressionAttributeNames": {"#s": "status"},
@@ -107,7 +111,7 @@ class Reconciler(SlotTable):
         total = 0
         while total < max_items:
             kwargs["Limit"] = max_items - total
-            resp = self.client.query(**kwargs)
+            resp = self.slots.client.query(**kwargs)
             total += int(resp.get("Count", 0))
             if "LastEvaluatedKey" not in resp:
                 break
@@ -120,7 +124,7 @@ class Reconciler(SlotTable):
 
         Emits JobsInFlight, JobsWaiting and SlotsRepaired (0 when healthy); each repair is logged with its reason.
         """
-        snap = self.snapshot()
+        snap = self.slots.snapshot()
         held = snap.held
         repaired = self.repair(snap)
         result = Reconciliation(
@@ -146,14 +150,14 @@ class Reconciler(SlotTable):
     def repair(self, snap: Snapshot) -> list[Repair]:
         """Free the leaked slots of `snap` (read their holders' records; conditional deletes), each logged."""
         held = snap.held
-        records = self._batch_get([s.holder for s in held if s.holder]) if held else {}
+        records = self.slots.batch_get([s.holder for s in held if s.holder]) if held else {}
         jobs = {k: Job.from_record(v) for k, v in records.items()}
-        now = self._clock()
+        now = self.slots.clock()
         repaired: list[Repair] = []
         for slot in held:
             assert slot.holder is not None  # held slots have holders
             reason = self.leak_reason(slot, jobs.get(slot.holder), now)
-            if reason and self._free(slot):
+            if reason and self.slots.free(slot):
                 repaired.append(Repair(slot.slot_id, slot.holder, reason))
                 logger.warning(
                     "slot repaired: its holder no longer needs it",
@@ -161,11 +165,11 @@ class Reconciler(SlotTable):
                 )
         return repaired
 
-    def _suspects(self, snap: Snapshot, suspect: str | None) -> tuple[Slot, ...]:
+    def suspects(self, snap: Snapshot, suspect: str | None) -> tuple[Slot, ...]:
         """Held slots worth reading the holder of before a job is made to wait: `suspect`'s, and any held longer
         than the grace (a release that never came). Unknown outcomes are checked when their own bound passes (the
         submit that recorded one asks for that) and by the periodic reconciliation, not on every acquire."""
-        oldest = self._clock() - self.grace
+        oldest = self.slots.clock() - self.grace
         return tuple(s for s in snap.held if s.holder == suspect or (parse_ts(s.acquired_at) or oldest) < oldest)
 
     # One return per holder state: the decision table reads top to bottom, which splitting it would hide.

@@ -81,12 +81,15 @@ class Snapshot(NamedTuple):  # not a frozen dataclass: ~0.2 ms at import, not ~0
 
 
 class SlotTable:
-    """Reads and conditional writes of the slot and limit items. Its attributes are set by `Admission`."""
+    """Reads and conditional writes of the slot and limit items."""
 
-    table: str
-    max_in_flight: int
-    _client: DynamoDBClient | None
-    _clock: Callable[[], datetime]
+    def __init__(
+        self, table: str, max_in_flight: int, *, client: DynamoDBClient | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.table = table
+        self.max_in_flight = max_in_flight
+        self._client = client
+        self.clock = clock
 
     @property
     def client(self) -> DynamoDBClient:
@@ -96,7 +99,7 @@ class SlotTable:
     def snapshot(self) -> Snapshot:
         """Every slot and the effective limit, in one strongly consistent BatchGetItem."""
         keys = [slot_key(i) for i in range(self.max_in_flight)] + [LIMIT_KEY]
-        items = self._batch_get(keys)
+        items = self.batch_get(keys)
         slots = tuple(
             Slot(k, str(items[k]["holder"]), str(items[k].get("acquired_at") or ""))
             if k in items and items[k].get("holder")
@@ -122,7 +125,7 @@ class SlotTable:
             backoff_until=parse_ts(item.get("backoff_until")),
         )
 
-    def _batch_get(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def batch_get(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Items by key. BatchGetItem may answer only part of a request (throttling, or its 16 MB answer limit) and
         name the rest in UnprocessedKeys, which AWS says to retry "with exponential backoff" (BatchGetItem API
         reference). Hand-written because boto3 has no helper for it: its retries cover a failed call, not a partial
@@ -146,9 +149,9 @@ class SlotTable:
         raise RuntimeError(f"DynamoDB left keys unprocessed after {UNPROCESSED_ATTEMPTS} attempts")
 
     # ----- take / give back --------------------------------------------------------------------------
-    def _take_any(self, job_id: str, candidates: Sequence[Slot]) -> Acquired | None:
+    def take_any(self, job_id: str, candidates: Sequence[Slot]) -> Acquired | None:
         """Put `job_id` into the first of `candidates` still free (conditional put), or None if all were taken."""
-        now = iso(self._clock())
+        now = iso(self.clock())
         for slot in candidates:
             try:
                 self.client.put_item(
@@ -180,7 +183,7 @@ class SlotTable:
             return False
         return True
 
-    def _free(self, slot: Slot) -> bool:
+    def free(self, slot: Slot) -> bool:
         """Delete a slot only if it is still exactly what was read (same holder, same acquisition)."""
         try:
             self.client.delete_item(
