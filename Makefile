@@ -113,6 +113,17 @@ iam-check: $(STAMP) ## The suite, then remove each IAM grant in turn and show a 
 test-fast: $(STAMP) chromium ## The test suite only
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# One suite at a time, as the tree has them (README, "Tests"): `make test-unit`, `make test-e2e`, ...
+SUITES := unit infrastructure tooling integration contract e2e
+.PHONY: $(addprefix test-,$(SUITES))
+$(addprefix test-,$(SUITES)): test-%: $(STAMP) chromium ## One suite: test-unit, -infrastructure, -tooling, -integration, -contract, -e2e
+	$(PY) -m pytest $(PYTEST_ARGS) tests/$*
+
+.PHONY: complex
+complex: $(STAMP) ## The complexity gate: ruff's C901/PLR size rules, then the largest module and function per tree
+	$(VENV)/bin/ruff check --select C90,PLR0911,PLR0912,PLR0915 layers functions src
+	$(PY) -m cutout_dev.sizes
+
 # The emulator whatever the environment holds; DEMO_ARGS="--real-magic-hour" asks for the paid API (confirmed).
 .PHONY: demo
 demo: $(STAMP) ## The whole pipeline on the local stack, offline; cutouts and a before/after page in demo-output/

@@ -6,7 +6,7 @@
 A region is the text between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->``; NAME picks the renderer
 below, which reads only ``bench/*.json`` (written by ``make bench``, ``make soak``, ``make flood`` and
 ``python -m cutout_dev.flood``). So two places quoting the same run cannot disagree, and a rerun updates both. The
-test suite runs the check (tests/unit/test_docs_figures.py).
+test suite runs the check (tests/tooling/test_docs_figures.py).
 """
 
 from __future__ import annotations

@@ -1,15 +1,13 @@
-"""Fixtures the unit tests share: for the emulator's, a file server for inputs and a receiver for signed webhooks;
-for the job state machine's (test_job_transitions.py, test_retry_transitions.py), a movable clock and a store."""
+"""Fixtures the domain's unit tests share: for the job state machine's (test_job_transitions.py,
+test_retry_transitions.py), a movable clock and a store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cutout.store.job_store import JobStore
 
-from cutout_dev.emulator.testing import StaticFileServer, WebhookReceiver
 from tests.conftest import Aws
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -37,15 +35,3 @@ def clock() -> Clock:
 def store(aws: Aws, clock: Clock) -> JobStore:
     """A JobStore on the test's table (moto server), on `clock`."""
     return JobStore(aws.table, aws.client("dynamodb"), clock=clock)
-
-
-@pytest.fixture
-def files() -> Iterator[StaticFileServer]:
-    with StaticFileServer() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server

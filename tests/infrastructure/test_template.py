@@ -3,7 +3,7 @@
 The helpers at the top (``load_template``, ``function_environment``, ``FUNCTION_ENV``) are importable by other
 modules that need to know which environment each function gets, e.g.::
 
-    from tests.unit.test_template import function_environment
+    from tests.infrastructure.test_template import function_environment
     function_environment("SubmitFunction")  # {"JOBS_TABLE": {"Ref": "JobsTable"}, ...} (Globals merged)
 """
 

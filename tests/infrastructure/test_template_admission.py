@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cutout.domain.models import MAX_SLOTS
 
-from tests.unit.test_template import load_template, props, resources
+from tests.infrastructure.test_template import load_template, props, resources
 
 
 def _alarm(metric: str) -> dict:
