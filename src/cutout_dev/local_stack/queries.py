@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from cutout_dev.local_stack.config import Endpoints, Uploaded
 from cutout_dev.local_stack.resources import DeployedResources
@@ -13,8 +13,8 @@ from cutout_dev.local_stack.sqs_poller import SqsPoller
 from cutout_dev.local_stack.template import TranslatedTemplate
 
 
-class StackQueries:
-    """Read-side methods of ``LocalStack`` (mixed in): they use only its clients, resources and pollers."""
+class RunningStack(Protocol):
+    """What the queries read of a running stack (``LocalStack``): its clients, resources, pollers and emulator."""
 
     emulator: Any
     pollers: list[SqsPoller]
@@ -22,20 +22,25 @@ class StackQueries:
     translated: TranslatedTemplate | None
 
     @property
-    def endpoints(self) -> Endpoints:
-        raise NotImplementedError
+    def endpoints(self) -> Endpoints: ...
 
-    def client(self, service: str) -> Any:
-        raise NotImplementedError
+    def client(self, service: str) -> Any: ...
+
+
+class StackQueries:
+    """What tests and tools read from a running stack; ``LocalStack`` holds one and answers these for it."""
+
+    def __init__(self, stack: RunningStack) -> None:
+        self.stack = stack
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job record, plain Python values (the table's other items — ``budget#…``, ``webhook#…`` — are
         left out), deserialised by the domain's own reader."""
         from cutout.domain.job import plain_item
 
-        ddb = self.client("dynamodb")
+        ddb = self.stack.client("dynamodb")
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.endpoints.table}
+        kwargs: dict[str, Any] = {"TableName": self.stack.endpoints.table}
         while True:
             page = ddb.scan(**kwargs)
             for raw in page.get("Items", []):
@@ -49,10 +54,10 @@ class StackQueries:
     def job_statuses(self) -> dict[str, str]:
         """job id → status of every job record: a scan projected to the two attributes, for progress loops that
         look often (a whole record costs moto ~40 attributes to serialise, and the flood scans thousands)."""
-        ddb = self.client("dynamodb")
+        ddb = self.stack.client("dynamodb")
         statuses: dict[str, str] = {}
         kwargs: dict[str, Any] = {
-            "TableName": self.endpoints.table,
+            "TableName": self.stack.endpoints.table,
             "ProjectionExpression": "job_id, #s",
             "ExpressionAttributeNames": {"#s": "status"},
         }
@@ -71,8 +76,8 @@ class StackQueries:
         from cutout.domain.job import plain_item
 
         raw = (
-            self.client("dynamodb")
-            .get_item(TableName=self.endpoints.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+            self.stack.client("dynamodb")
+            .get_item(TableName=self.stack.endpoints.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
             .get("Item")
         )
         return None if raw is None else plain_item(raw)
@@ -118,9 +123,9 @@ class StackQueries:
 
     def queue_depths(self) -> dict[str, int]:
         """Visible + in-flight + delayed messages per queue (logical id)."""
-        sqs = self.client("sqs")
+        sqs = self.stack.client("sqs")
         depths: dict[str, int] = {}
-        for logical_id, url in self.endpoints.queues.items():
+        for logical_id, url in self.stack.endpoints.queues.items():
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             depths[logical_id] = sum(
                 int(attrs.get(name, 0))
@@ -134,14 +139,14 @@ class StackQueries:
 
     def dead_letter_queues(self) -> dict[str, str]:
         """DLQ logical id → source queue logical id, from the template's redrive policies."""
-        assert self.translated is not None
-        assert self.resources is not None
+        assert self.stack.translated is not None
+        assert self.stack.resources is not None
         pairs: dict[str, str] = {}
-        for logical_id, res in self.translated.resources_of_type("AWS::SQS::Queue").items():
-            policy = self.resources.resolver.resolve(res.get("Properties", {}).get("RedrivePolicy") or {})
+        for logical_id, res in self.stack.translated.resources_of_type("AWS::SQS::Queue").items():
+            policy = self.stack.resources.resolver.resolve(res.get("Properties", {}).get("RedrivePolicy") or {})
             target = policy.get("deadLetterTargetArn") if isinstance(policy, Mapping) else None
-            for dlq_id in self.endpoints.queues:
-                if target and self.resources.get_att(dlq_id, "Arn") == target:
+            for dlq_id in self.stack.endpoints.queues:
+                if target and self.stack.resources.get_att(dlq_id, "Arn") == target:
                     pairs[dlq_id] = logical_id
         return pairs
 
@@ -151,7 +156,7 @@ class StackQueries:
         ``dlq``/``destination`` are logical ids or URLs; the destination defaults to the queue whose redrive
         policy names the DLQ. Returns how many messages moved.
         """
-        queues = self.endpoints.queues
+        queues = self.stack.endpoints.queues
         dlq_url = queues.get(dlq, dlq)
         dlq_id = next((k for k, v in queues.items() if v == dlq_url), dlq)
         if destination is None:
@@ -159,7 +164,7 @@ class StackQueries:
             if destination is None:
                 raise ValueError(f"{dlq} is not the dead-letter queue of any queue in the template")
         dest_url = queues.get(destination, destination)
-        return redrive_messages(self.client("sqs"), dlq_url, dest_url, limit=limit)
+        return redrive_messages(self.stack.client("sqs"), dlq_url, dest_url, limit=limit)
 
     def quiescent(self) -> bool:
         """No queued/in-flight messages in the source queues, no poller busy, emulator idle."""
@@ -173,8 +178,8 @@ class StackQueries:
             for q, n in self.queue_depths().items()
             if n and q not in dlqs
         ]
-        moving += [f"{p.function.logical_id} busy on a batch" for p in self.pollers if p.busy]
-        if self.emulator is not None and not self.emulator.engine.quiescent():
+        moving += [f"{p.function.logical_id} busy on a batch" for p in self.stack.pollers if p.busy]
+        if self.stack.emulator is not None and not self.stack.emulator.engine.quiescent():
             moving.append("the Magic Hour emulator still rendering or delivering a webhook")
         return moving
 

@@ -50,7 +50,7 @@ from cutout_dev.local_stack.template import SECRET, TranslatedTemplate, translat
 log = logging.getLogger(__name__)
 
 
-class LocalStack(StackQueries):
+class LocalStack:
     """The pipeline in this process. Use as a context manager, or ``start()``/``stop()``."""
 
     def __init__(self, config: LocalStackConfig | None = None, **overrides: Any) -> None:
@@ -73,6 +73,17 @@ class LocalStack(StackQueries):
         self.resources: DeployedResources | None = None
         self.webhook_secret = secrets.token_urlsafe(32)
         self._endpoints: Endpoints | None = None
+        # The read side (queries.py), held: what tests and tools ask of a running stack.
+        self.queries = StackQueries(self)
+        q = self.queries
+        self.jobs, self.job_statuses, self.job, self.wait_for_terminal = (
+            q.jobs,
+            q.job_statuses,
+            q.job,
+            q.wait_for_terminal,
+        )
+        self.queue_depths, self.dead_letter_queues, self.redrive = q.queue_depths, q.dead_letter_queues, q.redrive
+        self.quiescent, self.still_moving = q.quiescent, q.still_moving
         self._saved_env: dict[str, str | None] = {}
         self._imports = FreshImports()
         self._started = False

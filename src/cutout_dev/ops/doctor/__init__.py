@@ -33,7 +33,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cutout_dev.ops.doctor.alarms import AlarmChecks
-from cutout_dev.ops.doctor.base import Check, access_denied, failure_reason
+from cutout_dev.ops.doctor.base import Check, DoctorContext, access_denied, failure_reason
 from cutout_dev.ops.doctor.bucket import BucketChecks
 from cutout_dev.ops.doctor.concurrency import ConcurrencyChecks
 from cutout_dev.ops.doctor.magic_hour import MagicHourChecks
@@ -42,8 +42,28 @@ from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_OK, Output, fields, table
 from cutout_dev.ops.target import StackTarget, TargetError, local_state_file
 
 
-class Doctor(ConcurrencyChecks, BucketChecks, SecretChecks, MagicHourChecks, AlarmChecks):
-    """The checks of one stack, by subject (one module each), and how its fixes are spelled."""
+class Doctor:
+    """The checks of one stack, by subject (one module each), all on one context: the stack and how its fixes are
+    spelled (base.py). Each subject is held, given that context in its constructor."""
+
+    def __init__(
+        self,
+        target: StackTarget,
+        *,
+        magic_hour_webhook_secret: str | None = None,
+        local_state: dict[str, Any] | None = None,
+        http: requests.Session | None = None,
+    ) -> None:
+        self.ctx = DoctorContext(
+            target, magic_hour_webhook_secret=magic_hour_webhook_secret, local_state=local_state, http=http
+        )
+        concurrency, bucket = ConcurrencyChecks(self.ctx), BucketChecks(self.ctx)
+        secrets, magic_hour, alarms = SecretChecks(self.ctx), MagicHourChecks(self.ctx), AlarmChecks(self.ctx)
+        self.concurrency = concurrency.concurrency
+        self.bucket_events, self.bucket_encryption = bucket.bucket_events, bucket.bucket_encryption
+        self.secret_set = secrets.secret_set
+        self.magic_hour_key, self.webhook = magic_hour.magic_hour_key, magic_hour.webhook
+        self.alarm_subscription, self.dlqs, self.alarms = alarms.alarm_subscription, alarms.dlqs, alarms.alarms
 
     def run(self) -> list[Check]:
         checks: list[tuple[str, Callable[[], Check | list[Check]]]] = [

@@ -51,7 +51,7 @@ class Check:
         return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
 
 
-class DoctorBase:
+class DoctorContext:
     """The stack a doctor checks, and how its fixes are spelled (AWS CLI and ``cutout`` commands for this target)."""
 
     def __init__(

@@ -8,26 +8,30 @@ from botocore.exceptions import ClientError
 
 from cutout_dev.ops.doctor.base import (
     Check,
-    DoctorBase,
+    DoctorContext,
 )
 
 
-class BucketChecks(DoctorBase):
+class BucketChecks:
+    def __init__(self, ctx: DoctorContext) -> None:
+        self.ctx = ctx
+
     # -- the bucket --------------------------------------------------------------------------------------------
     def bucket_events(self) -> Check:
-        bucket = self.target.bucket
-        config = self.target.client("s3").get_bucket_notification_configuration(Bucket=bucket)
+        bucket = self.ctx.target.bucket
+        config = self.ctx.target.client("s3").get_bucket_notification_configuration(Bucket=bucket)
         if "EventBridgeConfiguration" in config:
             return Check("bucket-events", "ok", f"s3://{bucket} sends its events to EventBridge")
         others = [
             k for k in ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations") if config.get(k)
         ]
-        put = f"{self.aws} s3api put-bucket-notification-configuration --bucket {shlex.quote(bucket)}"
+        put = f"{self.ctx.aws} s3api put-bucket-notification-configuration --bucket {shlex.quote(bucket)}"
         if others:
             # PutBucketNotificationConfiguration replaces the whole configuration ("Amazon S3 API Reference"):
             # merge, or the bucket's other notifications are lost.
             fix = (
-                f"{self.aws} s3api get-bucket-notification-configuration --bucket {shlex.quote(bucket)} > notif.json\n"
+                f"{self.ctx.aws} s3api get-bucket-notification-configuration --bucket {shlex.quote(bucket)}"
+                " > notif.json\n"
                 "jq '. + {\"EventBridgeConfiguration\": {}}' notif.json > notif-eb.json\n"
                 f"{put} --notification-configuration file://notif-eb.json"
             )
@@ -42,12 +46,12 @@ class BucketChecks(DoctorBase):
         )
 
     def bucket_encryption(self) -> list[Check]:
-        buckets = dict.fromkeys([self.target.bucket, self.target.output_bucket])
+        buckets = dict.fromkeys([self.ctx.target.bucket, self.ctx.target.output_bucket])
         return [self._encryption(bucket, len(buckets) > 1) for bucket in buckets]
 
     def _encryption(self, bucket: str, several: bool) -> Check:
         name = f"bucket-encryption:{bucket}" if several else "bucket-encryption"
-        s3 = self.target.client("s3")
+        s3 = self.ctx.target.client("s3")
         try:
             rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
         except ClientError as exc:
@@ -63,11 +67,11 @@ class BucketChecks(DoctorBase):
             return Check(name, "ok", f"s3://{bucket}: {algorithm} (S3 managed keys)")
         if not key:
             return Check(name, "ok", f"s3://{bucket}: {algorithm} with the AWS managed key aws/s3")
-        meta = self.target.client("kms").describe_key(KeyId=str(key))["KeyMetadata"]
+        meta = self.ctx.target.client("kms").describe_key(KeyId=str(key))["KeyMetadata"]
         if meta.get("KeyManager") == "AWS":
             return Check(name, "ok", f"s3://{bucket}: {algorithm} with an AWS managed key")
         arn = str(meta.get("Arn") or key)
-        given = self.target.parameters.get("BucketKmsKeyArn", "")
+        given = self.ctx.target.parameters.get("BucketKmsKeyArn", "")
         if given and self._same_key(given, arn):
             return Check(name, "ok", f"s3://{bucket}: {algorithm} with {arn}, given to the stack (BucketKmsKeyArn)")
         told = f"the stack was given {given}" if given else "the stack was not given it (BucketKmsKeyArn is empty)"
@@ -76,13 +80,13 @@ class BucketChecks(DoctorBase):
             "fail",
             f"s3://{bucket}: {algorithm} with the customer managed key {arn}; {told}: the functions cannot read "
             "uploads or write cutouts without kms:Decrypt / kms:GenerateDataKey on it",
-            self.redeploy(BucketKmsKeyArn=arn),
+            self.ctx.redeploy(BucketKmsKeyArn=arn),
         )
 
     def _same_key(self, given: str, arn: str) -> bool:
         if given == arn:
             return True
         try:  # an alias or key id given for the key's ARN
-            return str(self.target.client("kms").describe_key(KeyId=given)["KeyMetadata"].get("Arn")) == arn
+            return str(self.ctx.target.client("kms").describe_key(KeyId=given)["KeyMetadata"].get("Arn")) == arn
         except ClientError:
             return False

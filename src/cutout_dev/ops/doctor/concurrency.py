@@ -10,28 +10,31 @@ from cutout_dev.ops.doctor.base import (
     RESERVATION_PARAMETER,
     UNRESERVED_MINIMUM,
     Check,
-    DoctorBase,
+    DoctorContext,
 )
 from cutout_dev.ops.target import FUNCTIONS
 
 
-class ConcurrencyChecks(DoctorBase):
+class ConcurrencyChecks:
+    def __init__(self, ctx: DoctorContext) -> None:
+        self.ctx = ctx
+
     # -- Lambda concurrency ----------------------------------------------------------------------------------------
     def concurrency(self) -> Check:
         """The account's concurrency quota against what the stack reserves, as AWS will judge the next deploy."""
-        if self.target.local:
-            quota = int(self.local_state.get("account_concurrency_quota") or LOCAL_DEFAULT_QUOTA)
+        if self.ctx.target.local:
+            quota = int(self.ctx.local_state.get("account_concurrency_quota") or LOCAL_DEFAULT_QUOTA)
             reserved = self._template_reservations()
             unreserved = quota - sum(reserved.values())
             where = "reservations from the template, quota from the local stack"
         else:
-            lam = self.target.client("lambda")
+            lam = self.ctx.target.client("lambda")
             limits = lam.get_account_settings()["AccountLimit"]
             quota = int(limits["ConcurrentExecutions"])
             unreserved = int(limits["UnreservedConcurrentExecutions"])
             reserved = {}
             for fn in FUNCTIONS:
-                name = self.target.outputs.get(f"{fn}FunctionName")
+                name = self.ctx.target.outputs.get(f"{fn}FunctionName")
                 if name:
                     answer = lam.get_function_concurrency(FunctionName=name)
                     if answer.get("ReservedConcurrentExecutions") is not None:
@@ -47,10 +50,10 @@ class ConcurrencyChecks(DoctorBase):
             f"other functions {others} ({where})"
         )
         if ours > allowed:
-            fix = self.redeploy(**{RESERVATION_PARAMETER: "0"})
-            if not self.target.local:
+            fix = self.ctx.redeploy(**{RESERVATION_PARAMETER: "0"})
+            if not self.ctx.target.local:
                 fix += (
-                    f"\n# or raise the quota: {self.aws} service-quotas request-service-quota-increase "
+                    f"\n# or raise the quota: {self.ctx.aws} service-quotas request-service-quota-increase "
                     f"--service-code lambda --quota-code {CONCURRENCY_QUOTA_CODE} --desired-value 1000"
                 )
             return Check(
@@ -71,16 +74,16 @@ class ConcurrencyChecks(DoctorBase):
         from cutout_dev.local_stack.intrinsics import NO_VALUE, IntrinsicResolver, UnresolvableError
         from cutout_dev.local_stack.stack import PROJECT_ROOT
 
-        template = load_template(Path(self.local_state.get("template") or PROJECT_ROOT / "template.yaml"))
+        template = load_template(Path(self.ctx.local_state.get("template") or PROJECT_ROOT / "template.yaml"))
 
         def no_resource(*args: str) -> Any:
             raise UnresolvableError(f"a reservation that depends on a resource ({args}) is not modelled")
 
         resolver = IntrinsicResolver(
             template,
-            self.target.parameters,
-            region=self.target.region,
-            stack_name=self.target.stack_name,
+            self.ctx.target.parameters,
+            region=self.ctx.target.region,
+            stack_name=self.ctx.target.stack_name,
             ref=no_resource,
             get_att=no_resource,
         )

@@ -18,25 +18,30 @@ from cutout_dev.ops.doctor.base import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Check,
-    DoctorBase,
+    DoctorContext,
     failure_reason,
     probe_project,
     response_message,
 )
 
 
-class MagicHourChecks(DoctorBase):
+class MagicHourChecks:
+    def __init__(self, ctx: DoctorContext) -> None:
+        self.ctx = ctx
+
     # -- Magic Hour ------------------------------------------------------------------------------------------------
     def magic_hour_key(self) -> Check:
         """The stored key, tried with a call that spends no credits: GET of a project id that does not exist."""
-        key = self.secret_value("ApiKeySecret")
-        url = f"{self.magic_hour_url}/v1/image-projects/{PROBE_PROJECT_ID}"
-        fix = self.put_secret("ApiKeySecret", "$MAGIC_HOUR_API_KEY")
+        key = self.ctx.secret_value("ApiKeySecret")
+        url = f"{self.ctx.magic_hour_url}/v1/image-projects/{PROBE_PROJECT_ID}"
+        fix = self.ctx.put_secret("ApiKeySecret", "$MAGIC_HOUR_API_KEY")
         try:
-            resp = self.http.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=HTTP_TIMEOUT_SECONDS)
+            resp = self.ctx.http.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=HTTP_TIMEOUT_SECONDS)
         except requests.RequestException as exc:
-            return Check("magic-hour-key", "fail", f"{self.magic_hour_url} cannot be reached: {failure_reason(exc)}")
-        where = f"GET {self.magic_hour_url}/v1/image-projects/<no such id>"
+            return Check(
+                "magic-hour-key", "fail", f"{self.ctx.magic_hour_url} cannot be reached: {failure_reason(exc)}"
+            )
+        where = f"GET {self.ctx.magic_hour_url}/v1/image-projects/<no such id>"
         if resp.status_code == 404:
             return Check("magic-hour-key", "ok", f"the stored key is accepted ({where}: 404, no credits spent)")
         if resp.status_code == 401:
@@ -59,13 +64,13 @@ class MagicHourChecks(DoctorBase):
     def _magic_hour_signing_secret(self) -> str | None:
         """What Magic Hour signs with, when the doctor can know it: given by the operator, or (locally) the
         emulator's (its loopback control API says; real Magic Hour has no such call)."""
-        if self.magic_hour_webhook_secret:
-            return self.magic_hour_webhook_secret
-        host = urlsplit(self.magic_hour_url).hostname or ""
-        if not self.target.local or host not in ("127.0.0.1", "localhost", "::1"):
+        if self.ctx.magic_hour_webhook_secret:
+            return self.ctx.magic_hour_webhook_secret
+        host = urlsplit(self.ctx.magic_hour_url).hostname or ""
+        if not self.ctx.target.local or host not in ("127.0.0.1", "localhost", "::1"):
             return None  # real Magic Hour (`cutout local up --real-magic-hour`) has no control API to ask
         try:
-            resp = self.http.get(f"{self.magic_hour_url}/_emulator/config", timeout=HTTP_TIMEOUT_SECONDS)
+            resp = self.ctx.http.get(f"{self.ctx.magic_hour_url}/_emulator/config", timeout=HTTP_TIMEOUT_SECONDS)
             secret = resp.json().get("webhook_secret") if resp.status_code == 200 else None
         except (requests.RequestException, ValueError, AttributeError):
             return None
@@ -75,16 +80,16 @@ class MagicHourChecks(DoctorBase):
         """A signed delivery for a project that is not a Cutout job's: 202 (what Cutout's webhook answers every
         authentic delivery, ignored ones too) proves the URL, its permission and the secret agree. Sent signed with
         Magic Hour's secret when known (so it is what Magic Hour would get)."""
-        url = self.target.output("WebhookUrl")
-        stored = self.secret_value("WebhookSecret")
+        url = self.ctx.target.output("WebhookUrl")
+        stored = self.ctx.secret_value("WebhookSecret")
         theirs = self._magic_hour_signing_secret()
         signer = theirs or stored
         body = json.dumps({"type": "image.completed", "payload": probe_project()}, separators=(",", ":"))
         stamp = str(int(time.time()))
         signature = hmac.new(signer.encode(), f"{stamp}.{body}".encode(), "sha256").hexdigest()
-        fix = self.put_secret("WebhookSecret", "$WEBHOOK_SECRET")
+        fix = self.ctx.put_secret("WebhookSecret", "$WEBHOOK_SECRET")
         try:
-            resp = self.http.post(
+            resp = self.ctx.http.post(
                 url,
                 data=body.encode(),
                 headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: stamp},
@@ -96,7 +101,8 @@ class MagicHourChecks(DoctorBase):
                 "webhook",
                 "fail",
                 f"{url} cannot be reached: {failure_reason(exc)}",
-                f"{self.redeploy()}   # re-creates the Function URL; register the new WebhookUrl output in Magic Hour",
+                f"{self.ctx.redeploy()}"
+                "   # re-creates the Function URL; register the new WebhookUrl output in Magic Hour",
             )
         signed_with = "Magic Hour's signing secret" if theirs else "the stored secret"
         answered = f"a delivery signed with {signed_with} got {resp.status_code}"
@@ -119,7 +125,7 @@ class MagicHourChecks(DoctorBase):
                 "webhook",
                 "fail",
                 f"{answered}, not the {ACCEPTED} Cutout's webhook gives a signed delivery: {url} does not reach it",
-                f"{self.redeploy()}   # then register the stack's WebhookUrl output in Magic Hour",
+                f"{self.ctx.redeploy()}   # then register the stack's WebhookUrl output in Magic Hour",
             )
         return self._webhook_refused(url, resp, answered, signed_with, fix)
 
@@ -138,7 +144,7 @@ class MagicHourChecks(DoctorBase):
                 "webhook",
                 "fail",
                 f"{answered}: the Function URL's resource policy does not let the public invoke it",
-                f"{self.redeploy()}   # restores the permissions SAM's FunctionUrlConfig adds",
+                f"{self.ctx.redeploy()}   # restores the permissions SAM's FunctionUrlConfig adds",
             )
         if resp.status_code == 429:
             return Check(
@@ -146,10 +152,10 @@ class MagicHourChecks(DoctorBase):
                 "warn",
                 f"{answered}: the webhook's reserved concurrency is exhausted right now (Magic Hour retries)",
             )
-        logs = self.target.log_groups.get("Webhook", f"/aws/lambda/{self.target.stack_name}/webhook")
+        logs = self.ctx.target.log_groups.get("Webhook", f"/aws/lambda/{self.ctx.target.stack_name}/webhook")
         return Check(
             "webhook",
             "fail",
             f"{answered} {response_message(resp)}",
-            f"{self.aws} logs tail {shlex.quote(logs)} --since 15m",
+            f"{self.ctx.aws} logs tail {shlex.quote(logs)} --since 15m",
         )

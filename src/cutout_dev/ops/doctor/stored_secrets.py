@@ -6,12 +6,15 @@ from typing import Any
 
 from cutout_dev.ops.doctor.base import (
     Check,
-    DoctorBase,
+    DoctorContext,
     as_epoch,
 )
 
 
-class SecretChecks(DoctorBase):
+class SecretChecks:
+    def __init__(self, ctx: DoctorContext) -> None:
+        self.ctx = ctx
+
     # -- secrets ---
     def secret_set(self, name: str, logical_id: str, variable: str) -> Check:
         """A secret still at its generated placeholder: its current version is the one it was created with.
@@ -21,8 +24,8 @@ class SecretChecks(DoctorBase):
         ("Secrets Manager: secret versions and staging labels"). So the value was set iff AWSCURRENT is on a
         later version than the first (a roll-back of the label to the first version counts as not set).
         """
-        secret_id = self.secret_id(logical_id)
-        sm = self.target.client("secretsmanager")
+        secret_id = self.ctx.secret_id(logical_id)
+        sm = self.ctx.target.client("secretsmanager")
         versions: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"SecretId": secret_id, "IncludeDeprecated": True}
         while True:  # botocore has no paginator for it
@@ -37,7 +40,7 @@ class SecretChecks(DoctorBase):
             v for _, v in sorted(enumerate(versions), key=lambda iv: (as_epoch(iv[1].get("CreatedDate")), iv[0]))
         ]
         current = next((v for v in ordered if "AWSCURRENT" in v.get("VersionStages", [])), None)
-        fix = self.put_secret(logical_id, variable)
+        fix = self.ctx.put_secret(logical_id, variable)
         if current is None:
             return Check(name, "fail", f"{secret_id} has no current value", fix)
         if current is ordered[0]:
