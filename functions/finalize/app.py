@@ -16,6 +16,7 @@ from cutout.domain.outcomes import FinalizeOutcome
 from cutout.magic_hour.client import parse_project
 from cutout.runtime.config import Settings, get_settings
 from cutout.runtime.observability import count, logger, metrics
+from cutout.use_cases.collaborators import collaborators, job_ending
 from cutout.use_cases.finalize import Finalizer
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
@@ -27,7 +28,8 @@ finalizer: Finalizer
 def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Finalizer:
     """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
     global finalizer  # noqa: PLW0603 - the one documented place that (re)builds the module's service
-    finalizer = Finalizer(settings or get_settings(), clock=clock)
+    common = collaborators(settings or get_settings(), clock=clock)
+    finalizer = Finalizer(common, job_ending(common))
     return finalizer
 
 

@@ -9,6 +9,7 @@ from cutout.domain.models import Clock, utc_now
 from cutout.domain.outcomes import PollOutcome
 from cutout.runtime.config import Settings, get_settings
 from cutout.runtime.observability import count, logger, metrics
+from cutout.use_cases.collaborators import collaborators, job_ending
 from cutout.use_cases.poll import Poller
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
@@ -20,7 +21,8 @@ poller: Poller
 def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Poller:
     """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
     global poller  # noqa: PLW0603 - the one documented place that (re)builds the module's service
-    poller = Poller(settings or get_settings(), clock=clock)
+    common = collaborators(settings or get_settings(), clock=clock)
+    poller = Poller(common, job_ending(common))
     return poller
 
 

@@ -14,6 +14,7 @@ from cutout.domain.models import Clock, utc_now
 from cutout.domain.outcomes import SubmitOutcome
 from cutout.runtime.config import Settings, get_settings
 from cutout.runtime.observability import logger, metrics
+from cutout.use_cases.collaborators import collaborators, job_ending
 from cutout.use_cases.submit import PARK_DELAY_SECONDS, AfterCreate, Submitter
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
@@ -32,9 +33,8 @@ def configure(
     """Build this function's domain service (at import: the cold start). The seam for the local stack, the soak
     and tests, which inject a clock, a failure point or other settings here instead of patching module globals."""
     global submitter  # noqa: PLW0603 - the one documented place that (re)builds the module's service
-    submitter = Submitter(
-        settings or get_settings(), clock=clock, after_create=after_create, park_delay_seconds=park_delay_seconds
-    )
+    common = collaborators(settings or get_settings(), clock=clock)
+    submitter = Submitter(common, job_ending(common), after_create=after_create, park_delay_seconds=park_delay_seconds)
     return submitter
 
 

@@ -10,6 +10,7 @@ from cutout.domain.models import Clock, utc_now
 from cutout.runtime import time_budget
 from cutout.runtime.config import Settings, get_settings
 from cutout.runtime.observability import logger, metrics
+from cutout.use_cases.collaborators import collaborators, job_ending
 from cutout.use_cases.sweep import Sweeper
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
@@ -22,7 +23,8 @@ def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> Sw
     """Build this function's domain service (at import: the cold start). The seam for the local stack, the soak
     (a clock running ahead, so "stuck past the limit" is reached now) and tests."""
     global sweeper  # noqa: PLW0603 - the one documented place that (re)builds the module's service
-    sweeper = Sweeper(settings or get_settings(), clock=clock)
+    common = collaborators(settings or get_settings(), clock=clock)
+    sweeper = Sweeper(common, job_ending(common))
     return sweeper
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cutout.domain.models import Clock, utc_now
 from cutout.runtime.config import Settings, get_settings
 from cutout.runtime.observability import logger, metrics
+from cutout.use_cases.collaborators import collaborators
 from cutout.use_cases.webhook import Answer, Delivery, WebhookReceiver
 
 if TYPE_CHECKING:  # type-only: importing it at run time costs cold-start milliseconds
@@ -24,7 +25,7 @@ receiver: WebhookReceiver
 def configure(settings: Settings | None = None, *, clock: Clock = utc_now) -> WebhookReceiver:
     """Build this function's domain service (at import: the cold start); the seam for the local stack and tests."""
     global receiver  # noqa: PLW0603 - the one documented place that (re)builds the module's service
-    receiver = WebhookReceiver(settings or get_settings(), clock=clock)
+    receiver = WebhookReceiver(collaborators(settings or get_settings(), clock=clock))
     return receiver
 
 

@@ -101,10 +101,21 @@ class JobStore:
         token = uuid.uuid4().hex
         now = iso(self.clock())
         record = {**source_record(source, now), "claimed_at": now, "claim_token": token, "slot": slot}
+        return self._insert_upload(job_id, JobStatus.SUBMITTING, record, token)
+
+    def wait(self, job_id: str, source: SourceObject) -> Claim:
+        """Insert the `waiting` record unless one exists: no slot is free, the upload waits, visibly and for free.
+        (Nothing is presigned yet: the URL is made when the job is dispatched.) A reopened job (`retry_pending`)
+        waits through this same write, keeping its `attempts` and `history`, as `claim` does."""
+        record = {**source_record(source, iso(self.clock())), "slot": None, "claim_token": None}
+        return self._insert_upload(job_id, JobStatus.WAITING, record, "")
+
+    def _insert_upload(self, job_id: str, status: JobStatus, record: dict[str, Any], token: str) -> Claim:
+        """The one write that starts a job (`claim`, `wait`): insert, or take over a reopened one."""
         unset = tuple(k for k, v in record.items() if v is None)  # a retry's stale source attributes go
         if self._writer.write(
             job_id,
-            JobStatus.SUBMITTING,
+            status,
             insert=True,
             from_={JobStatus.RETRY_PENDING},
             set_=record,
@@ -113,24 +124,6 @@ class JobStore:
         ):
             return Claim(won=True, token=token, existing=None)
         return Claim(won=False, token=token, existing=self.get(job_id))
-
-    def wait(self, job_id: str, source: SourceObject) -> Claim:
-        """Insert the `waiting` record unless one exists: no slot is free, the upload waits, visibly and for free.
-        (Nothing is presigned yet: the URL is made when the job is dispatched.) A reopened job (`retry_pending`)
-        waits through this same write, keeping its `attempts` and `history`, as `claim` does."""
-        record = {**source_record(source, iso(self.clock())), "slot": None, "claim_token": None}
-        unset = tuple(k for k, v in record.items() if v is None)
-        if self._writer.write(
-            job_id,
-            JobStatus.WAITING,
-            insert=True,
-            from_={JobStatus.RETRY_PENDING},
-            set_=record,
-            remove=unset,
-            keep=UPLOAD_TIME,
-        ):
-            return Claim(won=True, token="", existing=None)
-        return Claim(won=False, token="", existing=self.get(job_id))
 
     def dispatch(self, job_id: str, slot: str) -> str | None:
         """waiting → submitting with `slot`: the licence to create, like a claim. Returns the claim token, or None

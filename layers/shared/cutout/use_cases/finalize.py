@@ -29,13 +29,18 @@ from cutout.domain.outcomes import FinalizeOutcome
 from cutout.magic_hour.client import Project, parse_project
 from cutout.magic_hour.download import download
 from cutout.runtime.observability import bind_job, count, logger
-from cutout.use_cases.use_case import UseCase
+from cutout.use_cases.collaborators import Collaborators, JobEnding
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # beyond this the download spills to /tmp
 FINALIZE_LEASE_SECONDS = 120
 
 
-class Finalizer(UseCase):
+class Finalizer:
+    def __init__(self, common: Collaborators, ending: JobEnding) -> None:
+        self.settings, self.clock, self.store = common.settings, common.clock, common.store
+        self.magic_hour, self.dispatch = common.magic_hour, common.dispatch
+        self.slots, self.terminal = ending.slots, ending.terminal
+
     # One return per outcome of FinalizeOutcome, each after the check that decides it: the table of what a
     # completion can be, in the order they are told apart.
     def handle(self, message: CompletionMessage, receive_count: int = 1) -> FinalizeOutcome:  # noqa: PLR0911

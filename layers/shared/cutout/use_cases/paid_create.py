@@ -25,7 +25,7 @@ from cutout.domain.outcomes import SubmitKind, SubmitOutcome
 from cutout.magic_hour.assets import Assets
 from cutout.magic_hour.client import CreateResult
 from cutout.runtime.observability import bind_job, count, logger
-from cutout.use_cases.use_case import UseCase
+from cutout.use_cases.collaborators import Collaborators, JobEnding
 
 AfterCreate = Callable[[str, str], None]
 """Called with (job id, project id) between the create and its record: the soak's "worker killed here"."""
@@ -35,16 +35,17 @@ class PaidCreate:
     """Create at Magic Hour and record it; what a create outcome means for the claim, the slot and the budget."""
 
     def __init__(
-        self, use_case: UseCase, assets: Assets, budget: CreditBudget, after_create: AfterCreate | None = None
+        self,
+        common: Collaborators,
+        ending: JobEnding,
+        assets: Assets,
+        budget: CreditBudget,
+        after_create: AfterCreate | None = None,
     ) -> None:
-        # The submit's own collaborators, held rather than inherited: one store, one admission, one clock.
-        self.settings = use_case.settings
-        self.clock = use_case.clock
-        self.store = use_case.store
-        self.magic_hour = use_case.magic_hour
-        self.dispatch = use_case.dispatch
-        self.admission = use_case.admission
-        self.slots = use_case.slots
+        # The submit's own collaborators (one store, one admission, one clock), shared with its waiting line.
+        self.settings, self.clock, self.store = common.settings, common.clock, common.store
+        self.magic_hour, self.dispatch = common.magic_hour, common.dispatch
+        self.admission, self.slots = ending.admission, ending.slots
         self.assets = assets
         self.budget = budget
         self.after_create = after_create

@@ -15,14 +15,19 @@ from cutout.domain.models import MAGIC_HOUR_STATUS, TERMINAL, JobStatus, iso
 from cutout.domain.outcomes import PollOutcome
 from cutout.runtime import time_budget
 from cutout.runtime.observability import bind_job, count, logger
-from cutout.use_cases.use_case import UseCase
+from cutout.use_cases.collaborators import Collaborators, JobEnding
 
 # Time (and checks) allowed in Magic Hour's queue, as a multiple of the rendering bounds. Our own admission keeps
 # that queue at most MaxJobsInFlight deep, so this is reached only when the plan's limit is set too high.
 QUEUED_BOUND_FACTOR = 4
 
 
-class Poller(UseCase):
+class Poller:
+    def __init__(self, common: Collaborators, ending: JobEnding) -> None:
+        self.settings, self.clock, self.store = common.settings, common.clock, common.store
+        self.magic_hour, self.dispatch = common.magic_hour, common.dispatch
+        self.slots, self.terminal = ending.slots, ending.terminal
+
     def parse(self, body: str) -> PollMessage:
         return PollMessage.from_json(body, now=iso(self.clock()))
 

@@ -28,15 +28,13 @@ from cutout.aws.s3_events import ObjectRef, Skip
 from cutout.domain.errors import BudgetExhausted, InvalidBackground, OutOfTime
 from cutout.domain.job import SourceObject
 from cutout.domain.messages import DispatchMessage
-from cutout.domain.models import Clock, JobStatus, job_id_for, utc_now
+from cutout.domain.models import JobStatus, job_id_for
 from cutout.domain.outcomes import SubmitKind, SubmitOutcome
 from cutout.magic_hour.assets import Assets
 from cutout.runtime import time_budget
-from cutout.runtime.config import Settings
 from cutout.runtime.observability import bind_job, clear_job, count, logger
-from cutout.store.job_store import JobStore
+from cutout.use_cases.collaborators import Collaborators, JobEnding
 from cutout.use_cases.paid_create import AfterCreate, PaidCreate
-from cutout.use_cases.use_case import UseCase
 from cutout.use_cases.waiting_line import WaitingLine
 
 # A spent budget lasts until the next UTC day (or a raised budget). Failing the record would spend one of its
@@ -45,23 +43,23 @@ from cutout.use_cases.waiting_line import WaitingLine
 PARK_DELAY_SECONDS = 900
 
 
-class Submitter(UseCase):
+class Submitter:
     """The submit path for uploads; it holds the paid create and the waiting line (module docstring)."""
 
     def __init__(
         self,
-        settings: Settings,
-        store: JobStore | None = None,
+        common: Collaborators,
+        ending: JobEnding,
         *,
-        clock: Clock = utc_now,
         after_create: AfterCreate | None = None,
         park_delay_seconds: int = PARK_DELAY_SECONDS,
     ) -> None:
-        super().__init__(settings, store, clock=clock)
-        self.assets = Assets(settings, self.magic_hour)
-        self.budget = CreditBudget(self.counters, settings.daily_credit_budget, clock)
-        self.paid = PaidCreate(self, self.assets, self.budget, after_create)
-        self.waiting_line = WaitingLine(self, self.paid)
+        self.settings, self.store, self.magic_hour = common.settings, common.store, common.magic_hour
+        self.dispatch, self.admission, self.slots = common.dispatch, ending.admission, ending.slots
+        self.assets = Assets(common.settings, common.magic_hour)
+        self.budget = CreditBudget(common.counters, common.settings.daily_credit_budget, common.clock)
+        self.paid = PaidCreate(common, ending, self.assets, self.budget, after_create)
+        self.waiting_line = WaitingLine(common, ending, self.paid)
         self.park_delay_seconds = park_delay_seconds
 
     # ----- entry points: one ingest message, or a direct S3/EventBridge event -------------------------

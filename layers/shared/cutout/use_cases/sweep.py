@@ -20,7 +20,7 @@ from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, MAGIC_HOUR_STATUS, TERM
 from cutout.domain.outcomes import SweepOutcome
 from cutout.runtime import time_budget
 from cutout.runtime.observability import bind_job, count, logger
-from cutout.use_cases.use_case import UseCase
+from cutout.use_cases.collaborators import Collaborators, JobEnding
 
 # How long past the poll limit a job may stay in flight before the sweep resolves it.
 GRACE = timedelta(seconds=600)
@@ -30,7 +30,12 @@ LATE_CHECK_WINDOW = timedelta(hours=24)
 LATE_CHECK_CREATED_WITHIN = timedelta(days=6)
 
 
-class Sweeper(UseCase):
+class Sweeper:
+    def __init__(self, common: Collaborators, ending: JobEnding) -> None:
+        self.settings, self.clock, self.store = common.settings, common.clock, common.store
+        self.magic_hour, self.dispatch = common.magic_hour, common.dispatch
+        self.admission, self.slots, self.terminal = ending.admission, ending.slots, ending.terminal
+
     def sweep(self) -> dict[str, int]:
         limit = timedelta(seconds=self.settings.poll_max_wait_seconds) + GRACE
         cutoff = self.clock() - limit

@@ -13,7 +13,7 @@ from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, JobStatus
 from cutout.runtime.observability import count, logger
 from cutout.store.job_store import JobStore
 
-if TYPE_CHECKING:  # the webhook loads this module without admission (use_case.py)
+if TYPE_CHECKING:  # the webhook loads this module without admission (collaborators.py)
     from cutout.admission.control import Slots
 
 

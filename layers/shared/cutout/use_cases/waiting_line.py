@@ -14,8 +14,8 @@ from cutout.domain.job import Job, SourceObject
 from cutout.domain.outcomes import SubmitKind, SubmitOutcome
 from cutout.runtime import time_budget
 from cutout.runtime.observability import bind_job, clear_job, count, logger
+from cutout.use_cases.collaborators import Collaborators, JobEnding
 from cutout.use_cases.paid_create import PaidCreate
-from cutout.use_cases.use_case import UseCase
 
 # Creates one dispatch message may start (see `dispatch_waiting`): one, as one upload does, since each message
 # stands for one freed slot.
@@ -29,11 +29,9 @@ DISPATCH_RACE_MARGIN = 4
 class WaitingLine:
     """Wait for a slot, and start waiting jobs through the submit's paid path."""
 
-    def __init__(self, use_case: UseCase, paid: PaidCreate) -> None:
-        self.store = use_case.store
-        self.magic_hour = use_case.magic_hour
-        self.admission = use_case.admission
-        self.slots = use_case.slots
+    def __init__(self, common: Collaborators, ending: JobEnding, paid: PaidCreate) -> None:
+        self.store, self.magic_hour = common.store, common.magic_hour
+        self.admission, self.slots = ending.admission, ending.slots
         self.paid = paid
 
     def wait(self, job_id: str, source: SourceObject) -> SubmitOutcome:

@@ -21,7 +21,7 @@ from cutout.domain.outcomes import WebhookOutcome
 from cutout.magic_hour.client import Project, parse_project
 from cutout.magic_hour.webhook_auth import TOLERANCE_SECONDS, verify
 from cutout.runtime.observability import bind_job, count, logger
-from cutout.use_cases.use_case import Collaborators
+from cutout.use_cases.collaborators import Collaborators
 
 REPLAY_WINDOW = timedelta(seconds=2 * TOLERANCE_SECONDS)  # > the timestamp tolerance: a replay inside it is caught
 EVENT_TYPES = frozenset({"image.started", "image.completed", "image.errored"})
@@ -40,7 +40,11 @@ class Answer(NamedTuple):
     body: dict[str, Any]
 
 
-class WebhookReceiver(Collaborators):
+class WebhookReceiver:
+    def __init__(self, common: Collaborators) -> None:
+        self.settings, self.clock, self.store = common.settings, common.clock, common.store
+        self.counters, self.dispatch = common.counters, common.dispatch
+
     def receive(self, delivery: Delivery) -> Answer:
         if delivery.method != "POST":
             return Answer(405, WebhookOutcome.REJECTED, {"error": "method not allowed"})
