@@ -112,9 +112,10 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     # and a poll that beats the webhook to a finish add +-1 UpdateItem per image at random, more than a 3-and-5
     # upload smoke can tell apart; `make bench` (10 and 20 uploads) reports them.
     assert calls["waiting"]["dynamodb.BatchGetItem"] > calls["no_wait"]["dynamodb.BatchGetItem"]
-    # Priced from call counts, waiting costs DynamoDB more; the Lambda lines are priced from measured durations and
-    # invocations (how SQS batched them), so only their presence is checked.
-    assert w["waiting_usd_per_1000_images_by_line"]["dynamodb"] > 0, w["waiting_usd_per_1000_images_by_line"]
+    # Every line is priced, but none has a sign a run this small can trust: the Lambda lines come from measured
+    # durations and invocations (how SQS batched them), and DynamoDB's from call counts that the UpdateItems above
+    # move by +-1 per image (a fresh-clone CI run priced it -0.001). `make bench` reports the figures.
+    assert {"lambda_compute", "lambda_requests", "sqs", "dynamodb"} <= set(w["waiting_usd_per_1000_images_by_line"])
     assert isinstance(w["waiting_usd_per_1000_images"], float)
     assert "-- 6. waiting for a slot" in proc.stdout
     assert "| AWS calls per image that waited for a slot (dispatch included) |" in proc.stdout
