@@ -90,8 +90,12 @@ class EmulatorConfig:
     render_seconds: float = 0.2
     fetch_timeout_seconds: float = 10.0
     max_input_bytes: int = 50 * 1024 * 1024
-    # Pixels within this per-channel distance of the top-left colour become transparent.
+    # The cutout (matte.py): on a plain background, pixels within this per-channel distance of the top-left
+    # colour become transparent; other backgrounds are keyed by a colour model learned from the border.
     background_threshold: int = 24
+    # Turn the input upright by its EXIF Orientation before the cutout. Magic Hour does not document what it does;
+    # off = the pixels as stored, the case a pipeline must survive (docs/hostile-inputs.md, "EXIF orientation").
+    exif_transpose: bool = False
 
     # The plan's concurrent generations per API key (Creator 3, Pro 5); 0 = unlimited. What Magic Hour
     # does beyond it is undocumented, so both answers are modelled (plan.py): "queue" (the excess stays
@@ -124,7 +128,9 @@ class EmulatorConfig:
     latency_spike_rate: float = 0.0
     latency_spike_seconds: float = 2.0
     render_error_rate: float = 0.0
-    render_error_code: str = "invalid_file_format"
+    # Magic Hour's code for a render that failed for no fault of the input ("Unexpected error"); set a documented
+    # file code (invalid_image_file, invalid_file_format, file_too_large, ...) to model a refused input.
+    render_error_code: str = "unknown_error"
     cancel_rate: float = 0.0
     never_complete_rate: float = 0.0
     drop_webhook_rate: float = 0.0

@@ -36,10 +36,15 @@ JPEG_QUALITY = 88
 _STORED: dict[int, Image.Transpose] = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
 
 
+def filename(name: str) -> str:
+    """The file name the sample ``name`` is committed under in samples/ (without drawing it)."""
+    return _SCENES[name][2]
+
+
 def photo_like(name: str, *, size: tuple[int, int] | None = None, seed: int = 27) -> Sample:
-    """The sample ``name`` (one of PHOTO_LIKE), drawn upright at ``size`` (width, height; default: the committed one)."""
+    """The sample ``name`` (one of PHOTO_LIKE), drawn upright at ``size`` (width, height; default: as committed)."""
     try:
-        draw, default_size, filename, orientation = _SCENES[name]
+        draw, default_size, file_name, orientation = _SCENES[name]
     except KeyError:
         raise ValueError(f"unknown photo-like sample {name!r}; known: {', '.join(PHOTO_LIKE)}") from None
     rgb, alpha = draw(size or default_size, np.random.default_rng([seed, *name.encode()]))
@@ -52,8 +57,8 @@ def photo_like(name: str, *, size: tuple[int, int] | None = None, seed: int = 27
         exif[ORIENTATION_TAG] = orientation
         options["exif"] = exif.tobytes()
     out = io.BytesIO()
-    image.save(out, "JPEG", **options)  # type: ignore[arg-type]
-    return Sample(name, filename, image, truth, orientation, out.getvalue())
+    image.save(out, "JPEG", **options)
+    return Sample(name, file_name, image, truth, orientation, out.getvalue())
 
 
-__all__ = ["PHOTO_LIKE", "Sample", "photo_like"]
+__all__ = ["PHOTO_LIKE", "Sample", "filename", "photo_like"]

@@ -18,7 +18,7 @@ from .textures import Array, lighting, linen, smooth_noise, sweep, wood
 
 SUPERSAMPLE = 4
 Box = Callable[..., list[float]]
-Shapes = Callable[[ImageDraw.ImageDraw, Box, float], object]  # draws on the ImageDraw; what it returns is unused
+Shapes = Callable[[ImageDraw.ImageDraw, Box, float], None]  # draws on the ImageDraw, at a Box of fractions
 Scene = tuple[Array, Array]  # (RGB in [0, 1], the subject's alpha in [0, 1])
 
 
@@ -34,7 +34,7 @@ def _mask(size: tuple[int, int], shapes: Shapes, blur: float = 0.0) -> Array:
     small = big.resize((w, h), Image.Resampling.BOX)
     if blur:
         small = small.filter(ImageFilter.GaussianBlur(blur * w))
-    return np.asarray(small, dtype=np.float32) / 255
+    return (np.asarray(small, dtype=np.float32) / 255).astype(np.float32)
 
 
 def _solid(size: tuple[int, int], rgb: tuple[int, int, int]) -> Array:
@@ -43,7 +43,7 @@ def _solid(size: tuple[int, int], rgb: tuple[int, int, int]) -> Array:
 
 
 def _cylinder(size: tuple[int, int], rgb: tuple[int, int, int], left: float, right: float) -> Array:
-    """``rgb`` shaded as a vertical cylinder between ``left`` and ``right`` lit from the upper left, with a highlight."""
+    """``rgb`` shaded as a vertical cylinder between ``left`` and ``right``, lit from the upper left, highlighted."""
     w, _ = size
     t = np.clip((np.arange(w, dtype=np.float32) / w - (left + right) / 2) / ((right - left) / 2), -1, 1)
     shade = 0.45 + 0.55 * np.sqrt(1 - t * t) * (1 - 0.25 * t)
@@ -61,9 +61,8 @@ def _sphere(size: tuple[int, int], rgb: tuple[int, int, int], box: tuple[float, 
     lit = np.clip(((xs - cx + 0.35 * r) ** 2 + (ys - cy + 0.4 * r) ** 2) / (r * r), 0, 4)
     shade = 0.3 + 0.7 * np.sqrt(1 - d2) * (1 - 0.2 * lit)
     spec = 0.4 * np.exp(-lit / 0.03)
-    return np.clip(np.asarray(rgb, dtype=np.float32) / 255 * shade[..., None] + spec[..., None], 0, 1).astype(
-        np.float32
-    )
+    lit_rgb: Array = np.clip(np.asarray(rgb, dtype=np.float32) / 255 * shade[..., None] + spec[..., None], 0, 1)
+    return lit_rgb.astype(np.float32)
 
 
 def _over(image: Array, alpha: Array, colour: Array, coverage: Array) -> None:
@@ -85,13 +84,16 @@ def table(size: tuple[int, int], rng: np.random.Generator) -> Scene:
     image = wood(rng, h, w) * lighting(h, w, (0.1, 0.0))[..., None]
     _shadow(image, size, (0.42, 0.72, 0.98, 0.9), 0.45)
     alpha = np.zeros((h, w), dtype=np.float32)
-    body = _mask(
-        size,
-        lambda d, at, s: (
-            d.rounded_rectangle(at(0.54, 0.3, 0.78, 0.82), radius=0.03 * s, fill=255),
-            d.ellipse(at(0.54, 0.25, 0.78, 0.35), fill=255),
-        ),
-    )
+
+    def mug(d: ImageDraw.ImageDraw, at: Box, s: float) -> None:
+        d.rounded_rectangle(at(0.54, 0.3, 0.78, 0.82), radius=0.03 * s, fill=255)
+        d.ellipse(at(0.54, 0.25, 0.78, 0.35), fill=255)
+
+    def sprig(d: ImageDraw.ImageDraw, at: Box, _: float) -> None:
+        for x, y in _SPRIG:
+            d.ellipse(at(x, y, x + 0.07, y + 0.1), fill=255)
+
+    body = _mask(size, mug)
     handle = _mask(size, lambda d, at, s: d.ellipse(at(0.72, 0.4, 0.9, 0.68), outline=255, width=round(0.032 * s)))
     _over(image, alpha, _cylinder(size, (30, 120, 128), 0.72, 0.9), handle)
     _over(image, alpha, _cylinder(size, (36, 132, 140), 0.54, 0.78), body)
@@ -99,11 +101,7 @@ def table(size: tuple[int, int], rng: np.random.Generator) -> Scene:
     _over(image, alpha, _solid(size, (58, 34, 22)), coffee * body)
     stem = _mask(size, lambda d, at, s: d.line(at(0.49, 0.42, 0.5, 0.84), fill=255, width=round(0.008 * s)), 0.002)
     _over(image, alpha, _solid(size, (84, 96, 40)), stem)
-    leaves = _mask(
-        size,
-        lambda d, at, _: [d.ellipse(at(x, y, x + 0.07, y + 0.1), fill=255) for x, y in _SPRIG],
-        blur=0.012,
-    )
+    leaves = _mask(size, sprig, blur=0.012)
     green = _solid(size, (96, 140, 58)) * (0.75 + 0.5 * smooth_noise(rng, h, w, 4))[..., None]
     _over(image, alpha, green.astype(np.float32), leaves)
     glass = _mask(size, lambda d, at, s: d.rounded_rectangle(at(0.4, 0.46, 0.58, 0.86), radius=0.015 * s, fill=255))

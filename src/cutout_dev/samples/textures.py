@@ -75,4 +75,5 @@ def lighting(height: int, width: int, light: tuple[float, float], strength: floa
     dx = xs / width - light[0]
     dy = ys / height - light[1]
     falloff = np.sqrt(dx * dx + dy * dy) / np.sqrt(2.0)
-    return (1.0 - strength * np.clip(falloff, 0, 1) ** 1.5).astype(np.float32)
+    light_map: Array = (1.0 - strength * np.clip(falloff, 0, 1) ** 1.5).astype(np.float32)
+    return light_map
