@@ -39,7 +39,7 @@ def subject_alpha(rgb: Image.Image, *, flat_threshold: int = 24) -> Image.Image:
     """The matte (mode L, ``rgb``'s size): 255 subject, 0 background, in between on edges."""
     rgb = rgb.convert("RGB")
     if _border_is_flat(rgb, flat_threshold):
-        return _flat_key(rgb, flat_threshold)
+        return corner_key(rgb, flat_threshold)
     width, height = rgb.size
     scale = min(1.0, WORK_SIDE / max(width, height))
     small = rgb.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)
@@ -61,7 +61,9 @@ def _border_is_flat(rgb: Image.Image, threshold: int) -> bool:
     return float(far.mean()) <= 0.01
 
 
-def _flat_key(rgb: Image.Image, threshold: int) -> Image.Image:
+def corner_key(rgb: Image.Image, threshold: int = 24) -> Image.Image:
+    """Pixels within ``threshold`` of the top-left colour are background: the key for a plain background (and,
+    before the border model, for every image)."""
     solid = Image.new("RGB", rgb.size, rgb.getpixel((0, 0)))
     r, g, b = ImageChops.difference(rgb, solid).split()
     distance = ImageChops.lighter(ImageChops.lighter(r, g), b)  # per-pixel max channel distance
