@@ -41,6 +41,20 @@ def test_the_truth_is_where_the_subject_is(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", PHOTO_LIKE)
+def test_the_perfect_cutout_holds_the_subject_alone(name: str) -> None:
+    # given the sample's perfect cutout (what an ideal background remover returns)
+    cutout = sample(name).cutout
+    assert cutout.mode == "RGBA"
+    assert cutout.getchannel("A").tobytes() == sample(name).truth_alpha.tobytes()
+    # then no background is in it, not even in the soft edges: over another background it is the same cutout
+    assert cutout.tobytes() == sample(name, seed=5).cutout.tobytes()
+    # and where the subject is opaque it is the picture's own pixels
+    rgba, picture = np.asarray(cutout).astype(int), np.asarray(sample(name).image).astype(int)
+    opaque = rgba[..., 3] == 255
+    assert np.abs(rgba[..., :3][opaque] - picture[opaque]).max() <= 1
+
+
+@pytest.mark.parametrize("name", PHOTO_LIKE)
 def test_every_subject_has_soft_edges_a_translucent_part_and_sits_off_centre(name: str) -> None:
     truth = np.asarray(sample(name).upright_truth_alpha).astype(float) / 255
     h, w = truth.shape

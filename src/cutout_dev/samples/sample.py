@@ -27,6 +27,8 @@ class Sample:
     and layout) is how much of each pixel is the subject: 255 subject, 0 background, between on soft edges and the
     translucent part. ``exif_orientation`` is the file's Orientation tag (None: none written), so a viewer that
     honours EXIF shows ``upright(image)``. ``data`` is the encoded file, the bytes committed under samples/.
+    ``cutout`` (RGBA, stored layout) is what a perfect background remover returns: the subject's own colours under
+    ``truth_alpha``, with no trace of the background, even in soft edges and the translucent part.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Sample:
     truth_alpha: Image.Image
     exif_orientation: int | None
     data: bytes
+    cutout: Image.Image
 
     def upright(self, img: Image.Image) -> Image.Image:
         """``img`` (in the stored layout, e.g. ``truth_alpha`` or a cutout of the raw pixels) as a viewer shows it."""

@@ -19,7 +19,7 @@ from .textures import Array, lighting, linen, smooth_noise, sweep, wood
 SUPERSAMPLE = 4
 Box = Callable[..., list[float]]
 Shapes = Callable[[ImageDraw.ImageDraw, Box, float], None]  # draws on the ImageDraw, at a Box of fractions
-Scene = tuple[Array, Array]  # (RGB in [0, 1], the subject's alpha in [0, 1])
+Scene = tuple[Array, Array]  # (the picture: RGB in [0, 1]; the subject alone: premultiplied RGBA in [0, 1])
 
 
 def _mask(size: tuple[int, int], shapes: Shapes, blur: float = 0.0) -> Array:
@@ -65,12 +65,14 @@ def _sphere(size: tuple[int, int], rgb: tuple[int, int, int], box: tuple[float, 
     return lit_rgb.astype(np.float32)
 
 
-def _over(image: Array, alpha: Array, colour: Array, coverage: Array) -> None:
-    """Composite a layer over the picture in place, and add its coverage to the subject's alpha."""
-    image *= (1 - coverage)[..., None]
+def _over(image: Array, subject: Array, colour: Array, coverage: Array) -> None:
+    """Composite a layer over the picture, and over the subject alone (premultiplied RGBA), in place."""
+    keep = (1 - coverage)[..., None]
+    image *= keep
     image += colour * coverage[..., None]
-    alpha *= 1 - coverage
-    alpha += coverage
+    subject *= keep
+    subject[..., :3] += colour * coverage[..., None]
+    subject[..., 3] += coverage
 
 
 def _shadow(image: Array, size: tuple[int, int], box: tuple[float, float, float, float], depth: float) -> None:
@@ -83,7 +85,7 @@ def table(size: tuple[int, int], rng: np.random.Generator) -> Scene:
     w, h = size
     image = wood(rng, h, w) * lighting(h, w, (0.1, 0.0))[..., None]
     _shadow(image, size, (0.42, 0.72, 0.98, 0.9), 0.45)
-    alpha = np.zeros((h, w), dtype=np.float32)
+    subject = np.zeros((h, w, 4), dtype=np.float32)
 
     def mug(d: ImageDraw.ImageDraw, at: Box, s: float) -> None:
         d.rounded_rectangle(at(0.54, 0.3, 0.78, 0.82), radius=0.03 * s, fill=255)
@@ -95,16 +97,16 @@ def table(size: tuple[int, int], rng: np.random.Generator) -> Scene:
 
     body = _mask(size, mug)
     handle = _mask(size, lambda d, at, s: d.ellipse(at(0.72, 0.4, 0.9, 0.68), outline=255, width=round(0.032 * s)))
-    _over(image, alpha, _cylinder(size, (30, 120, 128), 0.72, 0.9), handle)
-    _over(image, alpha, _cylinder(size, (36, 132, 140), 0.54, 0.78), body)
+    _over(image, subject, _cylinder(size, (30, 120, 128), 0.72, 0.9), handle)
+    _over(image, subject, _cylinder(size, (36, 132, 140), 0.54, 0.78), body)
     coffee = _mask(size, lambda d, at, _: d.ellipse(at(0.56, 0.265, 0.76, 0.335), fill=255))
-    _over(image, alpha, _solid(size, (58, 34, 22)), coffee * body)
+    _over(image, subject, _solid(size, (58, 34, 22)), coffee * body)
     stem = _mask(size, lambda d, at, s: d.line(at(0.49, 0.42, 0.5, 0.84), fill=255, width=round(0.008 * s)), 0.002)
-    _over(image, alpha, _solid(size, (84, 96, 40)), stem)
+    _over(image, subject, _solid(size, (84, 96, 40)), stem)
     leaves = _mask(size, sprig, blur=0.012)
     mottle = smooth_noise(np.random.default_rng(0), h, w, 4)  # the subject's own: a seed changes the background
     green = _solid(size, (96, 140, 58)) * (0.75 + 0.5 * mottle)[..., None]
-    _over(image, alpha, green.astype(np.float32), leaves)
+    _over(image, subject, green.astype(np.float32), leaves)
     glass = _mask(size, lambda d, at, s: d.rounded_rectangle(at(0.4, 0.46, 0.58, 0.86), radius=0.015 * s, fill=255))
     rim = _mask(
         size,
@@ -112,9 +114,9 @@ def table(size: tuple[int, int], rng: np.random.Generator) -> Scene:
             at(0.4, 0.46, 0.58, 0.86), radius=0.015 * s, outline=255, width=round(0.007 * s)
         ),
     )
-    _over(image, alpha, _solid(size, (214, 232, 236)), glass * 0.32)  # the translucent part: the table shows
-    _over(image, alpha, _solid(size, (236, 244, 246)), rim * 0.8)
-    return image, alpha
+    _over(image, subject, _solid(size, (214, 232, 236)), glass * 0.32)  # the translucent part: the table shows
+    _over(image, subject, _solid(size, (236, 244, 246)), rim * 0.8)
+    return image, subject
 
 
 _SPRIG = ((0.42, 0.24), (0.47, 0.2), (0.52, 0.27), (0.44, 0.33), (0.5, 0.36), (0.4, 0.4))
@@ -125,12 +127,12 @@ def studio(size: tuple[int, int], rng: np.random.Generator) -> Scene:
     w, h = size
     image = sweep(rng, h, w) * lighting(h, w, (0.5, 0.0), 0.2)[..., None]
     _shadow(image, size, (0.14, 0.72, 0.62, 0.86), 0.35)
-    alpha = np.zeros((h, w), dtype=np.float32)
+    subject = np.zeros((h, w, 4), dtype=np.float32)
     ball_box = (0.14, 0.38, 0.4, 0.38 + 0.26 * w / h)
     ball = _mask(size, lambda d, at, _: d.ellipse(at(*ball_box), fill=255))
-    _over(image, alpha, _sphere(size, (232, 110, 28), ball_box), ball)
+    _over(image, subject, _sphere(size, (232, 110, 28), ball_box), ball)
     pompom = _mask(size, lambda d, at, _: d.ellipse(at(0.46, 0.64, 0.58, 0.8), fill=255), blur=0.01)
-    _over(image, alpha, _solid(size, (226, 120, 160)), pompom)
+    _over(image, subject, _solid(size, (226, 120, 160)), pompom)
     tumbler = _mask(size, lambda d, at, s: d.rounded_rectangle(at(0.36, 0.34, 0.5, 0.8), radius=0.01 * s, fill=255))
     edge = _mask(
         size,
@@ -138,9 +140,9 @@ def studio(size: tuple[int, int], rng: np.random.Generator) -> Scene:
             at(0.36, 0.34, 0.5, 0.8), radius=0.01 * s, outline=255, width=round(0.006 * s)
         ),
     )
-    _over(image, alpha, _solid(size, (90, 140, 220)), tumbler * 0.4)
-    _over(image, alpha, _solid(size, (60, 100, 190)), edge * 0.85)
-    return image, alpha
+    _over(image, subject, _solid(size, (90, 140, 220)), tumbler * 0.4)
+    _over(image, subject, _solid(size, (60, 100, 190)), edge * 0.85)
+    return image, subject
 
 
 def portrait(size: tuple[int, int], rng: np.random.Generator) -> Scene:
@@ -148,15 +150,15 @@ def portrait(size: tuple[int, int], rng: np.random.Generator) -> Scene:
     w, h = size
     image = linen(rng, h, w) * lighting(h, w, (0.3, -0.1))[..., None]
     _shadow(image, size, (0.2, 0.86, 0.8, 0.97), 0.4)
-    alpha = np.zeros((h, w), dtype=np.float32)
+    subject = np.zeros((h, w, 4), dtype=np.float32)
     flower = _mask(size, lambda d, at, _: d.ellipse(at(0.22, 0.03, 0.5, 0.2), fill=255), blur=0.02)
-    _over(image, alpha, _solid(size, (236, 214, 150)), flower)
+    _over(image, subject, _solid(size, (236, 214, 150)), flower)
     neck = _mask(size, lambda d, at, _: d.rectangle(at(0.29, 0.16, 0.43, 0.44), fill=255))
-    _over(image, alpha, _cylinder(size, (150, 200, 160), 0.29, 0.43), neck * 0.45)
+    _over(image, subject, _cylinder(size, (150, 200, 160), 0.29, 0.43), neck * 0.45)
     cork = _mask(size, lambda d, at, _: d.rectangle(at(0.3, 0.12, 0.42, 0.19), fill=255))
-    _over(image, alpha, _solid(size, (170, 128, 80)), cork)
+    _over(image, subject, _solid(size, (170, 128, 80)), cork)
     body = _mask(size, lambda d, at, s: d.rounded_rectangle(at(0.16, 0.4, 0.56, 0.94), radius=0.08 * s, fill=255))
-    _over(image, alpha, _cylinder(size, (30, 96, 54), 0.16, 0.56), body)
+    _over(image, subject, _cylinder(size, (30, 96, 54), 0.16, 0.56), body)
     label = _mask(size, lambda d, at, _: d.rectangle(at(0.2, 0.58, 0.52, 0.78), fill=255))
-    _over(image, alpha, _cylinder(size, (238, 228, 200), 0.16, 0.56), label * body)
-    return image, alpha
+    _over(image, subject, _cylinder(size, (238, 228, 200), 0.16, 0.56), label * body)
+    return image, subject
