@@ -46,6 +46,11 @@ def emulator_settings(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for name, value in pairs:
         if name not in defaults:
             raise SystemExit(f"--fault {name}: not an EmulatorConfig field")
+        if isinstance(defaults[name], bool):
+            if value.lower() not in ("true", "false"):
+                raise SystemExit(f"--fault {name}: true or false, not {value!r}")
+            settings[name] = value.lower() == "true"
+            continue
         settings[name] = (
             tuple(v for v in value.split(",") if v) if isinstance(defaults[name], tuple) else _number(value)
         )

@@ -198,3 +198,15 @@ def test_exif_orientation_is_not_applied_by_default() -> None:
     assert EmulatorConfig().exif_transpose is False
     portrait = sample("portrait")
     assert cutout_alpha(remove_background(portrait.data)).size == portrait.decoded().size
+
+
+def test_the_exif_switch_reads_true_and_false_as_such() -> None:
+    # `cutout local up --fault exif_transpose=false` must not turn it on (a non-empty string is truthy)
+    from cutout_dev.local_cli import emulator_settings
+
+    assert emulator_settings([("exif_transpose", "false")]) == {"exif_transpose": False}
+    assert emulator_settings([("exif_transpose", "TRUE")]) == {"exif_transpose": True}
+    with pytest.raises(SystemExit):
+        emulator_settings([("exif_transpose", "maybe")])
+    with pytest.raises(ValueError, match="true or false"):
+        EmulatorConfig().with_changes(exif_transpose="false")

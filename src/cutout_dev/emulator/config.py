@@ -148,10 +148,7 @@ class EmulatorConfig:
     create_error_message: str = "Unable to create image"
 
     def __post_init__(self) -> None:
-        for name in _RATE_FIELDS:
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        self._check_rates_and_switches()
         if self.malformed is not None and self.malformed not in MALFORMED_MODES:
             raise ValueError(f"malformed must be one of {MALFORMED_MODES} or None, got {self.malformed!r}")
         unknown = set(self.webhook_events) - set(WEBHOOK_EVENTS)
@@ -169,6 +166,15 @@ class EmulatorConfig:
         for name in ("queue_seconds", "render_seconds", "latency_seconds", "latency_spike_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+
+    def _check_rates_and_switches(self) -> None:
+        for name in _RATE_FIELDS:
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        for name in ("exif_transpose", "reset_after_create"):  # a JSON "false" string must not read as true
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     def with_changes(self, **changes: Any) -> EmulatorConfig:
         """A validated copy; lists from JSON become tuples so the result stays hashable/frozen."""
