@@ -15,8 +15,8 @@ the pipeline by a table left opaque, and it is cheap enough for the soak, the fl
 
 Why our own key and not OpenCV's GrabCut: measured on the generated photo-like samples (cutout_dev.samples; figures
 in docs/emulator.md), GrabCut initialised with a border rectangle left 2-12 % of the background opaque, filled
-the mug's handle and kept the shadows, at 1.2-3.6 s per 480x360 image on the dev machine; this key leaves under 1 %
-at a tenth of the time, with numpy and Pillow alone (no 64 MB dev dependency). Its known limit: a subject cut off
+the mug's handle and kept the shadows, at 1.2-3.6 s per 480x360 image on the dev machine; this key leaves about 1 %
+in a fraction of the time, with numpy and Pillow alone (no 64 MB dev dependency). Its known limit: a subject cut off
 at the frame lends its colours to the border model, and the part at the frame is keyed out.
 """
 
