@@ -202,10 +202,23 @@ def test_serverless_transform_and_globals() -> None:
     assert fn["MemorySize"] >= 256
     assert fn["Tracing"] == "Active"
     assert fn["LoggingConfig"]["LogFormat"] == "JSON"
+    # Lambda's own filter gets LogLevel (with JSON logs it filters at INFO otherwise, and DEBUG would do nothing)
+    assert fn["LoggingConfig"]["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+    assert fn["LoggingConfig"]["SystemLogLevel"] == "INFO"
     env = fn["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "cutout"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Cutout"
     assert "LOG_LEVEL" in env
+
+
+def test_the_log_level_can_never_drop_the_metric_lines() -> None:
+    # The EMF metric lines carry no level: Lambda's filter treats them as INFO, so a WARN or ERROR filter would drop
+    # every custom metric and every alarm on them. Only levels that let INFO through are allowed, spelled as both
+    # Lambda (TRACE DEBUG INFO WARN ERROR FATAL) and Powertools read them.
+    spec = load_template()["Parameters"]["LogLevel"]
+    assert spec["AllowedValues"] == ["DEBUG", "INFO"]
+    assert spec["Default"] == "INFO"
+    assert set(spec["AllowedValues"]) <= {"TRACE", "DEBUG", "INFO"}
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
@@ -355,13 +368,18 @@ def test_ingest_rule_filters_on_the_input_prefix() -> None:
     assert pattern["source"] == ["aws.s3"]
     assert pattern["detail-type"] == ["Object Created"]
     assert _mentions(pattern["detail"]["bucket"]["name"], "ExistingBucketName")
-    # The whole `object` filter is conditional: EventBridge refuses the empty object a bare key filter would leave.
     object_filter = pattern["detail"]["object"]
     condition, with_prefix, without_prefix = object_filter["Fn::If"]
     assert condition == "HasInputPrefix"
     assert with_prefix == {"key": [{"prefix": {"Ref": "InputPrefix"}}]}
-    # Whole bucket watched: the output prefix is excluded when the cutouts land in the same bucket.
-    assert _mentions(without_prefix, '"anything-but": {"prefix": {"Ref": "OutputPrefix"}}')
+    # Whole bucket watched: the backgrounds are always excluded, the output prefix too when the cutouts land in the
+    # same bucket (test_template_deploy_rules resolves both cases).
+    excluded = without_prefix["key"][0]["anything-but"]["prefix"]["Fn::If"]
+    assert excluded == [
+        "ExcludeOutputPrefix",
+        [{"Ref": "OutputPrefix"}, {"Ref": "BackgroundPrefix"}],
+        [{"Ref": "BackgroundPrefix"}],
+    ]
     (target,) = p["Targets"]
     assert _logical_id(target["Arn"]) == "IngestQueue"
     assert _logical_id(target["DeadLetterConfig"]["Arn"]) == "IngestDLQ"
@@ -598,6 +616,9 @@ def test_sam_translation_offline(monkeypatch: pytest.MonkeyPatch) -> None:
         config = out[logical_id]["Properties"]["LoggingConfig"]
         assert config["LogFormat"] == "JSON"
         assert "LogGroup" in config
+        # Globals' levels merged with each function's own log group
+        assert config["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+        assert config["SystemLogLevel"] == "INFO"
 
 
 # ----------------------------------------------------------------------------------------------- admission

@@ -25,6 +25,7 @@ TEMPLATE = ROOT / "template.yaml"
 # CloudFormation allows stack names of up to 128 characters: every name the template builds from it must fit.
 LONGEST_STACK_NAME = ("cutout-production-" + "x" * 128)[:128]
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OUTPUT_KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/5678efgh-12ab-34cd-56ef-1234567890ab"
 EXISTING_BUCKET = "acme-product-photos"
 OTHER_BUCKET = "acme-cutouts"
 
@@ -56,12 +57,14 @@ def _combinations() -> Iterator[dict[str, str]]:
             "DailyCreditBudget": budget,
             "WebhookReservedConcurrency": reserved,
             "BucketKmsKeyArn": kms,
+            # A separate output bucket under a key of its own, whenever the images bucket has one.
+            "OutputBucketKmsKeyArn": OUTPUT_KMS_KEY if kms and output == OTHER_BUCKET else "",
             "DefaultBackgroundKey": background,
         }
 
 
 def _id(params: dict[str, str]) -> str:
-    return ",".join(f"{k}={v.replace(KMS_KEY, 'key')!r}" for k, v in params.items())
+    return ",".join(f"{k}={v.replace(KMS_KEY, 'key').replace(OUTPUT_KMS_KEY, 'key2')!r}" for k, v in params.items())
 
 
 COMBINATIONS = list(_combinations())
@@ -138,15 +141,16 @@ def _key_filter(resolved: dr.ResolvedTemplate) -> Any:
     return resolved.properties("IngestRule")["EventPattern"]["detail"].get("object")
 
 
-def test_the_ingest_pattern_has_no_object_filter_when_it_has_nothing_to_filter(translated: TranslatedTemplate) -> None:
-    # whole bucket watched, cutouts elsewhere: no key filter at all (an empty `object` would be refused)
+def test_the_ingest_pattern_never_lets_the_stacks_own_prefixes_through(translated: TranslatedTemplate) -> None:
+    # whole bucket watched, cutouts elsewhere: everything but the backgrounds
     elsewhere = _resolve(translated, InputPrefix="", ExistingBucketName=EXISTING_BUCKET, OutputBucketName=OTHER_BUCKET)
-    assert _key_filter(elsewhere) is None
+    assert _key_filter(elsewhere) == {"key": [{"anything-but": {"prefix": ["backgrounds/"]}}]}
     assert list(dr.event_patterns(elsewhere, dr.Account())) == []
-    # whole bucket watched, cutouts in it: everything but the output prefix
-    same = _resolve(translated, InputPrefix="", ExistingBucketName=EXISTING_BUCKET)
-    assert _key_filter(same) == {"key": [{"anything-but": {"prefix": "cutouts/"}}]}
-    # an input prefix: only under it
+    # whole bucket watched, cutouts in it: everything but the cutouts and the backgrounds
+    same = _resolve(translated, InputPrefix="", ExistingBucketName=EXISTING_BUCKET, BackgroundPrefix="studio/")
+    assert _key_filter(same) == {"key": [{"anything-but": {"prefix": ["cutouts/", "studio/"]}}]}
+    assert list(dr.event_patterns(same, dr.Account())) == []
+    # an input prefix: only under it (a background nested under it is the submit's skip filter's to refuse)
     assert _key_filter(_resolve(translated)) == {"key": [{"prefix": "incoming/"}]}
 
 
@@ -177,11 +181,32 @@ def test_a_bucket_key_is_granted_last_and_only_through_s3(translated: Translated
         assert not any("kms:" in json.dumps(s["Action"]) for s in _statements(without, role))
 
 
-def test_the_key_parameter_takes_a_key_arn_or_nothing(translated: TranslatedTemplate) -> None:
-    for value, accepted in ((KMS_KEY, True), ("", True), ("alias/images", False), ("1234abcd-12ab", False)):
-        resolved = dr.resolve_template(translated.cfn, {"BucketKmsKeyArn": value}, stack_name="c")
-        refused = [v for v in dr.parameter_constraints(resolved, dr.Account()) if v.resource == "BucketKmsKeyArn"]
-        assert (refused == []) is accepted, value
+def test_an_output_bucket_under_a_key_of_its_own_lets_finalize_generate_data_keys_only(
+    translated: TranslatedTemplate,
+) -> None:
+    # given a separate output bucket under another customer managed key than the images bucket's
+    params = {"OutputBucketName": OTHER_BUCKET, "BucketKmsKeyArn": KMS_KEY, "OutputBucketKmsKeyArn": OUTPUT_KMS_KEY}
+    resolved = dr.resolve_template(translated.cfn, params, stack_name="c", region="eu-west-1")
+    # then finalize (its single PutObject) may generate data keys with it, through S3 only, and nothing more
+    (statement,) = [s for s in _statements(resolved, "FinalizeFunctionRole") if s.get("Sid") == "OutputBucketKey"]
+    assert statement["Action"] == "kms:GenerateDataKey"
+    assert statement["Resource"] == OUTPUT_KMS_KEY
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    # and no other role is given that key; the images bucket's key is granted as before
+    for role in ("SubmitFunctionRole", "WebhookFunctionRole", "PollFunctionRole", "SweeperFunctionRole"):
+        assert OUTPUT_KMS_KEY not in json.dumps(_statements(resolved, role))
+    assert _statements(resolved, "FinalizeFunctionRole")[-2]["Sid"] == "BucketKey"
+    # without the parameter, no statement at all
+    without = dr.resolve_template(translated.cfn, {**params, "OutputBucketKmsKeyArn": ""}, stack_name="c")
+    assert "OutputBucketKey" not in {s.get("Sid") for s in _statements(without, "FinalizeFunctionRole")}
+
+
+def test_the_key_parameters_take_a_key_arn_or_nothing(translated: TranslatedTemplate) -> None:
+    for name in ("BucketKmsKeyArn", "OutputBucketKmsKeyArn"):
+        for value, accepted in ((KMS_KEY, True), ("", True), ("alias/images", False), ("1234abcd-12ab", False)):
+            resolved = dr.resolve_template(translated.cfn, {name: value}, stack_name="c")
+            refused = [v for v in dr.parameter_constraints(resolved, dr.Account()) if v.resource == name]
+            assert (refused == []) is accepted, (name, value)
 
 
 # ----------------------------------------------------------------------------------------------- each rule

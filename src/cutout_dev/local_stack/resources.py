@@ -275,7 +275,8 @@ def deploy(
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
     for item in cf.describe_stack_resources(StackName=stack_name)["StackResources"]:
-        lookups.physical_ids[item["LogicalResourceId"]] = item["PhysicalResourceId"]
+        if "LogicalResourceId" in item:  # moto lists a bare entry (no ids) for a template with a false condition
+            lookups.physical_ids[item["LogicalResourceId"]] = item["PhysicalResourceId"]
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
 
     deployed = DeployedResources(
@@ -317,6 +318,8 @@ def _fill_gaps(
     """Apply the properties moto's CloudFormation accepts but ignores."""
     s3 = moto.client("s3")
     for logical_id, res in translated.resources_of_type("AWS::S3::Bucket").items():
+        if logical_id not in deployed.physical_ids:
+            continue  # its condition is false (an existing bucket was given)
         props = resolver.resolve(res.get("Properties", {}))
         bucket = deployed.physical_ids[logical_id]
         if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":

@@ -1,4 +1,5 @@
-"""The bucket's checks: EventBridge notifications on, and its encryption (a KMS key the functions may use)."""
+"""The bucket's checks: EventBridge notifications on, its region the stack's, and its encryption (a KMS key the
+functions may use)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,31 @@ class BucketChecks:
             "bucket-events",
             "fail",
             f"s3://{bucket} does not send events to EventBridge: uploads start no job{kept}",
+            fix,
+        )
+
+    def bucket_region(self) -> Check:
+        """EventBridge rules see only the events of their own region (EventBridge User Guide, "Amazon EventBridge
+        rules"), so a bucket in another region than the stack sends its uploads to a bus nothing listens on."""
+        bucket, region = self.ctx.target.bucket, self.ctx.target.region
+        location = self.ctx.target.client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        # GetBucketLocation answers no constraint for us-east-1, and "EU" for buckets made in eu-west-1 long ago
+        # (Amazon S3 API Reference, "GetBucketLocation").
+        bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, str(location))
+        if bucket_region == region:
+            return Check("bucket-region", "ok", f"s3://{bucket} is in {region}, the stack's region")
+        if self.ctx.target.local:
+            fix = f"cutout local up --param ExistingBucketName=<a bucket in {region}>"
+        else:
+            fix = (
+                "# deploy the stack in the bucket's region (a new stack there, then sam delete this one):\n"
+                f"{self.ctx.redeploy()} --region {bucket_region}"
+            )
+        return Check(
+            "bucket-region",
+            "fail",
+            f"s3://{bucket} is in {bucket_region}, the stack in {region}: EventBridge rules only see their own "
+            "region's events, so no upload starts a job",
             fix,
         )
 
