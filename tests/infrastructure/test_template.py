@@ -221,6 +221,22 @@ def test_the_log_level_can_never_drop_the_metric_lines() -> None:
     assert set(spec["AllowedValues"]) <= {"TRACE", "DEBUG", "INFO"}
 
 
+def test_the_byte_limits_are_ones_the_functions_can_honour() -> None:
+    # docs/deploy.md: finalize spools a cutout to /tmp (512 MB unless EphemeralStorage says more), one at a time,
+    # and a full batch must be copied within its timeout; the submit streams an uploaded input within 30 s.
+    params = load_template()["Parameters"]
+    finalize = props("FinalizeFunction")
+    tmp_bytes = int(finalize.get("EphemeralStorage", {}).get("Size", 512)) * 1000 * 1000
+    batch = finalize["Events"]["Completion"]["Properties"]["BatchSize"]
+    most_output = params["MaxOutputBytes"]["MaxValue"]
+    assert most_output < tmp_bytes
+    # each cutout is downloaded then uploaded: a full batch at the limit needs at most ~17 MB/s each way
+    assert 2 * batch * most_output / finalize["Timeout"] <= 20 * 1000 * 1000
+    assert params["MaxInputBytes"]["MaxValue"] <= 100 * 1024 * 1024
+    for name in ("MaxInputBytes", "MaxOutputBytes"):
+        assert params[name]["MinValue"] <= params[name]["Default"] <= params[name]["MaxValue"]
+
+
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_function_shape(logical_id: str) -> None:
     p = props(logical_id)

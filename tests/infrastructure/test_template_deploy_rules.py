@@ -154,6 +154,15 @@ def test_the_ingest_pattern_never_lets_the_stacks_own_prefixes_through(translate
     assert _key_filter(_resolve(translated)) == {"key": [{"prefix": "incoming/"}]}
 
 
+def test_an_input_prefix_equal_to_the_background_prefix_is_refused(translated: TranslatedTemplate) -> None:
+    # backgrounds are never submitted: such a stack would process nothing, so CloudFormation's Rules refuse it
+    refused = dr.template_rules(_resolve(translated, InputPrefix="backgrounds/"), dr.Account())
+    assert [(v.resource, v.message) for v in refused] == [
+        ("BackgroundsAreNotUploads", "BackgroundPrefix must differ from InputPrefix (backgrounds are never cut out).")
+    ]
+    assert list(dr.template_rules(_resolve(translated, InputPrefix=""), dr.Account())) == []
+
+
 # ----------------------------------------------------------------------------------------------- KMS
 def _statements(resolved: dr.ResolvedTemplate, role: str) -> list[dict[str, Any]]:
     return [s for p in resolved.properties(role)["Policies"] for s in p["PolicyDocument"]["Statement"]]
