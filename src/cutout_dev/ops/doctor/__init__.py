@@ -16,9 +16,9 @@ Secrets are read with the operator's credentials and never printed.
 
 AWS actions it calls (beyond ``cloudformation:DescribeStacks``): ``lambda:GetAccountSettings``,
 ``lambda:GetFunctionConcurrency``, ``s3:GetBucketNotificationConfiguration`` (s3:GetBucketNotification),
-``s3:GetBucketLocation``, ``s3:GetEncryptionConfiguration``, ``kms:DescribeKey``, ``secretsmanager:ListSecretVersionIds``,
-``secretsmanager:GetSecretValue`` (both secrets), ``sns:ListSubscriptionsByTopic``, ``sqs:GetQueueAttributes``,
-``cloudwatch:DescribeAlarms``.
+``s3:GetBucketLocation``, ``s3:GetEncryptionConfiguration``, ``kms:DescribeKey``,
+``secretsmanager:ListSecretVersionIds``, ``secretsmanager:GetSecretValue`` (both secrets),
+``sns:ListSubscriptionsByTopic``, ``sqs:GetQueueAttributes``, ``cloudwatch:DescribeAlarms``.
 """
 
 from __future__ import annotations
