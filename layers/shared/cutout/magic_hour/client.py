@@ -33,6 +33,7 @@ from cutout.domain.errors import (
     ProjectNotFound,
     TransientError,
 )
+from cutout.magic_hour.upload_put import put_with_length
 
 CREATE_PATH = "/v1/image-background-remover"
 PROJECT_PATH = "/v1/image-projects/{id}"
@@ -342,24 +343,12 @@ class MagicHourClient:
             raise MalformedResponse("upload-urls body does not match the contract") from None
         # The signed PUT URL carries its own auth: no Authorization header, no Content-Type required.
         try:
-            put = _put(upload_url, data, size, timeout=(self._timeout[0], 120))
+            put = put_with_length(upload_url, data, size, timeout=(self._timeout[0], 120))
         except requests.exceptions.RequestException as exc:
             raise NotCreated(f"asset PUT failed: {type(exc).__name__}", code="upload_failed") from None
         if put.status_code >= 300:
             raise NotCreated(f"asset PUT answered {put.status_code}", status=put.status_code, code="upload_failed")
         return file_path
-
-
-def _put(url: str, data: "IO[bytes] | bytes", size: int | None, timeout: tuple[float, float]) -> requests.Response:
-    """PUT `data` with its length declared. requests cannot measure a stream that cannot seek, such as an S3 body,
-    and would send it chunked, which signed PUT URLs of object stores refuse (S3 answers 501 to a
-    Transfer-Encoding it does not implement): the prepared request says Content-Length, so it is streamed whole."""
-    request = requests.Request("PUT", url, data=data).prepare()
-    if size is not None and not isinstance(data, bytes):
-        request.headers.pop("Transfer-Encoding", None)
-        request.headers["Content-Length"] = str(size)
-    with requests.Session() as session:
-        return session.send(request, timeout=timeout)
 
 
 # After a 401 the next call re-reads the key from Secrets Manager (force: the 5-minute cache may still hold the key
