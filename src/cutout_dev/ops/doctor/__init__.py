@@ -159,10 +159,11 @@ def add_parser(subparsers: Any) -> None:
         "doctor",
         help="deploy-day and every-day checks, each finding with its fix (exit 2: a check failed)",
         description=(
-            "Checks a stack: Lambda concurrency quota vs reservations, the bucket's EventBridge notifications and "
-            "encryption, secrets still at their placeholders, the Magic Hour key (no credits spent), a signed "
-            "webhook delivery, the alarm subscription, DLQs and alarms. Calls lambda:GetAccountSettings, "
-            "lambda:GetFunctionConcurrency, s3:GetBucketNotification, s3:GetEncryptionConfiguration, "
+            "Checks a stack: Lambda concurrency quota vs reservations, the bucket's EventBridge notifications, "
+            "region and encryption, secrets still at their placeholders, the Magic Hour key (no credits spent), a "
+            "signed webhook delivery, the alarm subscription, DLQs and alarms. Calls lambda:GetAccountSettings, "
+            "lambda:GetFunctionConcurrency, s3:GetBucketNotification, s3:GetBucketLocation, "
+            "s3:GetEncryptionConfiguration, "
             "kms:DescribeKey, secretsmanager:ListSecretVersionIds, secretsmanager:GetSecretValue, "
             "sns:ListSubscriptionsByTopic, sqs:GetQueueAttributes, cloudwatch:DescribeAlarms."
         ),
