@@ -309,3 +309,30 @@ def test_the_webhook_url_must_answer_a_signed_delivery_for_an_unknown_project_wi
     assert says in check.detail
     assert "the-stored-secret" not in json.dumps(check.__dict__)
     assert (check.fix is None) == (status == "ok")
+
+
+def test_an_output_bucket_under_a_key_of_its_own_is_told_to_set_its_parameter() -> None:
+    # given a stack writing to a separate output bucket encrypted with a customer key the stack was not given
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
+    s3, kms = session.client("s3"), session.client("kms")
+    key = f"arn:aws:kms:{REGION}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    outputs = {"BucketName": "photos", "OutputS3Uri": "s3://cutouts-bucket/cutouts/"}
+    target = StackTarget(STACK, session, None, False, outputs, {}, _clients={"s3": s3, "kms": kms})
+    sse_s3 = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    sse_kms = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]}
+    with Stubber(s3) as s3_stub, Stubber(kms) as kms_stub:
+        s3_stub.add_response(
+            "get_bucket_encryption", {"ServerSideEncryptionConfiguration": sse_s3}, {"Bucket": "photos"}
+        )
+        s3_stub.add_response(
+            "get_bucket_encryption", {"ServerSideEncryptionConfiguration": sse_kms}, {"Bucket": "cutouts-bucket"}
+        )
+        kms_stub.add_response(
+            "describe_key", {"KeyMetadata": {"KeyId": "k", "Arn": key, "KeyManager": "CUSTOMER"}}, {"KeyId": key}
+        )
+        images, output = Doctor(target).bucket_encryption()
+    # then the images bucket is fine, and the output bucket's finding names the output bucket's own parameter
+    assert images.status == "ok"
+    assert output.status == "fail"
+    assert "OutputBucketKmsKeyArn is empty" in output.detail
+    assert output.fix is not None and output.fix.endswith(f"--parameter-overrides OutputBucketKmsKeyArn={key}")

@@ -76,6 +76,11 @@ class BucketChecks:
         return [self._encryption(bucket, len(buckets) > 1) for bucket in buckets]
 
     def _encryption(self, bucket: str, several: bool) -> Check:
+        # A separate output bucket may have a key of its own (OutputBucketKmsKeyArn); sharing the images bucket's
+        # key (BucketKmsKeyArn) works too, as finalize may write with that one.
+        parameters = ["BucketKmsKeyArn"]
+        if bucket != self.ctx.target.bucket:
+            parameters.insert(0, "OutputBucketKmsKeyArn")
         name = f"bucket-encryption:{bucket}" if several else "bucket-encryption"
         s3 = self.ctx.target.client("s3")
         try:
@@ -97,16 +102,19 @@ class BucketChecks:
         if meta.get("KeyManager") == "AWS":
             return Check(name, "ok", f"s3://{bucket}: {algorithm} with an AWS managed key")
         arn = str(meta.get("Arn") or key)
-        given = self.ctx.target.parameters.get("BucketKmsKeyArn", "")
-        if given and self._same_key(given, arn):
-            return Check(name, "ok", f"s3://{bucket}: {algorithm} with {arn}, given to the stack (BucketKmsKeyArn)")
-        told = f"the stack was given {given}" if given else "the stack was not given it (BucketKmsKeyArn is empty)"
+        for parameter in parameters:
+            given = self.ctx.target.parameters.get(parameter, "")
+            if given and self._same_key(given, arn):
+                return Check(name, "ok", f"s3://{bucket}: {algorithm} with {arn}, given to the stack ({parameter})")
+        parameter = parameters[0]
+        given = self.ctx.target.parameters.get(parameter, "")
+        told = f"the stack was given {given}" if given else f"the stack was not given it ({parameter} is empty)"
         return Check(
             name,
             "fail",
             f"s3://{bucket}: {algorithm} with the customer managed key {arn}; {told}: the functions cannot read "
             "uploads or write cutouts without kms:Decrypt / kms:GenerateDataKey on it",
-            self.ctx.redeploy(BucketKmsKeyArn=arn),
+            self.ctx.redeploy(**{parameter: arn}),
         )
 
     def _same_key(self, given: str, arn: str) -> bool:
