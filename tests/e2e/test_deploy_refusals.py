@@ -96,5 +96,5 @@ def test_the_whole_bucket_with_cutouts_elsewhere_deploys_with_the_backgrounds_fi
         detail = json.loads(rule["EventPattern"])["detail"]
         assert detail == {
             "bucket": {"name": [stack.endpoints.bucket]},
-            "object": {"key": [{"anything-but": {"prefix": ["backgrounds/"]}}]},
+            "object": {"key": [{"anything-but": {"prefix": "backgrounds/"}}]},
         }
