@@ -33,7 +33,7 @@ def test_an_almost_all_opaque_cutout_kept_its_background() -> None:
 
 def test_a_subject_running_into_the_frame_is_cut_off_with_the_share_of_the_side() -> None:
     # a subject whose solid body reaches the bottom edge over 300 of 1000 pixels
-    image = cutout(size=(1000, 800), box=(300, 200, 600, 820), halo=False).image  # continues past the frame
+    image = cutout(size=(1000, 800), box=(300, 200, 600, 820), soft=0, halo=False).image  # past the frame
     flags = judge(image)
     assert [(f.code, f.figure) for f in flags] == [("subject_cut_off", 0.3)]
     assert "bottom 30%" in flags[0].message
