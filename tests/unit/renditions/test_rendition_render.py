@@ -156,7 +156,9 @@ def test_output_alpha_is_the_mask_as_a_greyscale_image(fmt: str) -> None:
 
 def test_a_drop_shadow_falls_below_the_subject_inside_the_frame() -> None:
     source = cutout(size=(600, 400), box=(100, 100, 300, 300), halo=False)
-    preset = _preset(format="png", background="#FFFFFF", crop=True, shadow={"offset": [0, 20], "blur": 8, "opacity": 0.5})
+    preset = _preset(
+        format="png", background="#FFFFFF", crop=True, shadow={"offset": [0, 20], "blur": 8, "opacity": 0.5}
+    )
 
     flat = _decoded(render(_open(source.image), preset).body).convert("RGB")
 
