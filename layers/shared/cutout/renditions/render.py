@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,6 +111,24 @@ class CutoutSource:
             return alpha
         reduce = max(1, math.floor(min(width / size[0], height / size[1]) / REDUCING_GAP))
         return alpha.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP if reduce > 1 else None)
+
+
+# The source of the last cutout rendered, so presets rendered one by one from the same decoded image (as a caller
+# loops over them) share its work as render_all's do. One slot, held by a weak reference: a new cutout replaces it,
+# and a cutout no longer used is freed.
+_last: tuple[weakref.ref[Image.Image], CutoutSource] | None = None
+
+
+def _source_of(image: Image.Image | CutoutSource) -> CutoutSource:
+    global _last  # noqa: PLW0603 - the one-slot cache above
+    if isinstance(image, CutoutSource):
+        return image
+    if _last is not None and _last[0]() is image:
+        return _last[1]
+    source = CutoutSource(image)
+    if source.image is image:  # an RGBA image (the decoded cutout), not a converted copy
+        _last = (weakref.ref(image), source)
+    return source
 
 
 @dataclass(frozen=True)
@@ -257,7 +276,7 @@ def _clear_transparent(image: Image.Image) -> Image.Image:
 
 def compose(image: Image.Image | CutoutSource, preset: Preset) -> Image.Image:
     """The rendition's pixels before encoding: "RGBA", "RGB" (flattened) or "L" (the mask)."""
-    source = image if isinstance(image, CutoutSource) else CutoutSource(image)
+    source = _source_of(image)
     frame = _frame(source, preset)
     size = _size(frame, preset)
     if preset.output == "alpha":
@@ -295,7 +314,7 @@ def encode(image: Image.Image, preset: Preset, icc_profile: bytes | None = None)
 def render(image: Image.Image | CutoutSource, preset: Preset) -> Rendered:
     """One preset from a decoded cutout (``open_cutout``; a CutoutSource shares work between presets); the cutout
     is not modified. Raises RenditionError ``render_failed``."""
-    source = image if isinstance(image, CutoutSource) else CutoutSource(image)
+    source = _source_of(image)
     try:
         pixels = compose(source, preset)
         body = encode(pixels, preset, source.image.info.get("icc_profile"))
