@@ -61,6 +61,9 @@ class RenditionsMaker:
             logger.warning("render request for a job the table does not hold; dropped", extra={"job": request.job_id})
             return RenditionsOutcome.UNKNOWN_JOB
         bind_job(job_id=job.job_id, source_key=job.source_key)
+        if self.settings.source_bucket and job.source_bucket != self.settings.source_bucket:
+            logger.warning("render request for a job of another bucket; dropped")
+            return RenditionsOutcome.UNKNOWN_JOB
         if job.status != JobStatus.COMPLETE or not job.output_key:
             logger.info("job is not complete (any more); nothing rendered", extra={"status": job.status})
             return RenditionsOutcome.NOT_COMPLETE
