@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -130,7 +129,7 @@ class Stack:
 
 
 @pytest.fixture
-def stack(aws: Aws, function_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(aws: Aws, function_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Stack:
     sqs, events = aws.client("sqs"), aws.client("events")
     queue_url = sqs.create_queue(QueueName="cutout-renditions")["QueueUrl"]
     events_url = sqs.create_queue(QueueName="cutout-events-observer")["QueueUrl"]
@@ -157,7 +156,7 @@ def stack(aws: Aws, function_env: dict[str, str], monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv(name, value)
     fn = cold_start("renditions")
     fn.configure(presets_max_age=0)  # every message reads the stored presets: the tests change them
-    yield Stack(aws, fn, queue_url, events_url)
+    return Stack(aws, fn, queue_url, events_url)
 
 
 def _image(body: bytes) -> Any:

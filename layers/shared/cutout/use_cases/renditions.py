@@ -55,18 +55,9 @@ class RenditionsMaker:
         document = self.presets.current()
         if document.empty:
             return RenditionsOutcome.NO_PRESETS
-        job = self.store.get(request.job_id)
-        if job is None:
-            count("RenditionsUnknownJob")
-            logger.warning("render request for a job the table does not hold; dropped", extra={"job": request.job_id})
-            return RenditionsOutcome.UNKNOWN_JOB
-        bind_job(job_id=job.job_id, source_key=job.source_key)
-        if self.settings.source_bucket and job.source_bucket != self.settings.source_bucket:
-            logger.warning("render request for a job of another bucket; dropped")
-            return RenditionsOutcome.UNKNOWN_JOB
-        if job.status != JobStatus.COMPLETE or not job.output_key:
-            logger.info("job is not complete (any more); nothing rendered", extra={"status": job.status})
-            return RenditionsOutcome.NOT_COMPLETE
+        job = self._renderable(request.job_id)
+        if not isinstance(job, Job):
+            return job
         original, requested = self._original(job)
         selection = self._select(document, job, request, requested)
         if not selection.presets and not selection.unknown:
@@ -93,6 +84,22 @@ class RenditionsMaker:
         return RenditionsOutcome.RENDERED
 
     # ----- what to render ----------------------------------------------------------------------------------------
+    def _renderable(self, job_id: str) -> Job | RenditionsOutcome:
+        """The job, if its renditions may be made now; otherwise why not."""
+        job = self.store.get(job_id)
+        if job is None:
+            count("RenditionsUnknownJob")
+            logger.warning("render request for a job the table does not hold; dropped", extra={"job": job_id})
+            return RenditionsOutcome.UNKNOWN_JOB
+        bind_job(job_id=job.job_id, source_key=job.source_key)
+        if self.settings.source_bucket and job.source_bucket != self.settings.source_bucket:
+            logger.warning("render request for a job of another bucket; dropped")
+            return RenditionsOutcome.UNKNOWN_JOB
+        if job.status != JobStatus.COMPLETE or not job.output_key:
+            logger.info("job is not complete (any more); nothing rendered", extra={"status": job.status})
+            return RenditionsOutcome.NOT_COMPLETE
+        return job
+
     def _relative_key(self, job: Job) -> str:
         prefix = self.settings.input_prefix
         return job.source_key[len(prefix) :] if job.source_key.startswith(prefix) else job.source_key
