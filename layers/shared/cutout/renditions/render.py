@@ -27,6 +27,7 @@ DEFAULT_MAX_PIXELS = 40_000_000
 # Pillow's own guard stays on as a backstop for callers that open images elsewhere; ours refuses first.
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 CUTOUT_FORMATS = ("PNG", "WEBP", "JPEG")
+ORIENTATION_TAG = 0x0112
 # EXIF orientations that swap width and height (a phone portrait stored landscape is 6 or 8).
 SWAPPING = frozenset({5, 6, 7, 8})
 _TRANSPOSE = {
@@ -79,6 +80,18 @@ def open_cutout(
     elif orientation in (None, 1):
         image = ImageOps.exif_transpose(image)
     return image if image.mode == "RGBA" else image.convert("RGBA")
+
+
+def source_orientation(header: bytes) -> tuple[int | None, tuple[int, int] | None]:
+    """The EXIF orientation (1-8, None without a tag) and the stored width and height of an original upload, from
+    its first bytes (a ranged GET of 256 KiB holds a JPEG's EXIF and frame header); (None, None) if unreadable.
+    What ``open_cutout`` takes as ``orientation`` and ``source_size``."""
+    try:
+        with Image.open(io.BytesIO(header)) as original:
+            tag = original.getexif().get(ORIENTATION_TAG)
+            return (int(tag) if isinstance(tag, int) and 1 <= tag <= 8 else None), original.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None, None
 
 
 def _already_upright(size: tuple[int, int], orientation: int, source_size: tuple[int, int] | None) -> bool:

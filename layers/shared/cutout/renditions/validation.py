@@ -6,6 +6,7 @@ matter most here are across fields (a JPEG needs a background, a margin needs a 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,7 +64,9 @@ class Problems:
     def unknown_fields(self, at: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
         for name in data:
             if name not in known:
-                self.add(at, f"unknown field {name!r} (known: {', '.join(known)})")
+                close = difflib.get_close_matches(str(name), known, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+                self.add(at, f"unknown field {name!r} ({hint})")
 
 
 def _show(value: Any) -> str:
