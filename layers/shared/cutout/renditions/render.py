@@ -284,16 +284,21 @@ def compose(image: Image.Image | CutoutSource, preset: Preset) -> Image.Image:
         return _on_canvas(mask, preset) if preset.canvas is not None else mask
     layer = source.region(frame, size)
     scaled = size != (frame[2] - frame[0], frame[3] - frame[1])  # a premultiplied resize zeroed hidden colour
-    if preset.canvas is not None:
-        layer = _on_canvas(layer, preset)
     if preset.shadow is not None:
+        if preset.canvas is not None:
+            layer = _on_canvas(layer, preset)
         layer = _with_shadow(layer, preset.shadow, grow=preset.crop and preset.canvas is None)
     if preset.background is None:
+        layer = _on_canvas(layer, preset) if preset.canvas is not None and preset.shadow is None else layer
         return layer if scaled else _clear_transparent(layer)
     # Straight-alpha "over" onto an opaque colour: colour x alpha + background x (1 - alpha), so what lies under
-    # alpha 0 weighs nothing.
-    flat = Image.new("RGB", layer.size, preset.background)
-    flat.paste(layer.convert("RGB"), mask=layer.getchannel("A"))
+    # alpha 0 weighs nothing. On a canvas the subject is pasted straight onto it, centred (no transparent canvas).
+    frame_size, at = layer.size, (0, 0)
+    if preset.canvas is not None and preset.shadow is None:
+        frame_size = preset.canvas
+        at = ((frame_size[0] - layer.width) // 2, (frame_size[1] - layer.height) // 2)
+    flat = Image.new("RGB", frame_size, preset.background)
+    flat.paste(layer.convert("RGB"), at, mask=layer.getchannel("A"))
     return flat
 
 
