@@ -263,3 +263,17 @@ def test_render_all_renders_each_preset_from_one_decoded_cutout() -> None:
         "a": (100, 67),
         "b": (600, 300),
     }
+
+
+def test_rendering_keeps_nothing_of_a_cutout_once_the_caller_drops_it() -> None:
+    # (a Lambda renders one job after another: the last job's pixels must not stay in memory)
+    import gc
+    import weakref
+
+    image = _open(cutout(size=(600, 400)).image)
+    render(image, _preset(format="webp", max_side=100))
+    render(image, _preset(crop=True))
+    gone = weakref.ref(image)
+    del image
+    gc.collect()
+    assert gone() is None
