@@ -300,3 +300,12 @@ def test_a_palette_cutout_with_transparency_renders_like_an_rgba_one() -> None:
     palette.save(out, format="PNG", transparency=palette.getpixel((0, 0)))
     rendered = render(open_cutout(out.getvalue()), _preset(crop=True))
     assert (rendered.width, rendered.height) == (100, 100)
+
+
+def test_a_cutout_far_over_the_limit_is_too_large_not_unreadable() -> None:
+    # 200 megapixels: over twice Pillow's own guard, which refuses it at the header, as too large
+    out = io.BytesIO()
+    Image.new("1", (20_000, 10_000), 0).save(out, format="PNG")
+    with pytest.raises(RenditionError) as raised:
+        open_cutout(out.getvalue())
+    assert raised.value.code == "too_large"

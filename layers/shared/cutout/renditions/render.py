@@ -154,9 +154,13 @@ def open_cutout(
     width and height; with it, a cutout that is already upright (the remover applied the tag) is recognised by its
     shape and not turned again. Raises RenditionError ``too_large`` above ``max_pixels``, ``unreadable`` if the
     bytes are no image."""
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
+        Image.MAX_IMAGE_PIXELS = max_pixels  # a caller's higher limit is the limit: Pillow's guard follows it
     try:
         image = Image.open(io.BytesIO(data), formats=CUTOUT_FORMATS)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # over twice Pillow's guard: refused before our own check
+        raise RenditionError("too_large", f"the cutout is too large to decode: {exc}") from exc
+    except (OSError, ValueError) as exc:
         raise RenditionError("unreadable", f"the cutout is not a readable image: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:
