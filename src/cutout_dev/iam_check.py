@@ -47,6 +47,10 @@ NOT_LOCAL: dict[tuple[str, str], str] = {
     ("FinalizeFunction", "OutputBucketKey"): (
         "only with OutputBucketKmsKeyArn set: moto's S3 does not call KMS for SSE-KMS objects"
     ),
+    (
+        "RenditionsFunction",
+        "BucketKey",
+    ): "only with BucketKmsKeyArn set: moto's S3 does not call KMS for SSE-KMS objects",
 }
 
 

@@ -134,6 +134,9 @@ def skip_reason(ref: ObjectRef, settings: Settings) -> str | None:
     # would otherwise be cut out, 5 credits each, whatever the ingest rule lets through.
     if ref.key.startswith(settings.stack_owned_prefixes()) or ref.key in settings.stack_owned_keys():
         return "stack_owned"
+    # ... nor our renditions (written beside the cutouts, in the output bucket).
+    if ref.bucket == output_bucket and settings.renditions_prefix and ref.key.startswith(settings.renditions_prefix):
+        return "renditions_prefix"
     return None
 
 

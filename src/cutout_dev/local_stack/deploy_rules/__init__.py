@@ -54,6 +54,7 @@ from cutout_dev.local_stack.deploy_rules.model import (
     out_of_range,
 )
 from cutout_dev.local_stack.deploy_rules.names import other_names
+from cutout_dev.local_stack.deploy_rules.prefixes import renditions_prefix
 from cutout_dev.local_stack.deploy_rules.resolve import resolve_template
 from cutout_dev.local_stack.deploy_rules.sqs import DEFAULT_RETENTION, sqs_queues
 
@@ -71,6 +72,7 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     sqs_queues,
     other_names,
     template_rules,
+    renditions_prefix,
 )
 # Plus the parameter constraints: the template tests check them; the local stack does not, as it deliberately
 # passes values AWS would never see (a loopback http:// Magic Hour URL, second-long poll bounds).
@@ -126,6 +128,7 @@ __all__ = [
     "other_names",
     "out_of_range",
     "parameter_constraints",
+    "renditions_prefix",
     "reserved_concurrency",
     "resolve_template",
     "sqs_queues",
