@@ -91,6 +91,8 @@ def test_an_input_prefix_under_the_background_prefix_is_refused_at_cold_start() 
     env = {"JOBS_TABLE": "jobs", "INPUT_PREFIX": "backgrounds/in/", "OUTPUT_PREFIX": "cutouts/"}
     with pytest.raises(InvalidEnvironment, match="BACKGROUND_PREFIX"):
         Settings.from_env(env)
+
+
 def test_skip_reason_never_takes_a_rendition_for_an_upload() -> None:
     # given the whole bucket watched, and renditions written beside the cutouts
     settings = SETTINGS._replace(renditions_prefix="renditions/")
