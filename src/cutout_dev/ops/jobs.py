@@ -177,6 +177,7 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
                     ("Ambiguous create", "ambiguous"),
                     ("Error", "error_code"),
                     ("Message", "error_message"),
+                    ("Fix", "fix"),
                     ("Attempts", "attempts"),
                 )
                 if result[key] not in (None, "", False)
