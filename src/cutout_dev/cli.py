@@ -161,6 +161,9 @@ def _aws_error(exc: ClientError | BotoCoreError) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
+        if code == "NoSuchBucket":  # whichever command met it: the name, and where the stack's uploads go
+            bucket = error.get("BucketName") or "named"
+            return f"bucket {bucket} not found: check the name (`cutout status` shows the stack's bucket)"
         op = exc.operation_name
         hint = "; check --profile (the role's permissions)" if "AccessDenied" in str(code) else ""
         return f"{op}: {code}: {' '.join(str(message).split())}{hint}" if message else f"{op}: {code}{hint}"

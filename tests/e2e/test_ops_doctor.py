@@ -28,6 +28,7 @@ CHECKS = [
     "concurrency",
     "bucket-events",
     "bucket-encryption",
+    "default-background",
     "api-key-set",
     "webhook-secret-set",
     "magic-hour-key",

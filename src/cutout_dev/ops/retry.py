@@ -38,7 +38,7 @@ RETRY_REASON = "cutout retry"
 SELECTABLE = frozenset({*RETRYABLE, JobStatus.REJECTED})
 # Why a job was not retried → what to do instead (a refusal never leaves the operator guessing).
 INSTEAD: dict[str, str] = {
-    "rejected": "its file was refused: upload a corrected file (new bytes are a new job)",
+    "rejected": "a rejected upload is fixed by uploading a corrected file again (new bytes are a new job)",
     "complete": "it is complete already; nothing to retry",
     "in_flight": "it is still in flight; follow it with: cutout job ID",
     "not_found": "no such job; find the id with: cutout jobs",

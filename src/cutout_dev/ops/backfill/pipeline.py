@@ -43,6 +43,7 @@ class Pipeline:
     daily_credit_budget: int = 0  # 0 = unlimited
     concurrency: int = 3  # MaxJobsInFlight where the stack has it, else MaximumConcurrency
     max_input_bytes: int = 20 * 1024 * 1024
+    asset_transfer: str = "presign"  # which key shapes the submit refuses depends on it (inspection.py)
 
     @classmethod
     def from_target(cls, target: StackTarget) -> Pipeline:
@@ -63,6 +64,7 @@ class Pipeline:
             # Admission control's cap on jobs at Magic Hour, where the stack has it; else the submit's concurrency.
             concurrency=as_int(params.get("MaxJobsInFlight")) or target.maximum_concurrency,
             max_input_bytes=as_int(params.get("MaxInputBytes")) or 20 * 1024 * 1024,
+            asset_transfer=params.get("AssetTransfer") or "presign",
         )
 
     def settings(self) -> Settings:
@@ -75,6 +77,7 @@ class Pipeline:
                 "OUTPUT_PREFIX": self.output_prefix,
                 "OUTPUT_BUCKET": "" if self.output_bucket in ("", self.bucket) else self.output_bucket,
                 "MAX_INPUT_BYTES": str(self.max_input_bytes),
+                "ASSET_TRANSFER": self.asset_transfer,
             }
         )
 
