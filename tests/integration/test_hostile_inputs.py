@@ -401,6 +401,25 @@ def test_hostile_object_is_rejected_with_a_reason(aws: Aws, emulator, function_e
     assert find_log(no_secrets_in_logs.lines, message="upload rejected", error_code=code, job_id=job["job_id"])
 
 
+def test_an_empty_object_is_recorded_under_the_id_its_etag_gives_whatever_the_event_says(
+    aws: Aws, emulator, function_env
+) -> None:
+    # given: a 0-byte upload announced by an event without an ETag (S3 answers 416 to the ranged GET of it)
+    obj = _upload(aws, INPUT_PREFIX + "hostile/empty.png", b"")
+    assert obj["etag"]  # S3's ETag of no bytes
+    app = cold_start("submit")
+
+    # when
+    response = _run(app, [eventbridge_object_created(aws.bucket, obj["key"], "", 0)])
+
+    # then: the record is the one `cutout upload` and `cutout job s3://...` find (bucket, key, S3's ETag)
+    assert response == NO_FAILURES
+    (job,) = aws.jobs()
+    assert (job["status"], job["error_code"]) == ("rejected", "empty_object")
+    assert job["job_id"] == job_id_for(aws.bucket, obj["key"], obj["etag"])
+    assert job["source_etag"] == obj["etag"]
+
+
 def test_object_over_the_size_limit_is_rejected(aws: Aws, emulator, function_env, monkeypatch) -> None:
     # given: a 1 KiB limit and a bigger real image
     monkeypatch.setenv("MAX_INPUT_BYTES", "1024")
