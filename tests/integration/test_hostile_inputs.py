@@ -268,9 +268,6 @@ REFUSED_KEYS: dict[str, tuple[str, str]] = {
     "dot_segment": (INPUT_PREFIX + "./item.png", "key_dot_segment"),
     "double_slash": (INPUT_PREFIX + "shop//item.png", "key_empty_segment"),
     "slash_after_the_prefix": (INPUT_PREFIX + "/item.png", "key_empty_segment"),
-    "tab": (INPUT_PREFIX + "tab\there.png", "key_control_character"),
-    "control_character": (INPUT_PREFIX + "bell\x07.png", "key_control_character"),
-    "delete_character": (INPUT_PREFIX + "del\x7f.png", "key_control_character"),
 }
 
 
@@ -304,6 +301,8 @@ URL_SAFE_KEYS = {
     "encoded_dots_literal": INPUT_PREFIX + "%2e%2e/item.png",
     "dots_in_a_name": INPUT_PREFIX + "...and more/..item.png",
     "semicolon_ampersand_equals": INPUT_PREFIX + "a;b&c=d.png",
+    "tab": INPUT_PREFIX + "tab\there.png",
+    "control_characters": INPUT_PREFIX + "bell\x07 del\x7f esc\x1b.png",
 }
 
 

@@ -154,10 +154,10 @@ def skip_reason(ref: ObjectRef, settings: Settings) -> str | None:
 # `cutouts/../x.png` would escape the output prefix for anything reading keys as paths (a sync to disk). Refused
 # whatever the asset transfer. Empty segments (`a//b`, a leading `/`): proxies and servers commonly merge slashes
 # (nginx's merge_slashes is on by default), breaking the signature; refused when Magic Hour fetches a presigned
-# URL, processed when the bytes are uploaded to it (AssetTransfer=upload). Control characters: unsafe in logs, in
-# the terminal of whoever lists the jobs and in XML 1.0 listings; refused. Everything else (`%`, `?`, `#`, `+`,
-# `\`, spaces, any Unicode, up to S3's 1,024 bytes) is percent-encoded by the presigner and round-trips.
-KEY_SHAPES = ("key_dot_segment", "key_empty_segment", "key_control_character")
+# URL, processed when the bytes are uploaded to it (AssetTransfer=upload). Everything else (`%`, `?`, `#`, `+`,
+# `\`, spaces, control characters, any Unicode, up to S3's 1,024 bytes) is percent-encoded by the presigner and
+# round-trips.
+KEY_SHAPES = ("key_dot_segment", "key_empty_segment")
 
 
 def key_shape_problem(key: str, asset_transfer: str = "presign") -> tuple[str, str] | None:
@@ -176,9 +176,6 @@ def key_shape_problem(key: str, asset_transfer: str = "presign") -> tuple[str, s
             f"the key {where}, which proxies merge in the URL Magic Hour fetches: upload it without, or deploy with "
             "AssetTransfer=upload"
         )
-    control = sorted({f"U+{ord(c):04X}" for c in key if ord(c) < 0x20 or ord(c) == 0x7F})
-    if control:
-        return "key_control_character", f"the key holds control characters ({', '.join(control)}): upload it without"
     return None
 
 
