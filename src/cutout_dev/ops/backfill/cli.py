@@ -100,7 +100,12 @@ def _fields(doc: dict[str, Any]) -> Any:
     rows += [
         ("objects listed", f"{doc['objects']:,}" + ("" if doc["listing_complete"] else "  (stopped at --limit)")),
         ("already jobs", f"{doc['already_jobs']:,}"),
-        ("rejections to retry", f"{doc['retried_rejections']:,}  (rejected for the configuration, not the file)"),
+        # Jobs already, rejected for the configuration: counted among the images (shown only when there are some).
+        *[
+            ("to retry", f"{n:,}  (rejected for the configuration, not the file)")
+            for n in [doc["retried_rejections"]]
+            if n
+        ],
         ("skipped", f"{sum(doc['skipped'].values()):,}" + (f"  ({skipped})" if skipped else "")),
         ("images", f"{doc['images']:,}  ({doc['counted']})"),
         ("credits", f"{'at most ' if not doc['inspected'] else ''}{est['credits']:,}"),
