@@ -135,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries of the dev tooling (`pip install '.[dev]'`), not of the operator's CLI (`pip install '.[cli]'`):
+# the local stack (moto, werkzeug, yaml), the emulator's renders and the samples (PIL), the real-API check.
+DEV_ONLY_MODULES = frozenset({"moto", "werkzeug", "flask", "yaml", "PIL", "magic_hour", "cfnlint", "samtranslator"})
+DEV_INSTALL_HINT = "pip install 'cutout[dev]' (from a clone: pip install -e '.[dev]', or make install)"
+
+
+def _missing_dev_tool(exc: ModuleNotFoundError) -> str | None:
+    """One line saying what to install when a command needs the dev tooling this install lacks, else None."""
+    top = (exc.name or "").partition(".")[0]
+    if top not in DEV_ONLY_MODULES:
+        return None
+    return f"this command needs the dev tooling ({top} is not installed): {DEV_INSTALL_HINT}"
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -150,6 +164,9 @@ def _aws_error(exc: ClientError | BotoCoreError) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
+        if code == "NoSuchBucket":  # whichever command met it: the name, and where the stack's uploads go
+            bucket = error.get("BucketName") or "named"
+            return f"bucket {bucket} not found: check the name (`cutout status` shows the stack's bucket)"
         op = exc.operation_name
         hint = "; check --profile (the role's permissions)" if "AccessDenied" in str(code) else ""
         return f"{op}: {code}: {' '.join(str(message).split())}{hint}" if message else f"{op}: {code}{hint}"
@@ -170,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         print("cutout: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug, not a user error: still one line, the traceback on request
+        hint = _missing_dev_tool(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if hint is not None:  # `local up` or the samples from an operator's install (`.[cli]`)
+            print(f"cutout: {hint}", file=sys.stderr)
+            return EXIT_ERROR
         if os.environ.get("CUTOUT_DEBUG"):
             raise
         print(

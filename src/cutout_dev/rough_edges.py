@@ -101,7 +101,9 @@ def _write(t: Transcript, stack: LocalStack) -> None:
     ]
 
     t.section("Upload without the AWS CLI", "the upload line needs the AWS CLI, which the README never mentions.")
-    uploaded = t.run("upload", "samples/red flower.png", "samples/notes.jpg", "--prefix", "demo")
+    t.run("upload", "samples/red flower.png", "samples/notes.jpg", "--prefix", "demo")
+    t.say("It checks each file as the pipeline will and uploads nothing it would reject; `--force` sends them anyway:")
+    uploaded = t.run("upload", "samples/red flower.png", "samples/notes.jpg", "--prefix", "demo", "--force")
     jobs = dict(line.split("  job ") for line in uploaded.splitlines() if "  job " in line)
     for job_id in jobs.values():
         _wait(stack, job_id.strip(), ("complete", "rejected"))
@@ -115,6 +117,9 @@ def _write(t: Transcript, stack: LocalStack) -> None:
 
     t.section("A broken --query", "`cutout jobs --query 'jobs[?'` prints a full Python traceback.")
     t.run("jobs", "--query", "jobs[?")
+    t.say("A query written for bare rows (the rows are wrapped, as in the AWS CLI) says so:")
+    t.run("jobs", "--query", "[].{id: job_id}")
+    t.run("jobs", "--query", "jobs[].{id: job_id}")
 
     _region_sections(t, stack)
     _job_sections(t, stack, jobs)
@@ -212,6 +217,8 @@ def _backfill_section(t: Transcript, stack: LocalStack) -> None:
     t.say(f"Checkpoint directory after the dry run: {'present' if (t.scratch / '.cutout').exists() else 'absent'}.")
     t.say("Priced by name and size only (`--no-inspect`, for huge buckets), it says the credits are at most that:")
     t.run("backfill", f"s3://{bucket}/incoming/old/", "--dry-run", "--no-inspect")
+    t.say("A bucket that does not exist:")
+    t.run("backfill", "s3://no-such-bucket/incoming/", "--dry-run")
 
 
 def _local_up_and_down(t: Transcript) -> None:

@@ -127,6 +127,114 @@ def test_upload_of_a_missing_file_uploads_nothing_and_says_so(
     assert listed.get("KeyCount", 0) == 0
 
 
+def _keys(stack: LocalStack, prefix: str) -> list[str]:
+    listed = stack.client("s3").list_objects_v2(Bucket=stack.endpoints.bucket, Prefix=prefix)
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_upload_refuses_what_the_submit_would_reject_one_line_each_and_uploads_nothing(
+    stack: LocalStack, local_state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a 0-byte file, a 30 MB one (over the stack's 20 MiB MaxInputBytes) and a text file named .png
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    huge = tmp_path / "huge.png"
+    with huge.open("wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")  # an image's first bytes: only its size is wrong
+        f.truncate(30 * 1024 * 1024)
+    notes = tmp_path / "notes.png"
+    notes.write_text("plain text, not an image\n", encoding="utf-8")
+    good = _png(tmp_path / "fine too.png", 50)
+
+    # when they are uploaded together
+    code, out, err = text(capsys, "upload", str(empty), str(huge), str(notes), str(good), "--prefix", "checked/")
+
+    # then one refusal line each, naming the file and the reason, and nothing at all is uploaded
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert lines[:3] == [
+        f"cutout: refused {empty}: empty_object: the object is empty (0 bytes)",
+        f"cutout: refused {huge}: too_large: {30 * 1024 * 1024} bytes exceeds the limit of 20971520",
+        f"cutout: refused {notes}: not_an_image: the bytes are not a recognised image format",
+    ]
+    assert len(lines) == 4
+    assert "nothing was uploaded" in lines[3]
+    assert _keys(stack, "incoming/checked/") == []
+
+
+def test_upload_force_sends_them_anyway_and_prints_the_id_cutout_job_finds_even_for_an_empty_file(
+    stack: LocalStack, local_state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    notes = tmp_path / "notes.png"
+    notes.write_text("plain text, not an image\n", encoding="utf-8")
+
+    code, doc, err = run(capsys, "upload", str(empty), str(notes), "--prefix", "forced/", "--force")
+
+    assert code == 0
+    assert "uploaded anyway" in err
+    for uploaded, reason in zip(doc["uploaded"], ("empty_object", "not_an_image"), strict=True):
+        assert _terminal(stack, uploaded["job_id"])["error_code"] == reason
+        code, job, _ = run(capsys, "job", uploaded["uri"])
+        assert (code, job["job_id"]) == (0, uploaded["job_id"])
+
+
+def test_prefix_means_the_same_in_upload_and_jobs_relative_to_the_input_prefix(
+    stack: LocalStack, local_state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _png(tmp_path / "p1.png", 70)
+    second = _png(tmp_path / "p2.png", 80)
+
+    # a prefix relative to the input prefix, and one that already starts with it, name the same folder
+    _, relative, _ = run(capsys, "upload", str(first), "--prefix", "same/")
+    _, absolute, _ = run(capsys, "upload", str(second), "--prefix", "incoming/same/")
+    assert relative["uploaded"][0]["key"] == "incoming/same/p1.png"
+    assert absolute["uploaded"][0]["key"] == "incoming/same/p2.png"
+    for doc in (relative, absolute):
+        _terminal(stack, doc["uploaded"][0]["job_id"])
+
+    # and jobs finds them with either spelling
+    for spelled in ("same/", "incoming/same/"):
+        code, jobs, _ = run(capsys, "jobs", "--prefix", spelled)
+        assert code == 0
+        assert {j["source_key"] for j in jobs["jobs"]} == {"incoming/same/p1.png", "incoming/same/p2.png"}
+
+
+def test_upload_background_sets_the_metadata_and_refuses_a_missing_background(
+    stack: LocalStack, local_state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = _png(tmp_path / "on white.png", 90)
+    code, _, err = text(capsys, "upload", str(image), "--background", "backgrounds/none.png")
+    assert code == 1
+    assert f"cutout: refused --background: background s3://{stack.endpoints.bucket}/backgrounds/none.png" in err
+
+    _png(tmp_path / "white.png", 255)
+    stack.client("s3").put_object(
+        Bucket=stack.endpoints.bucket, Key="backgrounds/white.png", Body=(tmp_path / "white.png").read_bytes()
+    )
+    code, doc, _ = run(capsys, "upload", str(image), "--background", "backgrounds/white.png")
+    assert code == 0
+    key = doc["uploaded"][0]["key"]
+    head = stack.client("s3").head_object(Bucket=stack.endpoints.bucket, Key=key)
+    assert head["Metadata"] == {"background-key": "backgrounds/white.png"}
+    job = _terminal(stack, doc["uploaded"][0]["job_id"])
+    assert (job["status"], job["background_key"]) == ("complete", "backgrounds/white.png")
+
+
+def test_backfill_of_a_missing_bucket_is_one_line_naming_it(
+    local_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = text(capsys, "backfill", "s3://no-such-bucket/incoming/", "--dry-run")
+
+    assert code == 1
+    assert out == ""
+    assert err.strip().splitlines() == [
+        "cutout: bucket no-such-bucket not found: check the name (`cutout status` shows the stack's bucket)"
+    ]
+
+
 # -- one line, one exit table ----------------------------------------------------------------------------------
 def test_a_broken_query_is_one_line_naming_jmespath_and_exits_1(
     local_state: Path, capsys: pytest.CaptureFixture[str]

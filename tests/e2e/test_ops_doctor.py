@@ -29,6 +29,7 @@ CHECKS = [
     "bucket-events",
     "bucket-region",
     "bucket-encryption",
+    "default-background",
     "api-key-set",
     "webhook-secret-set",
     "magic-hour-key",

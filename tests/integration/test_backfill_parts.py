@@ -141,8 +141,10 @@ def test_unprocessed_keys_are_asked_again() -> None:
     # given DynamoDB throttles part of a BatchGetItem (checked against botocore's model by the Stubber)
     ddb, stub = _stubbed("dynamodb")
     keys = [{"job_id": {"S": j}} for j in ("a", "b", "c")]
-    first = {"jobs": {"Keys": keys, "ProjectionExpression": "job_id", "ConsistentRead": True}}
-    again = {"jobs": {"Keys": keys[2:], "ProjectionExpression": "job_id", "ConsistentRead": True}}
+    # (the status and error code too: a rejection the configuration caused is taken up again)
+    read = {"ProjectionExpression": "job_id, #s, error_code", "ExpressionAttributeNames": {"#s": "status"}}
+    first = {"jobs": {"Keys": keys, **read, "ConsistentRead": True}}
+    again = {"jobs": {"Keys": keys[2:], **read, "ConsistentRead": True}}
     stub.add_response(
         "batch_get_item",
         {"Responses": {"jobs": [{"job_id": {"S": "a"}}]}, "UnprocessedKeys": again},

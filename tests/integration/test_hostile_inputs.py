@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from cutout.domain.messages import CompletionMessage
+from cutout.domain.models import job_id_for
 from cutout.magic_hour.webhook_auth import sign
 from cutout.runtime.observability import metrics
 
@@ -257,6 +259,109 @@ def test_one_notification_with_100_records(aws: Aws, emulator, function_env) -> 
     assert len(aws.jobs()) == 20
 
 
+# ----- key shapes: every key S3 allows completes, or is refused before anything is claimed ------------------
+# docs/hostile-inputs.md says which and why (inspection.key_shape_problem).
+REFUSED_KEYS: dict[str, tuple[str, str]] = {
+    # case: (key, error_code) -- with presigned URLs, the default asset transfer
+    "dot_dot_segment": (INPUT_PREFIX + "../cutouts/escape.png", "key_dot_segment"),
+    "dot_dot_inside": (INPUT_PREFIX + "shop/../other/item.png", "key_dot_segment"),
+    "dot_segment": (INPUT_PREFIX + "./item.png", "key_dot_segment"),
+    "double_slash": (INPUT_PREFIX + "shop//item.png", "key_empty_segment"),
+    "slash_after_the_prefix": (INPUT_PREFIX + "/item.png", "key_empty_segment"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_KEYS))
+def test_a_key_no_url_can_carry_is_refused_before_the_claim_naming_its_shape(
+    aws: Aws, emulator, function_env, no_secrets_in_logs, case
+) -> None:
+    # given: a real image at a key S3 accepts but a presigned URL cannot carry as it is
+    key, code = REFUSED_KEYS[case]
+    obj = _upload(aws, key)
+    app = cold_start("submit")
+
+    # when
+    response = _run(app, [_eb(aws, obj)])
+
+    # then: rejected with a reason naming the shape; never claimed (no submitting step), nothing created
+    assert response == NO_FAILURES
+    (job,) = aws.jobs()
+    assert (job["status"], job["error_code"], job["source_key"]) == ("rejected", code, key)
+    assert job["job_id"] == job_id_for(aws.bucket, key, obj["etag"])  # the id `cutout upload` prints
+    assert "submitting_at" not in job and "claimed_at" not in job
+    assert emulator.engine.state.creates == []
+    assert emulator.request_counts().get("upload_urls") is None
+    assert find_log(no_secrets_in_logs.lines, message="upload rejected", error_code=code)
+
+
+URL_SAFE_KEYS = {
+    "question_mark_and_hash": INPUT_PREFIX + "what?#anchor.png",
+    "backslash": INPUT_PREFIX + "windows\\path\\item.png",
+    "encoded_slash_literal": INPUT_PREFIX + "a%2Fb.png",
+    "encoded_dots_literal": INPUT_PREFIX + "%2e%2e/item.png",
+    "dots_in_a_name": INPUT_PREFIX + "...and more/..item.png",
+    "semicolon_ampersand_equals": INPUT_PREFIX + "a;b&c=d.png",
+    "tab": INPUT_PREFIX + "tab\there.png",
+    "control_characters": INPUT_PREFIX + "bell\x07 del\x7f esc\x1b.png",
+}
+
+
+@pytest.mark.parametrize("case", list(URL_SAFE_KEYS))
+def test_a_key_the_presigner_encodes_reaches_magic_hour_byte_for_byte(aws: Aws, emulator, function_env, case) -> None:
+    # given: a key with characters that mean something in a URL, percent-encoded by the presigner
+    key = URL_SAFE_KEYS[case]
+    body = image_bytes("PNG", colour=(len(key), 40, 90))
+    obj = _upload(aws, key, body)
+    app = cold_start("submit")
+
+    # when
+    assert _run(app, [_eb(aws, obj)]) == NO_FAILURES
+
+    # then: Magic Hour fetched exactly the object's bytes through the URL and rendered it
+    (job,) = aws.jobs()
+    assert job["status"] == "queued"
+    project = emulator.wait_for_status(job["project_id"], "complete")
+    assert project.input_sha256 == hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize("case", ["double_slash", "slash_after_the_prefix"])
+def test_empty_segments_are_processed_when_the_bytes_are_uploaded_to_magic_hour(
+    aws: Aws, emulator, function_env, monkeypatch, case
+) -> None:
+    # given: AssetTransfer=upload, so no URL carries the key
+    monkeypatch.setenv("ASSET_TRANSFER", "upload")
+    key, _ = REFUSED_KEYS[case]
+    body = image_bytes("PNG", colour=(9, 99, 199))
+    obj = _upload(aws, key, body)
+    app = cold_start("submit")
+
+    # when
+    assert _run(app, [_eb(aws, obj)]) == NO_FAILURES
+
+    # then
+    (job,) = aws.jobs()
+    assert (job["status"], job["source_key"]) == ("queued", key)
+    project = emulator.wait_for_status(job["project_id"], "complete")
+    assert project.input_sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_dot_segments_are_refused_even_when_the_bytes_are_uploaded(
+    aws: Aws, emulator, function_env, monkeypatch
+) -> None:
+    # given: AssetTransfer=upload; the cutout's key would still mirror `..` (outside the output prefix as a path)
+    monkeypatch.setenv("ASSET_TRANSFER", "upload")
+    key, code = REFUSED_KEYS["dot_dot_segment"]
+    obj = _upload(aws, key)
+
+    # when
+    assert _run(cold_start("submit"), [_eb(aws, obj)]) == NO_FAILURES
+
+    # then
+    (job,) = aws.jobs()
+    assert (job["status"], job["error_code"]) == ("rejected", code)
+    assert emulator.engine.state.creates == []
+
+
 # =========================================================================================================
 # Objects: a terminal `rejected` record with its reason, no create
 # =========================================================================================================
@@ -293,6 +398,25 @@ def test_hostile_object_is_rejected_with_a_reason(aws: Aws, emulator, function_e
     assert job["error_message"] and job["expires_at"]
     assert emulator.engine.state.creates == []
     assert find_log(no_secrets_in_logs.lines, message="upload rejected", error_code=code, job_id=job["job_id"])
+
+
+def test_an_empty_object_is_recorded_under_the_id_its_etag_gives_whatever_the_event_says(
+    aws: Aws, emulator, function_env
+) -> None:
+    # given: a 0-byte upload announced by an event without an ETag (S3 answers 416 to the ranged GET of it)
+    obj = _upload(aws, INPUT_PREFIX + "hostile/empty.png", b"")
+    assert obj["etag"]  # S3's ETag of no bytes
+    app = cold_start("submit")
+
+    # when
+    response = _run(app, [eventbridge_object_created(aws.bucket, obj["key"], "", 0)])
+
+    # then: the record is the one `cutout upload` and `cutout job s3://...` find (bucket, key, S3's ETag)
+    assert response == NO_FAILURES
+    (job,) = aws.jobs()
+    assert (job["status"], job["error_code"]) == ("rejected", "empty_object")
+    assert job["job_id"] == job_id_for(aws.bucket, obj["key"], obj["etag"])
+    assert job["source_etag"] == obj["etag"]
 
 
 def test_object_over_the_size_limit_is_rejected(aws: Aws, emulator, function_env, monkeypatch) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from cutout.domain.job import Job, parse_time
-from cutout.domain.models import JobStatus
+from cutout.domain.models import CONFIGURATION_REJECTIONS, JobStatus
 from cutout.store.job_store import JobStore
 
 from tests.unit.conftest import Clock
@@ -81,8 +81,35 @@ def test_reopen_refuses_a_missing_rejected_or_already_reopened_job(store: JobSto
     assert store.reopen_for_retry(JOB).reason == "not_found"
     reopened(store, clock)
     assert store.reopen_for_retry(JOB).reason == "retry_pending"
-    assert store.reject(JOB, SOURCE, "object_missing", "gone")
-    assert store.reopen_for_retry(JOB).reason == "rejected"
+    assert store.reject(JOB, SOURCE, "not_an_image", "the bytes are not a recognised image format")
+    assert store.reopen_for_retry(JOB).reason == "rejected"  # the file's own fault: a new upload fixes it
+
+
+@pytest.mark.parametrize("code", sorted(CONFIGURATION_REJECTIONS))
+def test_reopen_takes_a_rejection_the_configuration_caused_keeping_it_in_history(
+    store: JobStore, clock: Clock, code: str
+) -> None:
+    assert store.reject(JOB, SOURCE, code, "background 'backgrounds/white.png' does not exist")
+    before = _job(store)
+    clock.advance(60)
+
+    result = store.reopen_for_retry(JOB)
+
+    job = _job(store)
+    assert result.ok
+    assert job.status == JobStatus.RETRY_PENDING
+    assert job.attempts == 2
+    assert job.history == [
+        {
+            "status": "rejected",
+            "error_code": code,
+            "error_message": "background 'backgrounds/white.png' does not exist",
+            "started_at": before.created_at,
+            "ended_at": before.updated_at,
+        }
+    ]
+    assert job.error_code is None
+    assert job.expires_at is None  # no longer terminal: the TTL would delete a job that is about to be retried
 
 
 def test_reopen_takes_an_ambiguous_create_only_when_allowed(store: JobStore) -> None:

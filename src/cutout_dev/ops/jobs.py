@@ -31,7 +31,9 @@ def add_parser(subparsers: Any) -> None:
     jobs.add_argument(
         "--since", type=since_argument, metavar="WHEN", help="created since: 30m, 12h, 1d, 2w or an ISO time"
     )
-    jobs.add_argument("--prefix", metavar="KEY_PREFIX", help="only source keys starting with this")
+    jobs.add_argument(
+        "--prefix", metavar="P", help="only source keys under the input prefix + P, e.g. shop/ (as in upload)"
+    )
     jobs.add_argument(
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT}; 0 = all)"
     )
@@ -49,9 +51,7 @@ def add_parser(subparsers: Any) -> None:
 # -- jobs ------------------------------------------------------------------------------------------------------
 def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
     table_ = JobsTable(target.client("dynamodb"), target.table)
-    prefix = args.prefix
-    if prefix and prefix.startswith("s3://"):
-        prefix = prefix.removeprefix("s3://").partition("/")[2]
+    prefix = target.key_prefix(args.prefix) if args.prefix else None  # as upload, backfill and retry read it
     limit = args.limit if args.limit > 0 else None
     found = table_.newest(args.status or statuses(), args.since, prefix=prefix, limit=limit)
     rows = [summary(j) for j in found]
@@ -177,6 +177,7 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
                     ("Ambiguous create", "ambiguous"),
                     ("Error", "error_code"),
                     ("Message", "error_message"),
+                    ("Fix", "fix"),
                     ("Attempts", "attempts"),
                 )
                 if result[key] not in (None, "", False)

@@ -81,7 +81,15 @@ class Output:
         """Print ``data`` as JSON (``--output json``/``--query``) or let ``human`` draw it."""
         if self.json:
             if self.query is not None:
-                data = jmespath.search(self.query, json.loads(json.dumps(data, default=_plain)))
+                document = json.loads(json.dumps(data, default=_plain))
+                data = jmespath.search(self.query, document)
+                if data is None and isinstance(document, dict) and self.query.lstrip().startswith("["):
+                    # As in the AWS CLI the rows are wrapped: a query written for a bare list selects nothing.
+                    lists = [k for k, v in document.items() if isinstance(v, list)]
+                    key = lists[0] if lists else next(iter(document), "key")
+                    self.note(
+                        f'cutout: --query: the JSON is an object ({{"{key}": ...}}): start from a key, e.g. {key}[]'
+                    )
             self.stream.write(json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
             self.stream.flush()
             return

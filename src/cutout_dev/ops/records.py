@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from cutout.domain.models import TERMINAL, JobStatus
+from cutout.domain.models import CONFIGURATION_REJECTIONS, TERMINAL, JobStatus
 from cutout.domain.models import iso as stored_time  # the record's own timestamp format: key conditions compare text
 
 from cutout_dev.ops.output import parse_time
@@ -224,9 +224,19 @@ def detail(job: Mapping[str, Any]) -> dict[str, Any]:
         "ambiguous": bool(job.get("ambiguous")),
         "error_message": job.get("error_message"),
         "attempts": job.get("attempts"),
+        "fix": fix_for(job),
         "steps": history(job),
         "previous_attempts": previous if isinstance(previous, list) else [],
     }
+
+
+def fix_for(job: Mapping[str, Any]) -> str | None:
+    """What ends a rejection: a fix of the stack's configuration and a retry, or a corrected upload."""
+    if job.get("status") != JobStatus.REJECTED:
+        return None
+    if job.get("error_code") in CONFIGURATION_REJECTIONS:
+        return f"caused by the configuration, not the file: fix it (cutout doctor), then cutout retry {job['job_id']}"
+    return "caused by the file: upload a corrected file (a retry of the same bytes is refused)"
 
 
 def age_seconds(job: Mapping[str, Any], now: datetime | None = None) -> float | None:

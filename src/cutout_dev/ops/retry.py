@@ -1,13 +1,17 @@
-"""``cutout retry (ID… | --status error|timed_out|canceled [--since 1d] [--code C]) [--yes]`` — a safe reprocess.
+"""``cutout retry (ID… | --status error|timed_out|canceled|rejected [--since 1d] [--code C] [--prefix P]) [--yes]``
+— a safe reprocess.
 
 Never deletes a record: each job is reopened by the store's `reopen_for_retry` (failed → `retry_pending`, the
 previous outcome pushed onto `history`, `attempts` counted), then its source object is announced to the ingest
 queue like an upload. The submit's one claim takes it from there, so a retry racing a redelivered upload of the
 same object creates once, and the budget, the checks and the output path are the upload's.
 
-Refused (exit status 1, each with what to do instead): jobs in flight or complete, and rejected ones (Magic Hour or
-the checks refused the input: upload a corrected file instead). An ambiguous create (`ambiguous=true`: Magic Hour
-may have created, and charged, the first one) is retried only after a separate yes, or with --allow-ambiguous.
+A rejection caused by the stack's configuration or its environment (`CONFIGURATION_REJECTIONS`: a missing
+background, the object gone when it was read) is retried like a failure once the cause is fixed; `--status rejected`
+selects those only. Refused (exit status 1, each with what to do instead): jobs in flight or complete, and
+rejections caused by the file (Magic Hour or the checks refused the input: upload a corrected file instead). An
+ambiguous create (`ambiguous=true`: Magic Hour may have created, and charged, the first one) is retried only after
+a separate yes, or with --allow-ambiguous.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from cutout.domain.models import RETRYABLE, JobStatus
+from cutout.domain.models import CONFIGURATION_REJECTIONS, RETRYABLE, JobStatus, is_retryable
 from cutout.magic_hour.client import CREDITS_PER_IMAGE
 from cutout.store.job_store import JobStore
 
@@ -30,6 +34,8 @@ from cutout_dev.ops.records import JobsTable, since_argument
 from cutout_dev.ops.target import StackTarget, TargetError
 
 RETRY_REASON = "cutout retry"
+# What --status may select: the failures, and the rejections a configuration fix resolves.
+SELECTABLE = frozenset({*RETRYABLE, JobStatus.REJECTED})
 # Why a job was not retried → what to do instead (a refusal never leaves the operator guessing).
 INSTEAD: dict[str, str] = {
     "rejected": "a rejected upload is fixed by uploading a corrected file again (new bytes are a new job)",
@@ -68,6 +74,7 @@ def select(
     status: JobStatus | None = None,
     since: datetime | None = None,
     code: str | None = None,
+    prefix: str | None = None,
 ) -> Selection:
     jobs_table = JobsTable(pipeline.dynamodb, pipeline.table)
     found: list[dict[str, Any]] = []
@@ -79,16 +86,18 @@ def select(
         else:
             found.append(job)
     if status is not None:
-        if status not in RETRYABLE:
-            raise RetryError(f"--status must be one of {', '.join(sorted(s.value for s in RETRYABLE))}")
+        if status not in SELECTABLE:
+            raise RetryError(f"--status must be one of {', '.join(sorted(s.value for s in SELECTABLE))}")
         found.extend(
             job
-            for job in jobs_table.by_status(status.value, since, newest_first=False)
-            if code is None or job.get("error_code") == code
+            for job in jobs_table.by_status(status.value, since, newest_first=False, prefix=prefix)
+            if (code is None or job.get("error_code") == code)
+            # --status rejected: the rejections a fix of configuration resolves, not those of their file
+            and (status != JobStatus.REJECTED or job.get("error_code") in CONFIGURATION_REJECTIONS)
         )
     for job in found:
         st = JobStatus(job["status"])
-        if st in RETRYABLE or st == JobStatus.RETRY_PENDING:  # retry_pending: a previous retry's send failed
+        if is_retryable(st, job.get("error_code")) or st == JobStatus.RETRY_PENDING:  # pending: a send failed
             selection.jobs.append(job)
         else:
             selection.refused[job["job_id"]] = (
@@ -201,17 +210,25 @@ def add_parser(subparsers: Any) -> None:
         "retry",
         help="reprocess failed jobs, keeping their records and history",
         description=(
-            "Reprocess failed jobs (error, timed_out, canceled) through the same claim as an upload: the record and "
-            "its history are kept, jobs in flight or complete are refused, and an ambiguous create (it may already "
-            "be paid) is retried only after a separate yes or with --allow-ambiguous."
+            "Reprocess failed jobs (error, timed_out, canceled) and uploads rejected for the stack's configuration "
+            "(a missing background: fix it first) through the same claim as an upload: the record and its history "
+            "are kept; jobs in flight or complete, and files refused for themselves, are refused; an ambiguous "
+            "create (it may already be paid) is retried only after a separate yes or with --allow-ambiguous."
         ),
     )
     parser.add_argument("jobs", nargs="*", metavar="ID|s3://bucket/key", help="job ids (or the objects they came from)")
-    parser.add_argument("--status", choices=sorted(s.value for s in RETRYABLE), help="every job with this status")
+    parser.add_argument(
+        "--status",
+        choices=sorted(s.value for s in SELECTABLE),
+        help="every job with this status (rejected: those rejected for the configuration, not for their file)",
+    )
     parser.add_argument(
         "--since", type=since_argument, metavar="WHEN", help="with --status: created since (1d, 12h, ISO)"
     )
     parser.add_argument("--code", metavar="C", help="with --status: only this error code")
+    parser.add_argument(
+        "--prefix", metavar="P", help="with --status: only source keys under the input prefix + P (e.g. shop/)"
+    )
     parser.add_argument("--yes", action="store_true", help="no questions (ambiguous creates still need the flag)")
     parser.add_argument(
         "--allow-ambiguous", action="store_true", help="also re-create ambiguous creates (may pay twice)"
@@ -224,13 +241,18 @@ def run(args: argparse.Namespace, target: StackTarget) -> int:
 
     if not args.jobs and not args.status:
         raise RetryError("name jobs (ID or s3://bucket/key) or pick them with --status")
-    if (args.since or args.code) and not args.status:
-        raise RetryError("--since and --code select with --status")
+    if (args.since or args.code or args.prefix) and not args.status:
+        raise RetryError("--since, --code and --prefix select with --status")
     out = Output.from_args(args)
     pipeline = Pipeline.from_target(target)
     ids = [resolve_job_id(target, ref) for ref in args.jobs]
     selection = select(
-        pipeline, ids=ids, status=JobStatus(args.status) if args.status else None, since=args.since, code=args.code
+        pipeline,
+        ids=ids,
+        status=JobStatus(args.status) if args.status else None,
+        since=args.since,
+        code=args.code,
+        prefix=target.key_prefix(args.prefix) if args.prefix else None,
     )
     doc = run_retry(
         pipeline,

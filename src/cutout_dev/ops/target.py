@@ -90,6 +90,16 @@ class StackTarget:
     def input_prefix(self) -> str:
         return self.parameters.get("InputPrefix", _after_bucket(self.outputs.get("InputS3Uri", "")))
 
+    def key_prefix(self, value: str | None) -> str:
+        """What ``--prefix`` means in every command (upload, jobs, backfill, retry): a key prefix relative to the
+        input prefix, so ``shop/`` is ``incoming/shop/``; a value already under the input prefix is taken as it is
+        (``incoming/shop/`` stays that), and so is ``s3://bucket/key-prefix`` (its key part)."""
+        value = value or ""
+        if value.startswith("s3://"):
+            return value.removeprefix("s3://").partition("/")[2]
+        value = value.lstrip("/")
+        return value if value.startswith(self.input_prefix) else self.input_prefix + value
+
     @property
     def output_bucket(self) -> str:
         uri = self.outputs.get("OutputS3Uri", "")

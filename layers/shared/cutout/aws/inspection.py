@@ -99,7 +99,7 @@ def _ranged_get(ref: ObjectRef, key: str) -> Inspected | None:
             return None
         if code == "InvalidRange" or status == 416:
             # Only an empty object cannot satisfy bytes=0-63.
-            return Inspected(key, ref.etag, ref.version_id, 0, "", b"", {})
+            return _empty_object(ref, key, kwargs)
         raise
     body = resp["Body"].read()
     size = resp.get("ContentLength", len(body))
@@ -114,6 +114,22 @@ def _ranged_get(ref: ObjectRef, key: str) -> Inspected | None:
         content_type=str(resp.get("ContentType") or "").split(";")[0].strip().lower(),
         head=body,
         metadata={k.lower(): v for k, v in (resp.get("Metadata") or {}).items()},
+    )
+
+
+def _empty_object(ref: ObjectRef, key: str, kwargs: dict[str, Any]) -> Inspected:
+    """An empty object as S3 holds it: a HEAD for its ETag (the job id is derived from it, as `cutout upload`
+    derives it from PutObject's answer; an event may carry none), type and metadata."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "Range"}
+    head = aws_clients.s3().head_object(**kwargs)
+    return Inspected(
+        key=key,
+        etag=str(head.get("ETag") or ref.etag).strip('"'),
+        version_id=head.get("VersionId") if head.get("VersionId") not in (None, "null") else ref.version_id,
+        size=0,
+        content_type=str(head.get("ContentType") or "").split(";")[0].strip().lower(),
+        head=b"",
+        metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
     )
 
 
@@ -144,9 +160,42 @@ def _stack_owned(ref: ObjectRef, settings: Settings, output_bucket: str) -> str 
     return None
 
 
+# Keys S3 stores but a URL cannot carry as they are. Dot segments: every HTTP client normalises them away (RFC 3986
+# section 5.2.4), so a presigned URL stops matching its signature; and the cutout's key mirrors the upload's, so
+# `cutouts/../x.png` would escape the output prefix for anything reading keys as paths (a sync to disk). Refused
+# whatever the asset transfer. Empty segments (`a//b`, a leading `/`): proxies and servers commonly merge slashes
+# (nginx's merge_slashes is on by default), breaking the signature; refused when Magic Hour fetches a presigned
+# URL, processed when the bytes are uploaded to it (AssetTransfer=upload). Everything else (`%`, `?`, `#`, `+`,
+# `\`, spaces, control characters, any Unicode, up to S3's 1,024 bytes) is percent-encoded by the presigner and
+# round-trips.
+KEY_SHAPES = ("key_dot_segment", "key_empty_segment")
+
+
+def key_shape_problem(key: str, asset_transfer: str = "presign") -> tuple[str, str] | None:
+    """(error code, message) when the key itself is a shape no URL Magic Hour fetches can carry; None otherwise."""
+    segments = key.split("/")
+    dots = sorted({s for s in segments if s in (".", "..")})
+    if dots:
+        shown = " and ".join(repr(d) for d in dots)
+        return (
+            "key_dot_segment",
+            f"the key has {shown} path segments, which URLs normalise away: upload it as a key without them",
+        )
+    if asset_transfer != "upload" and "" in segments[:-1]:
+        where = "starts with '/'" if key.startswith("/") else "has an empty segment ('//')"
+        return "key_empty_segment", (
+            f"the key {where}, which proxies merge in the URL Magic Hour fetches: upload it without, or deploy with "
+            "AssetTransfer=upload"
+        )
+    return None
+
+
 # One return per rule, in the order a reader checks an upload: the first failed rule is the recorded reason.
 def problem(obj: Inspected, settings: Settings) -> tuple[str, str] | None:  # noqa: PLR0911
     """(error code, message) when the upload cannot become a cutout; None when it may be submitted."""
+    shape = key_shape_problem(obj.key, settings.asset_transfer)
+    if shape:
+        return shape
     ext = extension_of(obj.key)
     if ext not in IMAGE_EXTENSIONS:
         return "unsupported_extension", f"extension {ext or '(none)'!r} is not an image type Magic Hour accepts"

@@ -42,6 +42,20 @@ RANK: dict[JobStatus, int] = {
 # Failed outcomes an operator may retry (`JobStore.reopen_for_retry`).
 RETRYABLE = frozenset({JobStatus.ERROR, JobStatus.TIMED_OUT, JobStatus.CANCELED})
 
+# Whose fault a rejection is. A rejection costs nothing and is final when the file itself is the cause (not an
+# image, empty, too large, a key no URL can carry, refused by Magic Hour as invalid): a corrected upload fixes it.
+# These codes name a cause outside the file — the stack's configuration (a missing or unusable background) or its
+# environment (the object was gone when the submit read it) — which a later fix resolves, so the same upload is
+# retryable (`cutout retry`, `cutout backfill`), its record and history kept. docs/operate.md lists both sides.
+CONFIGURATION_REJECTIONS = frozenset({"background_invalid", "object_missing"})
+
+
+def is_retryable(status: JobStatus | str, error_code: str | None) -> bool:
+    """Whether an operator may reopen a job with this outcome: a failure, or a rejection not caused by its file."""
+    if status in RETRYABLE:
+        return True
+    return status == JobStatus.REJECTED and error_code in CONFIGURATION_REJECTIONS
+
 
 def forward_to(status: JobStatus) -> frozenset[JobStatus]:
     """The statuses a job may leave for `status`: those ranked below it (moves only go forward)."""

@@ -22,6 +22,7 @@
     complete              any                                     complete                      our finalize lease
     -- operator retry (`cutout retry`) --
     reopen_for_retry      error | timed_out | canceled            retry_pending                 as read; not ambiguous*
+      ... or              rejected by configuration (models)      retry_pending                 as read
     claim                 retry_pending                           submitting                    keeps attempts/history
     release_claim         submitting (retried: has `attempts`)    retry_pending                 our claim token
     reject                retry_pending                           rejected                      nothing spent yet
@@ -46,7 +47,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from cutout.domain.job import Claim, Reopened, SourceObject, reached_attribute
-from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, RETRYABLE, Clock, JobStatus, forward_to, iso, utc_now
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, Clock, JobStatus, forward_to, is_retryable, iso, utc_now
 from cutout.store.dynamo_expressions import Expression
 from cutout.store.job_lease import FinalizeLease
 from cutout.store.job_queries import BY_PROJECT_INDEX, BY_STATUS_INDEX, JobQueries
@@ -284,7 +285,8 @@ class JobStore:
 
     # ----- operator retry: the one backward move, explicit and conditional -------------------------------
     def reopen_for_retry(self, job_id: str, *, allow_ambiguous: bool = False) -> Reopened:
-        """A failed job (`RETRYABLE`) → `retry_pending`, keeping the record: its outcome is appended to `history`,
+        """A failed job (`RETRYABLE`), or one rejected for its configuration rather than its file
+        (`CONFIGURATION_REJECTIONS`), → `retry_pending`, keeping the record: its outcome is appended to `history`,
         `attempts` counts submit attempts (a first attempt has none: 1), the outcome fields are removed. The
         submit's claim takes it from there. Conditional on status and `updated_at` as read, so the history entry
         is exactly what it replaces. An ambiguous create may already be paid: only with `allow_ambiguous`.
@@ -292,7 +294,7 @@ class JobStore:
         job = self.get(job_id)
         if job is None:
             return Reopened(False, "not_found", None)
-        if job.status not in RETRYABLE:
+        if not is_retryable(job.status, job.error_code):
             terminal_or_pending = job.is_terminal or job.status == JobStatus.RETRY_PENDING
             return Reopened(False, job.status.value if terminal_or_pending else "in_flight", job)
         if job.ambiguous and not allow_ambiguous:

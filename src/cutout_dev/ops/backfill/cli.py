@@ -37,7 +37,15 @@ def add_parser(subparsers: Any) -> None:
             "nothing twice."
         ),
     )
-    parser.add_argument("location", metavar="s3://bucket/prefix", help="what to backfill")
+    parser.add_argument(
+        "location",
+        nargs="?",
+        metavar="s3://bucket/prefix",
+        help="what to backfill (default: the stack's bucket under its input prefix, narrowed by --prefix)",
+    )
+    parser.add_argument(
+        "--prefix", metavar="P", help="only keys under the input prefix + P, e.g. shop/ (as in upload, jobs, retry)"
+    )
     parser.add_argument(
         "--manifest", metavar="s3://.../manifest.json", help="read an S3 Inventory report instead of listing"
     )
@@ -57,8 +65,10 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace, target: StackTarget) -> int:
     out = Output.from_args(args)
     pipeline = Pipeline.from_target(target)
+    if args.location and args.prefix:
+        raise TargetError("give s3://bucket/prefix or --prefix P, not both")
     options = Options(
-        uri=args.location,
+        uri=args.location or f"s3://{target.bucket}/{target.key_prefix(args.prefix)}",
         manifest=args.manifest,
         dry_run=args.dry_run,
         limit=args.limit,
@@ -90,6 +100,12 @@ def _fields(doc: dict[str, Any]) -> Any:
     rows += [
         ("objects listed", f"{doc['objects']:,}" + ("" if doc["listing_complete"] else "  (stopped at --limit)")),
         ("already jobs", f"{doc['already_jobs']:,}"),
+        # Jobs already, rejected for the configuration: counted among the images (shown only when there are some).
+        *[
+            ("to retry", f"{n:,}  (rejected for the configuration, not the file)")
+            for n in [doc["retried_rejections"]]
+            if n
+        ],
         ("skipped", f"{sum(doc['skipped'].values()):,}" + (f"  ({skipped})" if skipped else "")),
         ("images", f"{doc['images']:,}  ({doc['counted']})"),
         ("credits", f"{'at most ' if not doc['inspected'] else ''}{est['credits']:,}"),

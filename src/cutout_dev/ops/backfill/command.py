@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cutout.domain.models import job_id_for
 from cutout.magic_hour.client import CREDITS_PER_IMAGE
 
 from cutout_dev.ops.backfill.checkpoint import Checkpoint, duration, enqueue
@@ -125,6 +126,7 @@ def _send(
 ) -> dict[str, Any]:
     """Enqueue the images, checkpointing as it goes; the document with how it ended (enqueued or interrupted)."""
     bar.phase("enqueuing", len(images))
+    reopen_rejections(pipeline, plan, images, note)
 
     def after_batch(sent: int, total: int) -> None:
         bar.update(sent)
@@ -143,6 +145,20 @@ def _send(
     checkpoint.save()
     doc.update(status="enqueued", enqueued=sent, checkpoint_position=checkpoint.position)
     return doc
+
+
+def reopen_rejections(pipeline: Pipeline, plan: Plan, images: list[Listed], note: Callable[[str], None]) -> None:
+    """Reopen the jobs among `images` rejected for the configuration (`retry_pending`, history kept) so the
+    events about to be sent are claimed again. One whose record changed meanwhile is left to the submit's claim."""
+    if not plan.reopen:
+        return
+    from cutout.store.job_store import JobStore
+
+    store = JobStore(pipeline.table, pipeline.dynamodb)
+    for listed in images:
+        job_id = job_id_for(listed.obj.bucket, listed.obj.key, listed.obj.etag)
+        if job_id in plan.reopen and not store.reopen_for_retry(job_id).ok:
+            note(f"{job_id}: changed while the backfill ran; see: cutout job {job_id}")
 
 
 def run_backfill(
@@ -216,6 +232,7 @@ def _document(plan: Plan, est: Estimate, checkpoint: Checkpoint, options: Option
         "resumed_after": plan.resumed_from,
         "objects": plan.objects,
         "already_jobs": plan.already_jobs,
+        "retried_rejections": plan.retried,
         "skipped": dict(sorted(plan.skipped.items())),
         "images": est.images,
         "listing_complete": plan.listing_complete,

@@ -46,6 +46,7 @@ class Pipeline:
     # What the stack keeps for itself in the bucket: never listed as uploads (the submit's skip filter)
     background_prefix: str = "backgrounds/"
     default_background_key: str = ""
+    asset_transfer: str = "presign"  # which key shapes the submit refuses depends on it (inspection.py)
 
     @classmethod
     def from_target(cls, target: StackTarget) -> Pipeline:
@@ -68,6 +69,7 @@ class Pipeline:
             max_input_bytes=as_int(params.get("MaxInputBytes")) or 20 * 1024 * 1024,
             background_prefix=params.get("BackgroundPrefix") or "backgrounds/",
             default_background_key=params.get("DefaultBackgroundKey", ""),
+            asset_transfer=params.get("AssetTransfer") or "presign",
         )
 
     def settings(self) -> Settings:
@@ -82,6 +84,7 @@ class Pipeline:
                 "MAX_INPUT_BYTES": str(self.max_input_bytes),
                 "BACKGROUND_PREFIX": self.background_prefix,
                 "DEFAULT_BACKGROUND_KEY": self.default_background_key,
+                "ASSET_TRANSFER": self.asset_transfer,
             }
         )
 

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from cutout.aws.inspection import SNIFF_BYTES, Inspected, problem, skip_reason
 from cutout.aws.s3_events import ObjectRef
-from cutout.domain.models import job_id_for
+from cutout.domain.models import JobStatus, is_retryable, job_id_for
 from cutout.magic_hour.client import CREDITS_PER_IMAGE
 
 from cutout_dev.ops.backfill.listing import Listed
@@ -38,6 +38,10 @@ class Plan:
     images: list[Listed] = field(default_factory=list)
     listing_complete: bool = True  # False when --limit stopped the listing early
     inspected: bool = True  # each candidate's first bytes were checked (False: by name and size only)
+    # Jobs among `images` whose rejection a fix of configuration resolved (a missing background): reopened for
+    # retry, history kept, before they are enqueued again (`retry_pending` ones need only the event).
+    reopen: set[str] = field(default_factory=set)
+    retried: int = 0  # of `images`: jobs already, rejected for the configuration (or left retry_pending)
 
     @property
     def credits(self) -> int:
@@ -87,16 +91,33 @@ class Filter:
 
 
 def existing_job_ids(dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep) -> set[str]:
-    """Which of these job ids have a record (BatchGetItem, 100 keys a call, unprocessed keys retried)."""
-    found: set[str] = set()
+    """Which of these job ids have a record."""
+    return set(existing_jobs(dynamodb, table, job_ids, sleep=sleep))
+
+
+def existing_jobs(
+    dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep
+) -> dict[str, tuple[str, str | None]]:
+    """job id → (status, error code) of those with a record (BatchGetItem, 100 keys a call, unprocessed keys
+    retried)."""
+    found: dict[str, tuple[str, str | None]] = {}
     for start in range(0, len(job_ids), BATCH_GET):
         keys = [{"job_id": {"S": j}} for j in dict.fromkeys(job_ids[start : start + BATCH_GET])]
-        request: dict[str, Any] = {table: {"Keys": keys, "ProjectionExpression": "job_id", "ConsistentRead": True}}
+        request: dict[str, Any] = {
+            table: {
+                "Keys": keys,
+                "ProjectionExpression": "job_id, #s, error_code",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ConsistentRead": True,
+            }
+        }
         for attempt in range(BATCH_GET_ATTEMPTS):
             if attempt:
                 sleep(min(0.1 * 2**attempt, 5.0))
             resp = dynamodb.batch_get_item(RequestItems=request)
-            found.update(item["job_id"]["S"] for item in resp.get("Responses", {}).get(table, []))
+            for item in resp.get("Responses", {}).get(table, []):
+                code = item.get("error_code", {}).get("S")
+                found[item["job_id"]["S"]] = (item.get("status", {}).get("S", ""), code)
             request = resp.get("UnprocessedKeys") or {}
             if not request:
                 break
@@ -108,9 +129,13 @@ def existing_job_ids(dynamodb: Any, table: str, job_ids: list[str], *, sleep: An
 def _plan_page(pipeline: Pipeline, plan: Plan, check: Filter, page: list[Listed], limit: int | None) -> None:
     """One page of listed objects into the plan: already a job, over the limit, refused by content, or an image."""
     ids = [job_id_for(i.obj.bucket, i.obj.key, i.obj.etag) for i in page]
-    existing = existing_job_ids(pipeline.dynamodb, pipeline.table, ids)
+    existing = existing_jobs(pipeline.dynamodb, pipeline.table, ids)
     for listed, job_id in zip(page, ids, strict=True):
-        if job_id in existing:
+        status, code = existing.get(job_id, ("", None))
+        # A rejection the configuration caused (fixed since, or the submit rejects it again, free) is taken up
+        # again, like `cutout retry`; a retry whose event was never sent (retry_pending) is sent.
+        retry = status == JobStatus.RETRY_PENDING or (status == JobStatus.REJECTED and is_retryable(status, code))
+        if job_id in existing and not retry:
             plan.already_jobs += 1
         elif limit is not None and len(plan.images) >= limit:
             plan.listing_complete = False  # more to do than --limit allows: the next run resumes
@@ -118,6 +143,10 @@ def _plan_page(pipeline: Pipeline, plan: Plan, check: Filter, page: list[Listed]
             plan.skipped[reason] += 1  # the submit would refuse it, free: not priced as an image
         else:
             plan.images.append(listed)
+            if retry:
+                plan.retried += 1
+                if status == JobStatus.REJECTED:
+                    plan.reopen.add(job_id)
 
 
 def make_plan(

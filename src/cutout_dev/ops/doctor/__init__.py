@@ -16,8 +16,9 @@ Secrets are read with the operator's credentials and never printed.
 
 AWS actions it calls (beyond ``cloudformation:DescribeStacks``): ``lambda:GetAccountSettings``,
 ``lambda:GetFunctionConcurrency``, ``s3:GetBucketNotificationConfiguration`` (s3:GetBucketNotification),
-``s3:GetBucketLocation``, ``s3:GetEncryptionConfiguration``, ``kms:DescribeKey``,
-``secretsmanager:ListSecretVersionIds``, ``secretsmanager:GetSecretValue`` (both secrets),
+``s3:GetBucketLocation``, ``s3:GetEncryptionConfiguration``, ``s3:GetObject`` (the first bytes of the default
+background), ``kms:DescribeKey``, ``secretsmanager:ListSecretVersionIds``, ``secretsmanager:GetSecretValue`` (both
+secrets),
 ``sns:ListSubscriptionsByTopic``, ``sqs:GetQueueAttributes``, ``cloudwatch:DescribeAlarms``.
 """
 
@@ -33,6 +34,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cutout_dev.ops.doctor.alarms import AlarmChecks
+from cutout_dev.ops.doctor.background import BackgroundChecks
 from cutout_dev.ops.doctor.base import Check, DoctorContext, access_denied, failure_reason
 from cutout_dev.ops.doctor.bucket import BucketChecks
 from cutout_dev.ops.doctor.concurrency import ConcurrencyChecks
@@ -62,6 +64,7 @@ class Doctor:
         self.concurrency = concurrency.concurrency
         self.bucket_events, self.bucket_encryption = bucket.bucket_events, bucket.bucket_encryption
         self.bucket_region = bucket.bucket_region
+        self.default_background = BackgroundChecks(self.ctx).default_background
         self.secret_set = secrets.secret_set
         self.magic_hour_key, self.webhook = magic_hour.magic_hour_key, magic_hour.webhook
         self.alarm_subscription, self.dlqs, self.alarms = alarms.alarm_subscription, alarms.dlqs, alarms.alarms
@@ -72,6 +75,7 @@ class Doctor:
             ("bucket-events", self.bucket_events),
             ("bucket-region", self.bucket_region),
             ("bucket-encryption", self.bucket_encryption),
+            ("default-background", self.default_background),
             ("api-key-set", lambda: self.secret_set("api-key-set", "ApiKeySecret", "$MAGIC_HOUR_API_KEY")),
             ("webhook-secret-set", lambda: self.secret_set("webhook-secret-set", "WebhookSecret", "$WEBHOOK_SECRET")),
             ("magic-hour-key", self.magic_hour_key),
