@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cutout.renditions.errors import RenditionError
 from cutout.renditions.presets import PresetDocument
-from cutout.renditions.render import compose, open_cutout, render
+from cutout.renditions.render import compose, open_cutout, render, render_all
 from PIL import Image
 
 from tests.support.cutouts import box_of, cutout, white_subject
@@ -156,7 +156,9 @@ def test_output_alpha_is_the_mask_as_a_greyscale_image(fmt: str) -> None:
 
 def test_a_drop_shadow_falls_below_the_subject_inside_the_frame() -> None:
     source = cutout(size=(600, 400), box=(100, 100, 300, 300), halo=False)
-    preset = _preset(format="png", background="#FFFFFF", crop=True, shadow={"offset": [0, 20], "blur": 8, "opacity": 0.5})
+    preset = _preset(
+        format="png", background="#FFFFFF", crop=True, shadow={"offset": [0, 20], "blur": 8, "opacity": 0.5}
+    )
 
     flat = _decoded(render(_open(source.image), preset).body).convert("RGB")
 
@@ -240,3 +242,24 @@ def test_rendering_leaves_the_decoded_cutout_untouched_for_the_next_preset() -> 
     ]:
         compose(image, _preset(**settings))
     assert image.tobytes() == before
+
+
+def test_cutouts_rendered_in_turn_each_get_their_own_subject() -> None:
+    # (presets rendered one by one from one decoded cutout share its work: never another cutout's)
+    first = _open(cutout(size=(600, 400), box=(100, 100, 300, 200)).image)
+    second = _open(cutout(size=(600, 400), box=(50, 50, 450, 350)).image)
+    tight = _preset(crop=True)
+    sizes = [(r.width, r.height) for r in (render(first, tight), render(second, tight), render(first, tight))]
+    assert sizes == [(200, 100), (400, 300), (200, 100)]
+
+
+def test_render_all_renders_each_preset_from_one_decoded_cutout() -> None:
+    image = _open(cutout(size=(600, 400), box=(0, 50, 600, 350)).image)
+    presets = PresetDocument.parse(
+        {"presets": {"a": {"format": "webp", "max_side": 100}, "b": {"output": "alpha", "crop": True}}}
+    ).presets
+    results = render_all(image, list(presets.values()))
+    assert {name: (r.width, r.height) for name, r in results.items() if not isinstance(r, RenditionError)} == {
+        "a": (100, 67),
+        "b": (600, 300),
+    }
