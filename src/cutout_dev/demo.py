@@ -143,6 +143,7 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
             title="Cutout demo: before and after",
             subtitle=f"make demo: {len(rows)} objects uploaded to the local stack (one of them twice, paid once) "
             f"and {mode}. Each cutout sits on a checkerboard: where it shows, the background was removed.",
+            note="" if real else gallery.EMULATOR_NOTE,
         )
 
     ok = _report(rows, duplicate, first, len(creates), elapsed, still_moving, output_dir, iam)

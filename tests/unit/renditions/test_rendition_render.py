@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cutout.renditions.errors import RenditionError
 from cutout.renditions.presets import PresetDocument
-from cutout.renditions.render import compose, open_cutout, render, render_all
+from cutout.renditions.render import compose, open_cutout, render, render_all, source_orientation
 from PIL import Image
 
 from tests.support.cutouts import box_of, cutout, white_subject
@@ -263,3 +263,49 @@ def test_render_all_renders_each_preset_from_one_decoded_cutout() -> None:
         "a": (100, 67),
         "b": (600, 300),
     }
+
+
+def test_rendering_keeps_nothing_of_a_cutout_once_the_caller_drops_it() -> None:
+    # (a Lambda renders one job after another: the last job's pixels must not stay in memory)
+    import gc
+    import weakref
+
+    image = _open(cutout(size=(600, 400)).image)
+    render(image, _preset(format="webp", max_side=100))
+    render(image, _preset(crop=True))
+    gone = weakref.ref(image)
+    del image
+    gc.collect()
+    assert gone() is None
+
+
+def test_the_originals_orientation_and_size_are_read_from_its_first_bytes() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.effect_noise((1600, 1200), 60).convert("RGB").save(out, format="JPEG", exif=exif, quality=95)
+    assert len(out.getvalue()) > 256 * 1024  # the header alone is read, as a ranged GET gives it
+    assert source_orientation(out.getvalue()[: 256 * 1024]) == (6, (1600, 1200))
+    plain = io.BytesIO()
+    Image.new("RGB", (30, 20)).save(plain, format="PNG")
+    assert source_orientation(plain.getvalue()) == (None, (30, 20))
+    assert source_orientation(b"not an image") == (None, None)
+
+
+def test_a_palette_cutout_with_transparency_renders_like_an_rgba_one() -> None:
+    rgba = cutout(size=(300, 200), box=(50, 50, 150, 150), soft=0, halo=False).image
+    palette = rgba.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    palette.info["transparency"] = palette.getpixel((0, 0))
+    out = io.BytesIO()
+    palette.save(out, format="PNG", transparency=palette.getpixel((0, 0)))
+    rendered = render(open_cutout(out.getvalue()), _preset(crop=True))
+    assert (rendered.width, rendered.height) == (100, 100)
+
+
+def test_a_cutout_far_over_the_limit_is_too_large_not_unreadable() -> None:
+    # 200 megapixels: over twice Pillow's own guard, which refuses it at the header, as too large
+    out = io.BytesIO()
+    Image.new("1", (20_000, 10_000), 0).save(out, format="PNG")
+    with pytest.raises(RenditionError) as raised:
+        open_cutout(out.getvalue())
+    assert raised.value.code == "too_large"

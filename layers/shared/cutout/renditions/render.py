@@ -58,31 +58,29 @@ REDUCING_GAP = 1.5
 
 
 class CutoutSource:
-    """The cutout (RGBA, upright, as ``open_cutout`` gives it) with its shared work computed on first use."""
+    """The cutout (RGBA, upright, as ``open_cutout`` gives it) with its shared work computed on first use: the
+    subject's box (key "box") and the premultiplied pixels reduced by each factor (int keys, 1 = full size)."""
 
-    def __init__(self, image: Image.Image) -> None:
+    def __init__(self, image: Image.Image, work: dict[object, object] | None = None) -> None:
         self.image = image if image.mode == "RGBA" else image.convert("RGBA")
-        self._box: Box | None = None
-        self._box_known = False
-        self._reduced: dict[int, Image.Image] = {}
+        self.work: dict[object, object] = {} if work is None else work
 
     @property
     def box(self) -> Box | None:
         """The box of the pixels whose alpha is above SUBJECT_ALPHA_THRESHOLD (faint halos do not count)."""
-        if not self._box_known:
+        if "box" not in self.work:
             alpha = self.image.getchannel("A")
-            self._box = alpha.point(lambda a: 255 if a > SUBJECT_ALPHA_THRESHOLD else 0).getbbox()
-            self._box_known = True
-        return self._box
+            self.work["box"] = alpha.point(lambda a: 255 if a > SUBJECT_ALPHA_THRESHOLD else 0).getbbox()
+        box: Box | None = self.work["box"]  # type: ignore[assignment]
+        return box
 
     def _premultiplied(self, factor: int) -> Image.Image:
         """The pixels in premultiplied alpha ("RGBa"), reduced by ``factor`` (1 = full size)."""
-        if factor not in self._reduced:
-            if factor == 1:
-                self._reduced[1] = self.image.convert("RGBa")
-            else:
-                self._reduced[factor] = self._premultiplied(1).reduce(factor)
-        return self._reduced[factor]
+        if factor not in self.work:
+            full = factor == 1
+            self.work[factor] = self.image.convert("RGBa") if full else self._premultiplied(1).reduce(factor)
+        reduced: Image.Image = self.work[factor]  # type: ignore[assignment]
+        return reduced
 
     def region(self, box: Box, size: tuple[int, int]) -> Image.Image:
         """``box`` of the cutout (beyond its frame: transparent) scaled to ``size``, as RGBA. Resampling runs on
@@ -113,22 +111,27 @@ class CutoutSource:
         return alpha.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP if reduce > 1 else None)
 
 
-# The source of the last cutout rendered, so presets rendered one by one from the same decoded image (as a caller
-# loops over them) share its work as render_all's do. One slot, held by a weak reference: a new cutout replaces it,
-# and a cutout no longer used is freed.
-_last: tuple[weakref.ref[Image.Image], CutoutSource] | None = None
+# The shared work of the last cutout rendered, so presets rendered one by one from the same decoded image (as a
+# caller loops over them) share it as render_all's do. One slot, keyed by a weak reference to the image: it never
+# keeps a cutout alive, and the work goes with the image (a Lambda holds nothing of one job into the next).
+_last: tuple[weakref.ref[Image.Image], dict[object, object]] | None = None
+
+
+def _forget(_image: weakref.ref[Image.Image]) -> None:
+    global _last  # noqa: PLW0603 - the one-slot cache above
+    if _last is not None and _last[0] is _image:
+        _last = None
 
 
 def _source_of(image: Image.Image | CutoutSource) -> CutoutSource:
     global _last  # noqa: PLW0603 - the one-slot cache above
     if isinstance(image, CutoutSource):
         return image
-    if _last is not None and _last[0]() is image:
-        return _last[1]
-    source = CutoutSource(image)
-    if source.image is image:  # an RGBA image (the decoded cutout), not a converted copy
-        _last = (weakref.ref(image), source)
-    return source
+    if image.mode != "RGBA":  # a converted copy: nothing to share with a later call
+        return CutoutSource(image)
+    if _last is None or _last[0]() is not image:
+        _last = (weakref.ref(image, _forget), {})
+    return CutoutSource(image, _last[1])
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,13 @@ def open_cutout(
     width and height; with it, a cutout that is already upright (the remover applied the tag) is recognised by its
     shape and not turned again. Raises RenditionError ``too_large`` above ``max_pixels``, ``unreadable`` if the
     bytes are no image."""
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
+        Image.MAX_IMAGE_PIXELS = max_pixels  # a caller's higher limit is the limit: Pillow's guard follows it
     try:
         image = Image.open(io.BytesIO(data), formats=CUTOUT_FORMATS)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # over twice Pillow's guard: refused before our own check
+        raise RenditionError("too_large", f"the cutout is too large to decode: {exc}") from exc
+    except (OSError, ValueError) as exc:
         raise RenditionError("unreadable", f"the cutout is not a readable image: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:
