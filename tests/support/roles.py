@@ -110,3 +110,15 @@ def function_role(function: str) -> Iterator[None]:
         yield
     finally:
         DOMAIN_CALLS.role = saved
+
+
+@contextmanager
+def operator() -> Iterator[None]:
+    """Domain code in this block runs as the operator's commands run it (``cutout retry``, ``cutout status``): with
+    the operator's own credentials, the account's administrator here, not a function's role."""
+    saved = DOMAIN_CALLS.unrestricted
+    DOMAIN_CALLS.unrestricted = True
+    try:
+        yield
+    finally:
+        DOMAIN_CALLS.unrestricted = saved

@@ -35,17 +35,19 @@ _TOOLING_ROOT = f"{Path(__file__).resolve().parents[2]}/"
 
 
 def domain_call_site(frame: FrameType | None) -> str | None:
-    """The innermost domain frame (``path:line function``) of a call the domain makes on a function's behalf, or
-    None: no domain code on the stack, or dev tooling called it."""
-    site: str | None = None
+    """Where a call the domain makes on a function's behalf comes from (``entry -> ... -> innermost``, each
+    ``file:line function``), or None: no domain code on the stack, or dev tooling called it."""
+    sites: list[str] = []
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename.startswith(_DOMAIN_ROOTS):
-            site = site or f"{filename.rsplit('/', 3)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
-        elif site is not None and filename.startswith(_TOOLING_ROOT):
+            sites.append(f"{filename.rsplit('/', 1)[-1]}:{frame.f_lineno} {frame.f_code.co_name}")
+        elif sites and filename.startswith(_TOOLING_ROOT):
             return None
         frame = frame.f_back
-    return site
+    if not sites:
+        return None
+    return sites[-1] if len(sites) == 1 else f"{sites[-1]} -> ... -> {sites[0]}"
 
 
 class DomainCalls:
