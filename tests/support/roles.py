@@ -122,3 +122,52 @@ def operator() -> Iterator[None]:
         yield
     finally:
         DOMAIN_CALLS.unrestricted = saved
+
+
+# Which function makes each of the store's moves in production (use_cases/*, admission/*), for tests of the
+# state machine that make the moves themselves: each runs under that function's role, so a move its function
+# may not make fails here as it would on AWS. A move several functions make runs as the one with the narrowest
+# grant on job items (the webhook may only update them). Reads for the test's own assertions run as the operator.
+STORE_MOVES: dict[str, str | None] = {
+    "claim": "submit",
+    "wait": "submit",
+    "dispatch": "submit",
+    "back_to_waiting": "submit",
+    "release_claim": "submit",
+    "reject": "submit",
+    "reject_by_magic_hour": "submit",
+    "mark_queued": "submit",
+    "mark_ambiguous": "submit",
+    "mark_progress": "webhook",  # also the poll's and the finalize's
+    "adopt_ambiguous": "finalize",
+    "fail": "poll",  # also the finalize's and the sweeper's (terminal.py, sweep.py)
+    "begin_finalize": "finalize",
+    "end_finalize": "finalize",
+    "complete": "finalize",
+    "reopen_for_retry": None,  # `cutout retry`: the operator
+    "get": None,  # the test's own reads, and `cutout status`
+}
+
+
+class StoreMovesAsItsFunctions:
+    """A JobStore whose every move runs as the function that makes it in production (``STORE_MOVES``)."""
+
+    def __init__(self, store: object) -> None:
+        object.__setattr__(self, "_store", store)
+
+    def __getattr__(self, name: str) -> object:
+        target = getattr(self._store, name)
+        if not callable(target) or name.startswith("_"):
+            return target
+        if name not in STORE_MOVES:
+            raise AttributeError(f"JobStore.{name}: say in tests/support/roles.STORE_MOVES which function makes it")
+        function = STORE_MOVES[name]
+
+        def as_its_function(*args: object, **kwargs: object) -> object:
+            with operator() if function is None else function_role(function):
+                return target(*args, **kwargs)
+
+        return as_its_function
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._store, name, value)  # a test replacing a method replaces the store's own
