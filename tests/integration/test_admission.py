@@ -198,6 +198,48 @@ def test_a_429_lowers_the_limit_to_what_magic_hour_accepted(make: Callable[..., 
     assert admission.limit().effective == 2
 
 
+class LimitWritesMeet:
+    """Holds each conditional write of the effective limit (the ``admission#limit`` item) until ``n`` are waiting,
+    so that every writer has read the limit before any writes it: the race two 429s at once make on AWS, made
+    certain instead of hoped for. A writer left waiting alone for 10 s breaks the barrier (and says so)."""
+
+    def __init__(self, n: int) -> None:
+        self.barrier = threading.Barrier(n, timeout=10)
+        self.met = 0
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", {}).get("job_id", {}).get("S") == LIMIT_KEY:
+            self.barrier.wait()
+            self.met += 1
+
+
+def test_two_429s_at_once_lower_the_limit_once_and_the_loser_reads_what_won(make: Callable[..., Admission]) -> None:
+    # given: two slots taken by two jobs whose creates are both refused with 429, their reports racing: both read
+    # the limit before either writes it
+    admission = make(2)
+    for job in ("a", "b"):
+        admission.acquire(job)
+    meet = LimitWritesMeet(2)
+    admission.slot_table.client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", meet)
+    results: dict[str, int] = {}
+
+    def report(job: str) -> None:
+        results[job] = admission.throttled(job).effective
+
+    # when: both are reported at once (as the submit, whose role reads the limit the winner wrote)
+    threads = [threading.Thread(target=report, args=(job,)) for job in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then: one compare-and-set won and the other's report answers with what it wrote: one lowering, to the one
+    # project of ours Magic Hour had accepted beside each
+    assert meet.met == 2
+    assert results == {"a": 1, "b": 1}
+    assert admission.limit().effective == 1
+
+
 def test_the_limit_recovers_one_per_success_after_the_backoff(make: Callable[..., Admission], clock: Clock) -> None:
     # given: a limit halved from 4 to 2
     admission = make(4)

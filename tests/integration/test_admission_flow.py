@@ -26,6 +26,7 @@ from cutout.magic_hour.webhook_auth import sign
 from cutout.runtime.observability import metrics
 
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
+from tests.integration.test_admission import LimitWritesMeet
 from tests.support.events import eventbridge_object_created, sqs_event
 from tests.support.images import image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
@@ -233,21 +234,6 @@ def test_a_429_is_backpressure_the_job_waits_and_the_limit_drops(make_flow: Call
     # then: the job starts
     assert flow.job(job)["status"] in ("queued", "rendering")
     assert flow.slots() == {"slot#0": job}
-
-
-class LimitWritesMeet:
-    """Holds each conditional write of the effective limit (the ``admission#limit`` item) until ``n`` are waiting,
-    so that every writer has read the limit before any writes it: the race two 429s at once make on AWS, made
-    certain instead of hoped for. A writer left waiting alone for 10 s breaks the barrier (and says so)."""
-
-    def __init__(self, n: int) -> None:
-        self.barrier = threading.Barrier(n, timeout=10)
-        self.met = 0
-
-    def __call__(self, params: dict[str, Any], **_: Any) -> None:
-        if params.get("Key", {}).get("job_id", {}).get("S") == LIMIT_KEY:
-            self.barrier.wait()
-            self.met += 1
 
 
 def test_two_creates_throttled_at_once_both_wait_and_nothing_is_ambiguous(
