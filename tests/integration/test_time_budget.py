@@ -22,8 +22,8 @@ from tests.conftest import INPUT_PREFIX, Aws
 from tests.support.events import eventbridge_object_created, sqs_event
 from tests.support.images import image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
-from tests.support.roles import function_role
 from tests.support.queues import receive_as_event
+from tests.support.roles import function_role
 
 # What a record's Magic Hour call needs left (the worst case of one call + the margin), and a slowed emulator whose
 # every answer takes long enough that, after one call, less than that is left of an invocation that began with it.

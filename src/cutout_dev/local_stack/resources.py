@@ -30,7 +30,8 @@ from cutout_dev.local_stack.template import FUNCTION, FUNCTION_URL, SECRET, Tran
 log = logging.getLogger(__name__)
 
 # Types handed to moto's CloudFormation. Everything else is either run locally (Lambda), enforced in front of
-# moto rather than in it (the IAM roles: local_stack/iam reads them from the template), or unsupported by moto (a Ref to an unsupported type would break the whole stack).
+# moto rather than in it (the IAM roles: local_stack/iam reads them from the template), or unsupported by moto
+# (a Ref to an unsupported type would break the whole stack).
 MOTO_TYPES = frozenset(
     {
         "AWS::S3::Bucket",
