@@ -21,6 +21,7 @@ from cutout.runtime.config import get_settings
 
 from cutout_dev.emulator import EmulatorConfig, EmulatorServer
 from cutout_dev.local_stack.aws import MotoServer
+from tests.support import roles
 from tests.support.template import table_definition
 
 API_KEY = "emulator-key-for-tests"
@@ -93,6 +94,15 @@ def aws(moto_server: MotoServer) -> Aws:
     sm = moto_server.client("secretsmanager")
     sm.create_secret(Name="cutout/magic-hour-api-key", SecretString=API_KEY)
     sm.create_secret(Name="cutout/magic-hour-webhook-secret", SecretString=WEBHOOK_SECRET)
+    roles.ACCOUNT_ENVIRONMENT.clear()
+    roles.ACCOUNT_ENVIRONMENT.update(
+        JOBS_TABLE="cutout-jobs",
+        SOURCE_BUCKET=BUCKET,
+        POLL_QUEUE_URL=poll,
+        COMPLETION_QUEUE_URL=completion,
+        MAGIC_HOUR_API_KEY_SECRET="cutout/magic-hour-api-key",
+        MAGIC_HOUR_WEBHOOK_SECRET="cutout/magic-hour-webhook-secret",
+    )
     return Aws(
         server=moto_server,
         bucket=BUCKET,
@@ -175,14 +185,31 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
 def iam_refusals(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test: no call of a function may be refused by its role (AWS's AccessDenied), even one the code
     tolerates (a best-effort event, a retried read): a refusal here is a deploy-day failure on AWS. Tests of the
-    local IAM itself are marked ``iam_refusals_expected``."""
-    from cutout_dev.local_stack.iam.enforcer import SEEN_REFUSALS
+    local IAM itself are marked ``iam_refusals_expected``.
 
+    Domain code the test drives directly runs as the function named by ``@pytest.mark.function_role(...)`` (or
+    ``roles.function_role`` around a step); with none named, each of its calls is refused and listed here. Running
+    it unrestricted is an opt-in by name with the reason: ``@pytest.mark.unrestricted_aws("why")``
+    (``pytest --co -q -m unrestricted_aws`` lists them)."""
+    from cutout_dev.local_stack.iam.enforcer import SEEN_REFUSALS
+    from cutout_dev.local_stack.iam.principals import install
+
+    install()
+    role = request.node.get_closest_marker("function_role")
+    opt_out = request.node.get_closest_marker("unrestricted_aws")
+    if opt_out is not None and not (opt_out.args and str(opt_out.args[0]).strip()):
+        pytest.fail("@pytest.mark.unrestricted_aws needs the reason the test runs domain code unrestricted")
+    roles.start_test(role.args[0] if role else None, unrestricted=opt_out is not None)
     before = len(SEEN_REFUSALS)
     yield
     refusals = SEEN_REFUSALS[before:]
+    unscoped = roles.unscoped_calls()
+    roles.DOMAIN_CALLS.reset(guarding=False)
     if refusals and request.node.get_closest_marker("iam_refusals_expected") is None:
         lines = [f"{r['principal']} {r['operation']}: {r['why']}" for r in refusals[:5]]
+        if unscoped:
+            lines.insert(0, f"domain code called AWS with no function's role at {sorted(set(unscoped))[:3]}:")
+            lines.insert(1, "  name the function it runs as (@pytest.mark.function_role / roles.function_role)")
         pytest.fail(f"IAM refused {len(refusals)} call(s) of the functions:\n" + "\n".join(lines), pytrace=False)
 
 

@@ -19,6 +19,11 @@ from cutout.runtime.observability import metrics
 
 from tests.conftest import Aws
 from tests.support.observed import emitted_metrics, find_log
+from tests.support.roles import function_role
+
+# Taking a slot, lowering the limit on a 429 and reading the waiting line are the submit's work; steps another
+# function does in production (a finish gives its slot back, the tick reconciles) run as that function.
+pytestmark = pytest.mark.function_role("submit")
 
 T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 
@@ -109,8 +114,11 @@ def test_a_slot_is_released_exactly_once_whoever_asks(make: Callable[..., Admiss
     slot = slot_of(admission.acquire("a"))
     assert admission.acquire("b") is None
 
-    # when: the webhook, the poll and the sweeper all release it, and a stranger tries too
-    answers = [admission.release(slot, "a"), admission.release(slot, "a"), admission.release(slot, "z")]
+    # when: the finalize, the poll and the sweeper all release it, and a stranger tries too
+    answers = []
+    for function, holder in (("finalize", "a"), ("poll", "a"), ("sweeper", "z")):
+        with function_role(function):
+            answers.append(admission.release(slot, holder))
 
     # then: exactly one release freed it, and the next job gets it
     assert answers == [True, False, False]
@@ -190,21 +198,65 @@ def test_a_429_lowers_the_limit_to_what_magic_hour_accepted(make: Callable[..., 
     assert admission.limit().effective == 2
 
 
+class LimitWritesMeet:
+    """Holds each conditional write of the effective limit (the ``admission#limit`` item) until ``n`` are waiting,
+    so that every writer has read the limit before any writes it: the race two 429s at once make on AWS, made
+    certain instead of hoped for. A writer left waiting alone for 10 s breaks the barrier (and says so)."""
+
+    def __init__(self, n: int) -> None:
+        self.barrier = threading.Barrier(n, timeout=10)
+        self.met = 0
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", {}).get("job_id", {}).get("S") == LIMIT_KEY:
+            self.barrier.wait()
+            self.met += 1
+
+
+def test_two_429s_at_once_lower_the_limit_once_and_the_loser_reads_what_won(make: Callable[..., Admission]) -> None:
+    # given: two slots taken by two jobs whose creates are both refused with 429, their reports racing: both read
+    # the limit before either writes it
+    admission = make(2)
+    for job in ("a", "b"):
+        admission.acquire(job)
+    meet = LimitWritesMeet(2)
+    admission.slot_table.client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", meet)
+    results: dict[str, int] = {}
+
+    def report(job: str) -> None:
+        results[job] = admission.throttled(job).effective
+
+    # when: both are reported at once (as the submit, whose role reads the limit the winner wrote)
+    threads = [threading.Thread(target=report, args=(job,)) for job in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then: one compare-and-set won and the other's report answers with what it wrote: one lowering, to the one
+    # project of ours Magic Hour had accepted beside each
+    assert meet.met == 2
+    assert results == {"a": 1, "b": 1}
+    assert admission.limit().effective == 1
+
+
 def test_the_limit_recovers_one_per_success_after_the_backoff(make: Callable[..., Admission], clock: Clock) -> None:
     # given: a limit halved from 4 to 2
     admission = make(4)
     admission.throttled("a")
 
-    # when: projects finish well inside the back-off window, then after it
-    during = admission.succeeded()
-    clock.advance(seconds=31)
-    after = [admission.succeeded().effective for _ in range(4)]
+    # when: projects finish well inside the back-off window, then after it (the finalize's work)
+    with function_role("finalize"):
+        during = admission.succeeded()
+        clock.advance(seconds=31)
+        after = [admission.succeeded().effective for _ in range(4)]
 
     # then: no increase while backing off; then +1 per success, capped at the configured maximum
     assert during.effective == 2
     assert after == [3, 4, 4, 4]
 
 
+@pytest.mark.function_role("finalize")
 def test_success_at_the_top_writes_nothing(make: Callable[..., Admission], aws: Aws) -> None:
     # given: a limit never lowered
     admission = make(3)
@@ -241,11 +293,13 @@ def test_slots_above_a_lowered_limit_drain_before_new_jobs_start(make: Callable[
     held = {j: slot_of(admission.acquire(j)) for j in ("a", "b", "c")}
     set_limit(aws, 2)
 
-    # when: one of them ends and a new job asks
-    admission.release(held["a"], "a")
+    # when: one of them ends (its finalize gives the slot back) and a new job asks
+    with function_role("finalize"):
+        admission.release(held["a"], "a")
     blocked = admission.acquire("d")
     # and another ends
-    admission.release(held["b"], "b")
+    with function_role("finalize"):
+        admission.release(held["b"], "b")
     admitted = admission.acquire("d")
 
     # then: the new job starts only once fewer than two are in flight
@@ -302,6 +356,7 @@ def hold(aws: Aws, index: int, holder: str, acquired_at: datetime) -> str:
     return key
 
 
+@pytest.mark.function_role("sweeper")
 def test_reconcile_on_a_healthy_table_repairs_nothing_and_says_so(
     make: Callable[..., Admission], aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -309,7 +364,8 @@ def test_reconcile_on_a_healthy_table_repairs_nothing_and_says_so(
     admission = make(3)
     for job in ("a", "b"):
         put_job(aws, job, "rendering")
-        admission.acquire(job)
+        with function_role("submit"):
+            admission.acquire(job)
     put_job(aws, "w", WAITING)
 
     # when: the periodic reconciliation runs
@@ -322,6 +378,7 @@ def test_reconcile_on_a_healthy_table_repairs_nothing_and_says_so(
     assert (emitted["SlotsRepaired"], emitted["JobsInFlight"], emitted["JobsWaiting"]) == (0, 2, 1)
 
 
+@pytest.mark.function_role("sweeper")
 def test_reconcile_frees_leaked_slots_and_counts_them(
     make: Callable[..., Admission],
     aws: Aws,
@@ -358,6 +415,7 @@ def test_reconcile_frees_leaked_slots_and_counts_them(
     assert find_log(no_secrets_in_logs.lines, reason="holder_missing", job_id="ghost") is not None
 
 
+@pytest.mark.function_role("sweeper")
 def test_an_unknown_outcome_keeps_its_slot_until_the_bound(
     make: Callable[..., Admission], aws: Aws, clock: Clock
 ) -> None:
@@ -385,6 +443,7 @@ def test_an_unknown_outcome_keeps_its_slot_until_the_bound(
     assert slot_items(aws) == {}
 
 
+@pytest.mark.function_role("sweeper")
 def test_a_slow_create_keeps_its_slot_while_its_worker_lives(
     make: Callable[..., Admission], aws: Aws, clock: Clock
 ) -> None:
@@ -396,7 +455,8 @@ def test_a_slow_create_keeps_its_slot_while_its_worker_lives(
     # when: the reconciliation runs while the claim is fresh, and an upload asks for a slot
     clock.advance(seconds=100)
     result = admission.reconcile()
-    taken = admission.acquire("next")
+    with function_role("submit"):
+        taken = admission.acquire("next")
 
     # then: the slot is not taken from a create in progress (its project would be one too many at Magic Hour)
     assert result.repaired == ()
@@ -404,13 +464,15 @@ def test_a_slow_create_keeps_its_slot_while_its_worker_lives(
     assert slot_items(aws) == {slot_key(0): "slow"}
 
 
+@pytest.mark.function_role("sweeper")
 def test_reconcile_does_not_free_a_slot_taken_again_meanwhile(make: Callable[..., Admission], aws: Aws) -> None:
     # given: a leaked slot that another job re-took between the reconciliation's read and its repair
     admission = make(1)
     slot = hold(aws, 0, "ghost", T0 - timedelta(minutes=5))
     snapshot = admission.snapshot()
     assert admission.release(slot, "ghost")
-    assert slot_of(admission.acquire("new")) == slot
+    with function_role("submit"):
+        assert slot_of(admission.acquire("new")) == slot
 
     # when: the repair of what was read is attempted
     freed = admission.slot_table.free(snapshot.slots[0])
@@ -420,6 +482,7 @@ def test_reconcile_does_not_free_a_slot_taken_again_meanwhile(make: Callable[...
     assert slot_items(aws) == {slot: "new"}
 
 
+@pytest.mark.function_role("sweeper")
 def test_reconcile_frees_the_losing_slot_of_a_job_dispatched_twice(make: Callable[..., Admission], aws: Aws) -> None:
     # given: two racing dispatches of one job each took a slot; the record names the winner's
     long_ago = T0 - timedelta(minutes=5)
@@ -499,8 +562,10 @@ def test_aimd_converges_on_the_plans_real_limit(make: Callable[..., Admission], 
         busy_per_round.append(len(at_magic_hour))
         if at_magic_hour:
             done = at_magic_hour.pop(0)
-            admission.release(next(s.slot_id for s in admission.snapshot().slots if s.holder == done), done)
-            admission.succeeded()
+            slot = next(s.slot_id for s in admission.snapshot().slots if s.holder == done)  # as its record says
+            with function_role("finalize"):  # the job's finish gives its slot back and raises the limit
+                admission.release(slot, done)
+                admission.succeeded()
         clock.advance(seconds=10)
 
     # then: the first 429 teaches the limit at once; afterwards Magic Hour is kept full (2 busy every round)
@@ -511,6 +576,7 @@ def test_aimd_converges_on_the_plans_real_limit(make: Callable[..., Admission], 
     assert sum(refused_per_round[1:]) <= len(refused_per_round) // 3
 
 
+@pytest.mark.function_role("sweeper")
 def test_reconcile_asks_for_a_dispatch_only_when_jobs_wait_beside_a_free_slot(
     make: Callable[..., Admission], aws: Aws
 ) -> None:
@@ -519,7 +585,8 @@ def test_reconcile_asks_for_a_dispatch_only_when_jobs_wait_beside_a_free_slot(
     put_job(aws, "w", WAITING)
     assert admission.reconcile().should_dispatch is True  # waits, slot free: a missed wake-up
     put_job(aws, "r", "rendering")
-    admission.acquire("r")
+    with function_role("submit"):
+        admission.acquire("r")
     assert admission.reconcile().should_dispatch is False  # waits for a good reason
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 from cutout.admission.control import LIMIT_KEY, SLOT_PREFIX
@@ -24,7 +26,8 @@ from cutout.magic_hour.webhook_auth import sign
 from cutout.runtime.observability import metrics
 
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
-from tests.support.events import eventbridge_object_created
+from tests.integration.test_admission import LimitWritesMeet
+from tests.support.events import eventbridge_object_created, sqs_event
 from tests.support.images import image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
 from tests.support.observed import QueuePair
@@ -231,6 +234,55 @@ def test_a_429_is_backpressure_the_job_waits_and_the_limit_drops(make_flow: Call
     # then: the job starts
     assert flow.job(job)["status"] in ("queued", "rendering")
     assert flow.slots() == {"slot#0": job}
+
+
+def test_two_creates_throttled_at_once_both_wait_and_nothing_is_ambiguous(
+    make_flow: Callable[..., Flow], aws: Aws
+) -> None:
+    # given: two slots, Magic Hour refusing every create with 429, and two uploads whose submits run at once; the
+    # two lowerings of the limit meet (both read it, then both write it: one compare-and-set loses and re-reads
+    # what the winner wrote, admission_limit.py)
+    meet = LimitWritesMeet(2)
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb.UpdateItem", meet)
+    try:
+        flow = make_flow(2)
+        flow.emulator.configure(create_error_status=429)
+        uploads = {name: _upload_event(flow, name) for name in ("a.png", "b.png")}
+        answers: list[dict[str, Any]] = []
+
+        def submit(event: dict[str, Any]) -> None:
+            answers.append(flow.fns["submit"].lambda_handler(event, FakeContext()))
+
+        # when: each upload's submit runs (two invocations, concurrently)
+        threads = [threading.Thread(target=submit, args=(sqs_event([body]),)) for _, body in uploads.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        boto3.DEFAULT_SESSION.events.unregister("before-parameter-build.dynamodb.UpdateItem", meet)
+
+    # then: the race happened (both wrote the limit), and each upload ended its attempt as the 429 says: waiting
+    # for a slot, its message acknowledged, nothing created, nothing ambiguous for an operator to retry
+    assert meet.met == 2
+    assert answers == [NO_FAILURES, NO_FAILURES]
+    jobs = [flow.job(job_id) for job_id, _ in uploads.values()]
+    assert [(j["status"], j.get("waiting_reason"), j.get("ambiguous")) for j in jobs] == [
+        ("waiting", "throttled_429", None)
+    ] * 2
+    assert flow.creates() == 0
+    assert flow.slots() == {}
+    # one lowering stands: each saw the other's project in flight, so the limit is what Magic Hour accepted
+    assert flow.limit() == 1
+    assert flow.ingest.dead_letters() == 0
+
+
+def _upload_event(flow: Flow, name: str) -> tuple[str, dict[str, Any]]:
+    """An upload put in the bucket, and its EventBridge event (no queue: the test invokes the submits itself)."""
+    key = INPUT_PREFIX + name
+    body = image_bytes("PNG", size=(40, 30))
+    etag = flow.aws.put(key, body, "image/png")["ETag"].strip('"')
+    return job_id_for(flow.aws.bucket, key, etag), eventbridge_object_created(flow.aws.bucket, key, etag, len(body))
 
 
 def test_an_unknown_outcome_holds_its_slot_for_the_bound_then_the_next_job_starts(

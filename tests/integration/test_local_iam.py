@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from cutout.store.job_store import JobStore
 
 from cutout_dev.local_stack.iam.principals import acting_as, register, role_session_arn
 from tests.conftest import Aws
+from tests.support.roles import function_role, operator, unscoped_calls
 
 pytestmark = pytest.mark.iam_refusals_expected  # these tests provoke refusals on purpose
 
@@ -115,3 +118,50 @@ def test_dynamodb_and_sqs_refusals_are_their_access_denied_errors(aws: Aws) -> N
         assert error_of(lambda: sqs.send_message(QueueUrl=aws.poll_queue_url, MessageBody="{}"))[1] == "AccessDenied"
     # and the administrator (the harness, outside any function) is not checked
     aws.client("sqs").send_message(QueueUrl=aws.poll_queue_url, MessageBody="{}")
+
+
+# ----- domain code a test drives directly (local_stack/iam/domain_calls.py) --------------------------------------
+JOB = "0123456789abcdef0123456789abcdef"
+
+
+def test_domain_code_run_with_no_function_named_is_refused_and_its_call_site_named(aws: Aws) -> None:
+    # given the store on the test's own client, and a test that names no function
+    store = JobStore(aws.table, aws.client("dynamodb"))
+
+    # when the domain reads a job, then the call is refused (a role with no grant), and where it came from is kept
+    # for the test's failure
+    with pytest.raises(ClientError) as caught:
+        store.get(JOB)
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert any("job_queries.py" in site for site in unscoped_calls())
+    # and the test's own call on the same client (setup, assertions) is the administrator's
+    assert "Item" not in aws.client("dynamodb").get_item(TableName=aws.table, Key={"job_id": {"S": JOB}})
+
+
+@pytest.mark.function_role("webhook")
+def test_domain_code_runs_as_the_function_named_in_every_thread(aws: Aws) -> None:
+    # given the store, in a test whose domain code is the webhook's: it may update a job item, not read one
+    store = JobStore(aws.table, aws.client("dynamodb"))
+    with pytest.raises(ClientError) as caught:
+        store.get(JOB)
+    assert "test-WebhookFunction" in caught.value.response["Error"]["Message"]
+
+    # when a step is the finalize's, in a thread the test starts
+    found: list[object] = []
+    with function_role("finalize"):
+        reader = threading.Thread(target=lambda: found.append(store.get(JOB)))
+        reader.start()
+        reader.join()
+
+    # then it runs as the finalize, which may read it (none there)
+    assert found == [None]
+    assert not unscoped_calls()
+
+
+@pytest.mark.unrestricted_aws("shows the opt-in itself: domain code with the administrator's credentials")
+def test_unrestricted_is_an_opt_in_by_name(aws: Aws) -> None:
+    store = JobStore(aws.table, aws.client("dynamodb"))
+    assert store.get(JOB) is None
+    with operator():  # the same for one step: the operator's commands run with the operator's credentials
+        assert store.get(JOB) is None
+    assert not unscoped_calls()

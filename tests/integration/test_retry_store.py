@@ -9,13 +9,15 @@ from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, JobStatus
 from cutout.store.job_store import JobStore
 
 from tests.conftest import INPUT_PREFIX, Aws
+from tests.support.roles import StoreMovesAsItsFunctions
 
 JOB = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
 def store(aws: Aws) -> JobStore:
-    return JobStore(aws.table, client=aws.client("dynamodb"))
+    """Each move runs as the function that makes it in production (the reopen: the operator's `cutout retry`)."""
+    return StoreMovesAsItsFunctions(JobStore(aws.table, client=aws.client("dynamodb")))  # type: ignore[return-value]
 
 
 def _source(aws: Aws) -> SourceObject:

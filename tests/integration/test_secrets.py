@@ -11,6 +11,9 @@ from cutout.domain.errors import SecretUnavailable
 
 from tests.conftest import API_KEY, Aws
 
+# The key's readers (submit, poll, finalize, sweeper) may read only the stack's own secret; the submit's role here.
+pytestmark = pytest.mark.function_role("submit")
+
 
 @pytest.fixture
 def fresh_cache(aws: Aws) -> Iterator[Aws]:
@@ -34,11 +37,26 @@ def test_a_secret_is_read_once_and_reread_when_forced(fresh_cache: Aws) -> None:
 
 
 def test_a_json_secret_yields_its_obvious_field(fresh_cache: Aws) -> None:
-    fresh_cache.client("secretsmanager").create_secret(Name="json-key", SecretString=json.dumps({"api_key": "k-1"}))
-    assert secrets.api_key("json-key") == "k-1"
+    aws = fresh_cache
+    aws.client("secretsmanager").put_secret_value(
+        SecretId=aws.api_key_secret, SecretString=json.dumps({"api_key": "k-1"})
+    )
+    assert secrets.api_key(aws.api_key_secret) == "k-1"
 
 
-@pytest.mark.parametrize("secret_id", ["does-not-exist", ""])
-def test_an_unreadable_secret_is_secret_unavailable(fresh_cache: Aws, secret_id: str) -> None:
+def test_a_deleted_or_unnamed_secret_is_secret_unavailable(fresh_cache: Aws) -> None:
+    # given the stack's secret deleted (CloudFormation deletes it at once on `sam delete`), and no secret named
+    aws = fresh_cache
+    aws.client("secretsmanager").delete_secret(SecretId=aws.api_key_secret, ForceDeleteWithoutRecovery=True)
+
+    # then neither can be read, and each says so as SecretUnavailable
+    for secret_id in (aws.api_key_secret, ""):
+        with pytest.raises(SecretUnavailable):
+            secrets.api_key(secret_id)
+
+
+@pytest.mark.iam_refusals_expected  # the refusal is the case: a secret the role may not read
+def test_a_secret_the_role_may_not_read_is_secret_unavailable(fresh_cache: Aws) -> None:
+    fresh_cache.client("secretsmanager").create_secret(Name="someone-elses-key", SecretString="k-2")
     with pytest.raises(SecretUnavailable):
-        secrets.api_key(secret_id)
+        secrets.api_key("someone-elses-key")

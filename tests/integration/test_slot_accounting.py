@@ -17,6 +17,7 @@ from cutout.runtime.observability import metrics
 
 from cutout_dev.harness.slots import explain, held_slots, known_reason, slot_repairs
 from tests.conftest import Aws
+from tests.support.roles import function_role
 
 
 class Clock:
@@ -48,8 +49,9 @@ def test_held_slots_and_repairs_are_read_as_the_domain_writes_them(aws: Aws, tmp
     clock = Clock()
     ddb = aws.client("dynamodb")
     admission = Admission(aws.table, 3, client=ddb, clock=clock)
-    rendering = admission.acquire("job-rendering")
-    leaked = admission.acquire("job-gone")
+    with function_role("submit"):
+        rendering = admission.acquire("job-rendering")
+        leaked = admission.acquire("job-gone")
     assert rendering is not None and leaked is not None
     _put_job(aws, "job-rendering", "rendering", rendering.slot_id, clock.now)
 
@@ -65,7 +67,7 @@ def test_held_slots_and_repairs_are_read_as_the_domain_writes_them(aws: Aws, tmp
     metrics.clear_metrics()
     try:
         clock.now += timedelta(minutes=5)
-        with contextlib.redirect_stdout(emf):
+        with contextlib.redirect_stdout(emf), function_role("sweeper"):
             admission.reconcile()
             metrics.flush_metrics()
     finally:

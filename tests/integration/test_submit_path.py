@@ -22,6 +22,9 @@ TRICKY_KEYS = [
     INPUT_PREFIX + "a%2Fb literal/%41 percent.webp",
 ]
 
+# Tests here reach into the submit's domain service too (its Magic Hour client): that code runs as the submit.
+pytestmark = pytest.mark.function_role("submit")
+
 
 def _upload(aws: Aws, key: str, body: bytes, content_type: str) -> dict[str, Any]:
     resp = aws.put(key, body, content_type)

@@ -23,6 +23,7 @@ from tests.support.events import eventbridge_object_created, sqs_event
 from tests.support.images import image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
 from tests.support.queues import receive_as_event
+from tests.support.roles import function_role
 
 # What a record's Magic Hour call needs left (the worst case of one call + the margin), and a slowed emulator whose
 # every answer takes long enough that, after one call, less than that is left of an invocation that began with it.
@@ -122,8 +123,9 @@ def test_the_sweep_stops_its_late_checks_for_time_and_the_next_run_goes_on(aws: 
     submit = cold_start("submit")
     submit.lambda_handler(sqs_event([_upload(aws, f"late-{i}.png") for i in range(2)]), FakeContext())
     emulator.wait_idle()
-    for job in aws.jobs():
-        assert submit.submitter.store.fail(job["job_id"], JobStatus.TIMED_OUT, "timed_out", "no result in time")
+    with function_role("sweeper"):  # the sweep times out what got no result in time
+        for job in aws.jobs():
+            assert submit.submitter.store.fail(job["job_id"], JobStatus.TIMED_OUT, "timed_out", "no result in time")
     emulator.configure(latency_seconds=SLOW)
     sweeper = cold_start("sweeper")
 
@@ -173,6 +175,7 @@ def _admission(aws: Aws, function_env: dict[str, str]) -> Any:
     return admission
 
 
+@pytest.mark.function_role("submit")  # an acquire's read of the slots
 def test_unprocessed_keys_are_asked_again_with_backoff(aws: Aws, function_env) -> None:
     # given: three of four slots held, and DynamoDB answering the first two reads only in part
     admission = _admission(aws, function_env)
@@ -188,6 +191,7 @@ def test_unprocessed_keys_are_asked_again_with_backoff(aws: Aws, function_env) -
     assert partial.calls[-1] - partial.calls[0] < 1.0
 
 
+@pytest.mark.function_role("submit")
 def test_keys_left_unprocessed_for_good_fail_the_read_within_its_bound(aws: Aws, function_env) -> None:
     # given: DynamoDB never answers the whole read
     admission = _admission(aws, function_env)

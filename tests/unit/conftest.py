@@ -9,6 +9,7 @@ import pytest
 from cutout.store.job_store import JobStore
 
 from tests.conftest import Aws
+from tests.support.roles import StoreMovesAsItsFunctions
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -33,5 +34,5 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(aws: Aws, clock: Clock) -> JobStore:
-    """A JobStore on the test's table (moto server), on `clock`."""
-    return JobStore(aws.table, aws.client("dynamodb"), clock=clock)
+    """A JobStore on the test's table (moto server), on `clock`; each move runs as the function that makes it."""
+    return StoreMovesAsItsFunctions(JobStore(aws.table, aws.client("dynamodb"), clock=clock))  # type: ignore[return-value]

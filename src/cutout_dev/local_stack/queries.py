@@ -38,38 +38,29 @@ class StackQueries:
         left out), deserialised by the domain's own reader."""
         from cutout.domain.job import plain_item
 
-        ddb = self.stack.client("dynamodb")
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.stack.endpoints.table}
-        while True:
-            page = ddb.scan(**kwargs)
-            for raw in page.get("Items", []):
-                item = plain_item(raw)
-                if is_job_record(item):
-                    items.append(item)
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self.stack.client("dynamodb").get_paginator("scan").paginate(TableName=self.stack.endpoints.table)
+        items = (plain_item(raw) for page in pages for raw in page.get("Items", []))
+        return [item for item in items if is_job_record(item)]
 
     def job_statuses(self) -> dict[str, str]:
         """job id → status of every job record: a scan projected to the two attributes, for progress loops that
         look often (a whole record costs moto ~40 attributes to serialise, and the flood scans thousands)."""
-        ddb = self.stack.client("dynamodb")
+        pages = (
+            self.stack.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.stack.endpoints.table,
+                ProjectionExpression="job_id, #s",
+                ExpressionAttributeNames={"#s": "status"},
+            )
+        )
         statuses: dict[str, str] = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self.stack.endpoints.table,
-            "ProjectionExpression": "job_id, #s",
-            "ExpressionAttributeNames": {"#s": "status"},
-        }
-        while True:
-            page = ddb.scan(**kwargs)
+        for page in pages:
             for raw in page.get("Items", []):
                 job_id = raw.get("job_id", {}).get("S", "#")
                 if is_job_record({"job_id": job_id}):
                     statuses[job_id] = raw.get("status", {}).get("S", "")
-            if "LastEvaluatedKey" not in page:
-                return statuses
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return statuses
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         """One job record (consistent read), or None."""

@@ -2,8 +2,9 @@
 
 What moto runs: buckets, queues (with their redrive policies), the table, EventBridge rules with non-Lambda
 targets, topics. What it does not: Lambda functions/layers/permissions/mappings/URLs (run in-process by the
-local stack instead), IAM (nothing enforces it locally), Secrets Manager (moto's CloudFormation has no model for
-it; created through the API here). References to dropped resources are replaced by the values the local stack
+local stack instead), IAM roles (not created in moto: each function's role is read from the template and enforced
+in front of moto by local_stack/iam), Secrets Manager (moto's CloudFormation has no model for it; created through
+the API here). References to dropped resources are replaced by the values the local stack
 gives them (e.g. a Function URL → the local webhook endpoint) before the template reaches moto.
 """
 
@@ -28,8 +29,9 @@ from cutout_dev.local_stack.template import FUNCTION, FUNCTION_URL, SECRET, Tran
 
 log = logging.getLogger(__name__)
 
-# Types handed to moto's CloudFormation. Everything else is either run locally (Lambda), irrelevant without
-# IAM enforcement, or unsupported by moto (a Ref to an unsupported type would break the whole stack).
+# Types handed to moto's CloudFormation. Everything else is either run locally (Lambda), enforced in front of
+# moto rather than in it (the IAM roles: local_stack/iam reads them from the template), or unsupported by moto
+# (a Ref to an unsupported type would break the whole stack).
 MOTO_TYPES = frozenset(
     {
         "AWS::S3::Bucket",

@@ -84,8 +84,9 @@ class TranslatedTemplate:
 class _AnyManagedPolicy(dict[str, str]):
     """Managed-policy map stub: every AWS managed policy name maps to its well-known ARN.
 
-    The real loader calls IAM ``ListPolicies``; the ARNs of AWS managed policies are predictable, and nothing
-    locally enforces IAM anyway.
+    The real loader calls IAM ``ListPolicies``; the ARNs of AWS managed policies are predictable. What they grant
+    is spelled out where the local IAM enforces the roles (local_stack/iam/roles.py, ``MANAGED_POLICIES``), which
+    refuses a managed policy it does not model.
     """
 
     def __contains__(self, key: object) -> bool:

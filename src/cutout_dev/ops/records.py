@@ -86,14 +86,8 @@ class JobsTable:
 
     def count(self, status: str, since: datetime | None = None) -> int:
         """How many jobs have ``status`` (Select=COUNT: DynamoDB counts, no item is returned)."""
-        kwargs = self._query(status, since, Select="COUNT")
-        total = 0
-        while True:
-            page = self.client.query(**kwargs)
-            total += int(page.get("Count", 0))
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self.client.get_paginator("query").paginate(**self._query(status, since, Select="COUNT"))
+        return sum(int(page.get("Count", 0)) for page in pages)
 
     def oldest(self, status: str) -> dict[str, Any] | None:
         """The job with ``status`` created first (one item read)."""
@@ -120,13 +114,9 @@ class JobsTable:
         if prefix:
             kwargs["FilterExpression"] = "begins_with(source_key, :p)"
             kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
-        while True:
-            page = self.client.query(**kwargs)
+        for page in self.client.get_paginator("query").paginate(**kwargs):
             for item in page.get("Items", []):
                 yield deserialize(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def newest(
         self,

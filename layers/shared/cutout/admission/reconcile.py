@@ -9,7 +9,7 @@ eventually consistent: a wake-up missed in that lag is caught by the periodic di
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from cutout.admission.slots import Slot, SlotTable, Snapshot, parse_ts
 from cutout.domain.job import Job
@@ -99,24 +99,28 @@ class Reconciler:
         1,000,000-image backfill in full (~400 MB of index, ~51,000 read units) every minute would cost $10-20 a
         day for one number. Capped, it costs a few read units. Past the cap the metric means "at least"; the
         dispatch only needs to know whether any job waits.
+
+        The paginator's MaxItems counts returned items, and a COUNT query returns none, so the bound is the page
+        size (each page evaluates at most `max_items` index items) and stopping once the count reaches the cap:
+        fewer than twice the cap's items are read even when DynamoDB's 1 MB limit cuts pages short.
         """
-        kwargs: dict[str, Any] = {
-            "TableName": self.slots.table,
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": "#s = :w",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":w": {"S": WAITING}},
-            "Select": "COUNT",
-        }
+        if max_items <= 0:
+            return 0
+        pages = self.slots.client.get_paginator("query").paginate(
+            TableName=self.slots.table,
+            IndexName=BY_STATUS_INDEX,
+            KeyConditionExpression="#s = :w",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":w": {"S": WAITING}},
+            Select="COUNT",
+            PaginationConfig={"PageSize": max_items},
+        )
         total = 0
-        while total < max_items:
-            kwargs["Limit"] = max_items - total
-            resp = self.slots.client.query(**kwargs)
-            total += int(resp.get("Count", 0))
-            if "LastEvaluatedKey" not in resp:
+        for page in pages:
+            total += int(page.get("Count", 0))
+            if total >= max_items:
                 break
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        return total
+        return min(total, max_items)
 
     # ----- reconciliation ----------------------------------------------------------------------------
     def reconcile(self) -> Reconciliation:

@@ -61,17 +61,11 @@ class JobQueries:
         elif created_after is not None:
             expr += " AND created_at > :a"
             values[":a"] = {"S": iso(created_after)}
-        jobs: list[Job] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": expr,
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": values,
-        }
-        while True:
-            resp = self.client.query(**kwargs)
-            jobs.extend(Job.from_item(i) for i in resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                return jobs
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table,
+            IndexName=BY_STATUS_INDEX,
+            KeyConditionExpression=expr,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values,
+        )
+        return [Job.from_item(i) for page in pages for i in page.get("Items", [])]

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextvars
 import re
+import sys
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from cutout_dev.local_stack.iam.domain_calls import DOMAIN_CALLS
 from cutout_dev.local_stack.iam.enforcer import CONTROL_PREFIX, principal_payload
 
 LOCAL_ACCESS_KEY = "testing"  # the dummy key the local stack and the tests put in the environment
@@ -75,8 +77,11 @@ def install() -> None:
 
         def frozen(self: Credentials) -> ReadOnlyCredentials:
             creds = original(self)
-            principal = _current.get()
-            if principal is None or creds.access_key != LOCAL_ACCESS_KEY:
+            if creds.access_key != LOCAL_ACCESS_KEY:
+                return creds
+            # No function being run: a test's direct call of domain code still runs as a role (domain_calls.py).
+            principal = _current.get() or DOMAIN_CALLS.principal(sys._getframe(1))
+            if principal is None:
                 return creds
             return ReadOnlyCredentials(access_key_for(principal), "local-role-secret", f"local-session-{principal}")
 
