@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module_name).add_parser(sub)
     for command in sub.choices.values():
         _global_options(command, suppress=True)
+        for action in command._subparsers._group_actions if command._subparsers else ():
+            for nested in getattr(action, "choices", {}).values():  # a group's commands (cutout presets check)
+                _global_options(nested, suppress=True)
 
     local = sub.add_parser("local", help="the local stack").add_subparsers(dest="action", required=True)
     up = local.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
@@ -192,6 +195,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             jmespath.compile(query)
         except JMESPathError as exc:
             raise TargetError(f"--query {query!r} is not a JMESPath expression: {_one_line(exc)}") from exc
+    if getattr(args, "stackless", False):  # works on local files only (cutout presets check): no stack looked for
+        stackless: int = args.run(args, None)
+        return stackless
     target = resolve(args.stack, profile=args.profile, region=args.region)
     code: int = args.run(args, target)
     return code

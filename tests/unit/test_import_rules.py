@@ -27,10 +27,16 @@ ALLOWED: dict[str, set[str]] = {
     "magic_hour": {"domain", "runtime", "aws"},
     "store": {"domain", "runtime", "aws"},
     "admission": {"domain", "runtime", "aws", "store", "magic_hour"},
-    "use_cases": {"domain", "runtime", "aws", "magic_hour", "store", "admission"},
+    "renditions": {"domain", "runtime", "aws", "store"},
+    "use_cases": {"domain", "runtime", "aws", "magic_hour", "store", "admission", "renditions"},
 }
 # What the Lambda code may depend on: the standard library, the runtime's boto3 and the layer's requirements.
 THIRD_PARTY = {"boto3", "botocore", "requests", "urllib3", "aws_lambda_powertools"}
+# The imaging library: only these modules of the domain may import it (the renditions function's own layer has it).
+IMAGING = {"PIL"}
+IMAGING_MODULES = {"renditions/render.py", "renditions/judge.py"}
+# The functions on the paid path: what they import, however indirectly, never reaches an imaging module.
+PAID_PATH = ("submit", "webhook", "poll", "finalize", "sweeper")
 # Type stubs, imported under TYPE_CHECKING only (never at run time).
 TYPE_STUBS = {
     "mypy_boto3_dynamodb",
@@ -67,6 +73,9 @@ def domain_violations(root: Path) -> list[str]:
                     found.append(where)
             elif top in {"functions", "cutout_dev", "tests"}:
                 found.append(where)
+            elif top in IMAGING:
+                if path.relative_to(root).as_posix() not in IMAGING_MODULES:
+                    found.append(f"{where} (only {', '.join(sorted(IMAGING_MODULES))} may use the imaging library)")
             elif top not in sys.stdlib_module_names and top not in THIRD_PARTY | TYPE_STUBS:
                 found.append(f"{where} (a dependency the layer does not install)")
     return found
@@ -80,6 +89,40 @@ def handler_violations(root: Path) -> list[str]:
             ours = top in {"cutout", "functions", "cutout_dev", "app"} or (root / top).is_dir()
             if ours and top != "cutout":
                 found.append(f"{path.relative_to(root)} imports {name}")
+    return found
+
+
+def _module_file(name: str, domain: Path) -> Path | None:
+    """cutout.a.b -> domain/a/b.py (or its package's __init__.py); None for a name that is no module of ours."""
+    parts = name.split(".")[1:]
+    candidates = [domain.joinpath(*parts).with_suffix(".py"), domain.joinpath(*parts, "__init__.py")]
+    return next((c for c in candidates if parts and c.is_file()), None)
+
+
+def reached(entry: Path, domain: Path) -> dict[Path, Path]:
+    """Every domain module ``entry`` imports, directly or through others, each with the module that imports it."""
+    seen: dict[Path, Path] = {}
+    todo = [entry]
+    while todo:
+        path = todo.pop()
+        for name in imported(path):
+            module = _module_file(name, domain) if name.split(".")[0] == "cutout" else None
+            if module is not None and module not in seen:
+                seen[module] = path
+                todo.append(module)
+    return seen
+
+
+def paid_path_violations(functions: Path, domain: Path) -> list[str]:
+    """A function on the paid path whose import graph reaches an imaging module or the imaging library."""
+    found: list[str] = []
+    for name in PAID_PATH:
+        entry = functions / name / "app.py"
+        graph = {entry: entry, **reached(entry, domain)}
+        for module, by in graph.items():
+            relative = module.relative_to(domain).as_posix() if module.is_relative_to(domain) else str(module)
+            if relative in IMAGING_MODULES or any(n.split(".")[0] in IMAGING for n in imported(module)):
+                found.append(f"{name} reaches {relative} (imported by {by.name})")
     return found
 
 
@@ -112,6 +155,30 @@ def _is_docstring(stmt: ast.stmt) -> bool:
 
 def test_handlers_import_the_domain_only_and_never_each_other() -> None:
     assert handler_violations(FUNCTIONS) == []
+
+
+def test_the_paid_path_never_loads_the_imaging_library() -> None:
+    assert all((FUNCTIONS / name / "app.py").is_file() for name in PAID_PATH)
+    assert paid_path_violations(FUNCTIONS, DOMAIN) == []
+
+
+def test_a_planted_imaging_import_on_the_paid_path_is_found(tmp_path: Path) -> None:
+    domain, functions = tmp_path / "cutout", tmp_path / "functions"
+    _plant(domain, "renditions/render.py", "from PIL import Image\n")
+    _plant(domain, "renditions/presets.py", "import json\n")
+    _plant(domain, "use_cases/finalize.py", "def later():\n    from cutout.renditions import render\n")
+    for name in PAID_PATH:
+        _plant(functions, f"{name}/app.py", "from cutout.renditions.presets import PresetDocument\n")
+    _plant(
+        functions,
+        "finalize/app.py",
+        "from cutout.renditions.presets import PresetDocument\nfrom cutout.use_cases.finalize import Finalizer\n",
+    )
+    assert paid_path_violations(functions, domain) == ["finalize reaches renditions/render.py (imported by finalize.py)"]
+    assert domain_violations(domain) == []
+    _plant(domain, "renditions/presets.py", "import PIL.Image\n")  # the module every function may import
+    assert len(paid_path_violations(functions, domain)) == len(PAID_PATH) + 1
+    assert any("only renditions/judge.py" in line for line in domain_violations(domain))
 
 
 def test_the_emulator_knows_nothing_of_the_domain() -> None:

@@ -28,4 +28,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cutout_dev.ops.upload",
     "cutout_dev.ops.backfill",
     "cutout_dev.ops.retry",
+    "cutout_dev.ops.presets",
 )
