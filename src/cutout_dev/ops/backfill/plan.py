@@ -88,15 +88,31 @@ class Filter:
 
 def existing_job_ids(dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep) -> set[str]:
     """Which of these job ids have a record (BatchGetItem, 100 keys a call, unprocessed keys retried)."""
-    found: set[str] = set()
+    return set(job_records(dynamodb, table, job_ids, ("job_id",), sleep=sleep))
+
+
+def job_records(
+    dynamodb: Any, table: str, job_ids: list[str], attributes: tuple[str, ...], *, sleep: Any = time.sleep
+) -> dict[str, dict[str, Any]]:
+    """The records of these job ids that exist, ``attributes`` of each, as DynamoDB items by job id
+    (BatchGetItem, 100 keys a call, unprocessed keys retried)."""
+    found: dict[str, dict[str, Any]] = {}
+    names = {f"#a{i}": a for i, a in enumerate(dict.fromkeys(("job_id", *attributes)))}
     for start in range(0, len(job_ids), BATCH_GET):
         keys = [{"job_id": {"S": j}} for j in dict.fromkeys(job_ids[start : start + BATCH_GET])]
-        request: dict[str, Any] = {table: {"Keys": keys, "ProjectionExpression": "job_id", "ConsistentRead": True}}
+        request: dict[str, Any] = {
+            table: {
+                "Keys": keys,
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
+                "ConsistentRead": True,
+            }
+        }
         for attempt in range(BATCH_GET_ATTEMPTS):
             if attempt:
                 sleep(min(0.1 * 2**attempt, 5.0))
             resp = dynamodb.batch_get_item(RequestItems=request)
-            found.update(item["job_id"]["S"] for item in resp.get("Responses", {}).get(table, []))
+            found.update((item["job_id"]["S"], item) for item in resp.get("Responses", {}).get(table, []))
             request = resp.get("UnprocessedKeys") or {}
             if not request:
                 break
