@@ -22,6 +22,7 @@ from cutout_dev.ops.records import (
     statuses,
     summary,
 )
+from cutout_dev.ops.renditions.plan import key_prefix
 from cutout_dev.ops.target import StackTarget, TargetError
 
 DEFAULT_LIMIT = 50
@@ -67,13 +68,13 @@ def add_parser(subparsers: Any) -> None:
 
 # -- jobs ------------------------------------------------------------------------------------------------------
 def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
+    if args.flagged:
+        return _flagged(args, target)
     table_ = JobsTable(target.client("dynamodb"), target.table)
     prefix = args.prefix
     if prefix and prefix.startswith("s3://"):
         prefix = prefix.removeprefix("s3://").partition("/")[2]
     limit = args.limit if args.limit > 0 else None
-    if args.flagged:
-        return _flagged(args, table_, prefix, limit)
     found = table_.newest(args.status or statuses(), args.since, prefix=prefix, limit=limit)
     rows = [summary(j) for j in found]
     result = {"jobs": rows, "count": len(rows), "limit": limit}
@@ -104,9 +105,14 @@ def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
     return EXIT_OK
 
 
-def _flagged(args: argparse.Namespace, table_: JobsTable, prefix: str | None, limit: int | None) -> int:
+def _flagged(args: argparse.Namespace, target: StackTarget) -> int:
     """``cutout jobs --flagged [CODE]``: the cutouts a shop would not publish as they are, with the judge's figure.
     Renditions are made after a job completes, so only complete jobs carry flags unless --status says otherwise."""
+    table_ = JobsTable(target.client("dynamodb"), target.table)
+    given = str(args.prefix or "")
+    given = given.removeprefix("s3://").partition("/")[2] if given.startswith("s3://") else given
+    prefix = key_prefix(target.input_prefix, given) if args.prefix else None  # relative to the input prefix
+    limit = args.limit if args.limit > 0 else None
     code = None if args.flagged == ANY_FLAG else args.flagged
     found = table_.newest(
         args.status or ["complete"], args.since, prefix=prefix, limit=None if code else limit, flagged=True

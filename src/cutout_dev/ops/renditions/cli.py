@@ -31,7 +31,15 @@ def add_parser(subparsers: Any) -> None:
             "interruption goes on where it stopped (checkpoint in ./.cutout/)."
         ),
     )
-    rebuild.add_argument("location", metavar="s3://bucket/prefix", help="whose renditions (s3://bucket/ for all)")
+    rebuild.add_argument(
+        "location",
+        nargs="?",
+        metavar="s3://bucket/prefix",
+        help="whose renditions: the uploads under the input prefix + prefix (default: all of the stack's)",
+    )
+    rebuild.add_argument(
+        "--prefix", metavar="P", help="the same as s3://bucket/P: the uploads under the input prefix + P"
+    )
     rebuild.add_argument(
         "--preset",
         action="append",
@@ -47,7 +55,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, target: StackTarget) -> int:
     out = Output.from_args(args)
-    options = Options(uri=args.location, presets=args.preset, dry_run=args.dry_run, yes=args.yes, restart=args.restart)
+    if args.location and args.prefix:
+        raise TargetError("give s3://bucket/prefix or --prefix P, not both")
+    uri = args.location or f"s3://{target.bucket}/{args.prefix or ''}"
+    options = Options(uri=uri, presets=args.preset, dry_run=args.dry_run, yes=args.yes, restart=args.restart)
     bar = Bar(enabled=not out.json and sys.stderr.isatty())
     try:
         doc = run_rebuild(RebuildTarget.from_target(target), options, confirm=ask, note=out.note, bar=bar)
