@@ -1,4 +1,5 @@
-"""Outbound integration events on EventBridge: "Cutout Completed" and "Cutout Failed" (schema in docs/events.md)."""
+"""Outbound integration events on EventBridge: "Cutout Completed", "Cutout Failed" and "Cutout Renditions Ready"
+(schema in docs/events.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 SOURCE = "cutout"
 COMPLETED = "Cutout Completed"
 FAILED = "Cutout Failed"
+RENDITIONS_READY = "Cutout Renditions Ready"
 
 _FIELDS = (
     "job_id",
@@ -45,13 +47,18 @@ def detail_of(job: Job) -> dict[str, Any]:
 def publish(bus: str, detail_type: str, job: Job) -> None:
     """Best effort after the record is final: the table stays the source of truth, so a failed publish is
     counted and logged rather than undoing a finished job."""
+    publish_detail(bus, detail_type, detail_of(job))
+
+
+def publish_detail(bus: str, detail_type: str, detail: dict[str, Any]) -> None:
+    """`publish` with a detail of the caller's making (the renditions step's), best effort as well."""
     try:
         resp = aws_clients.events().put_events(
             Entries=[
                 {
                     "Source": SOURCE,
                     "DetailType": detail_type,
-                    "Detail": json.dumps(detail_of(job), default=str),
+                    "Detail": json.dumps(detail, default=str),
                     "EventBusName": bus,
                 }
             ]

@@ -130,6 +130,9 @@ def skip_reason(ref: ObjectRef, settings: Settings) -> str | None:
     output_bucket = settings.output_bucket_for(ref.bucket)
     if ref.bucket == output_bucket and settings.output_prefix and ref.key.startswith(settings.output_prefix):
         return "output_prefix"
+    # ... nor our renditions (written beside the cutouts, in the output bucket).
+    if ref.bucket == output_bucket and settings.renditions_prefix and ref.key.startswith(settings.renditions_prefix):
+        return "renditions_prefix"
     return None
 
 

@@ -30,7 +30,8 @@ def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     # Nested too: a retried job's `history` holds maps with numbers.
     if isinstance(value, Decimal):
-        return int(value)
+        # The record's numbers are integers, except the renditions' flag figures (fractions).
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -114,6 +115,13 @@ class Job(NamedTuple):
     history: list[dict[str, Any]] | None = None
     # When the current attempt started (a retried job: its reopen); `created_at` stays the upload's time.
     attempt_started_at: str | None = None
+    # What the renditions step recorded (never changing `status`; rendition.py): preset name -> its outcome, the
+    # judge's flags, the names the upload asked for (its `x-amz-meta-cutout-presets`) and those no preset has.
+    renditions: dict[str, dict[str, Any]] | None = None
+    rendition_flags: list[dict[str, Any]] | None = None
+    requested_presets: list[str] | None = None
+    unknown_presets: list[str] | None = None
+    renditions_at: str | None = None
     # When each status was first reached (`<status>_at` attributes), and anything else the table holds.
     reached: Mapping[JobStatus, str] = _NOTHING
     extra: Mapping[str, Any] = _NOTHING

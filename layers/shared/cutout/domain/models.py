@@ -96,6 +96,26 @@ def output_key_for(source_key: str, input_prefix: str, output_prefix: str) -> st
     return output_prefix + str(PurePosixPath(relative).with_suffix(".png"))
 
 
+def prefix_clash(
+    renditions: str, input_prefix: str, output_prefix: str, background_prefix: str, output_elsewhere: bool
+) -> str | None:
+    """Why the renditions prefix may not be used with these prefixes (or None). Renditions are written in the
+    output bucket: never within (or around) the cutouts, and, when that bucket is the images bucket, never within
+    the uploads or the backgrounds either, so a rendition is never taken for an upload. An empty input prefix (the
+    whole bucket watched) is allowed, as for the cutouts: the submit's skip filter ignores the renditions prefix.
+    CloudFormation's Rules can only compare whole values; this is the nested case, checked at deploy (the local
+    stack's deploy rules) and at every cold start."""
+    if not renditions:
+        return None
+    others = {"OUTPUT_PREFIX": output_prefix}
+    if not output_elsewhere:
+        others |= {"INPUT_PREFIX": input_prefix, "BACKGROUND_PREFIX": background_prefix}
+    for name, other in others.items():
+        if other and (renditions.startswith(other) or other.startswith(renditions)):
+            return f"RENDITIONS_PREFIX {renditions!r} overlaps {name} {other!r}: renditions need a prefix of their own"
+    return None
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from cutout.domain.errors import InvalidEnvironment
-from cutout.domain.models import MAX_SLOTS
+from cutout.domain.models import MAX_SLOTS, prefix_clash
 
 
 def _prefix(value: str) -> str:
@@ -85,6 +85,12 @@ class Settings(NamedTuple):
     # How long a slot stays held by a create whose outcome is unknown, counted from when it became unknown
     # (reconcile.py says why this bound, and what freeing it early or late costs).
     unknown_outcome_hold_seconds: int = 5
+    # Renditions (the renditions function; the submit gets the prefix so its skip filter ignores it). The prefix is
+    # in the output bucket, beside the cutouts; "" when the stack makes none (the paid path's tests).
+    renditions_prefix: str = ""
+    presets_parameter: str = ""
+    # A decoded cutout above this many pixels is refused (a decompression bomb, or beyond the function's memory).
+    max_rendition_pixels: int = 40_000_000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -108,6 +114,11 @@ class Settings(NamedTuple):
         if budget > 0 and not ingest_queue_url:
             # A spent budget parks the upload in its own queue: without the queue it could only fail the record.
             raise InvalidEnvironment("INGEST_QUEUE_URL is required when DAILY_CREDIT_BUDGET is set")
+        renditions_prefix = _prefix(env.get("RENDITIONS_PREFIX", ""))
+        background_prefix = _prefix(env.get("BACKGROUND_PREFIX", "backgrounds/")) or "backgrounds/"
+        clash = prefix_clash(renditions_prefix, input_prefix, output_prefix, background_prefix, bool(output_bucket))
+        if clash:
+            raise InvalidEnvironment(clash)
         return cls(
             jobs_table=jobs_table,
             input_prefix=input_prefix,
@@ -119,7 +130,7 @@ class Settings(NamedTuple):
             webhook_secret_id=env.get("MAGIC_HOUR_WEBHOOK_SECRET", "").strip(),
             presign_expires_seconds=min(presign, 7 * 24 * 3600),
             default_background_key=env.get("DEFAULT_BACKGROUND_KEY", "").strip().lstrip("/"),
-            background_prefix=_prefix(env.get("BACKGROUND_PREFIX", "backgrounds/")) or "backgrounds/",
+            background_prefix=background_prefix,
             max_input_bytes=_int(env, "MAX_INPUT_BYTES", 20 * 1024 * 1024, minimum=1),
             max_output_bytes=_int(env, "MAX_OUTPUT_BYTES", 50 * 1024 * 1024, minimum=1),
             asset_transfer=transfer,
@@ -136,6 +147,9 @@ class Settings(NamedTuple):
             submit_lease_seconds=_int(env, "SUBMIT_LEASE_SECONDS", 120, minimum=1),
             max_jobs_in_flight=_max_jobs_in_flight(env),
             unknown_outcome_hold_seconds=_int(env, "UNKNOWN_OUTCOME_HOLD_SECONDS", 5),
+            renditions_prefix=renditions_prefix,
+            presets_parameter=env.get("PRESETS_PARAMETER", "").strip(),
+            max_rendition_pixels=_int(env, "MAX_RENDITION_PIXELS", 40_000_000, minimum=1),
         )
 
     def output_bucket_for(self, source_bucket: str) -> str:

@@ -50,6 +50,7 @@ from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, RETRYABLE, Clock, JobSt
 from cutout.store.dynamo_expressions import Expression
 from cutout.store.job_lease import FinalizeLease
 from cutout.store.job_queries import BY_PROJECT_INDEX, BY_STATUS_INDEX, JobQueries
+from cutout.store.job_renditions import JobRenditions
 from cutout.store.job_write import LEASE, MESSAGE_LIMIT, UPLOAD_TIME, JobWriter, error_attrs, source_record
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class JobStore:
         self.begin_finalize = self.lease.begin_finalize
         self.end_finalize = self.lease.end_finalize
         self.complete = self.lease.complete
+        # The renditions step's own attributes on a complete job (job_renditions.py); never a status change.
+        self.record_renditions = JobRenditions(self.queries).record
 
     @property
     def client(self) -> DynamoDBClient:
