@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cutout.renditions.presets import PresetDocument
+from cutout.renditions.presets_source import PRESETS_MAX_AGE_SECONDS
 
 from cutout_dev.ops.backfill import CHECKPOINT_DIR, Bar, Checkpoint, Pipeline, enqueue, list_objects, parse_s3_uri
+from cutout_dev.ops.output import parse_time
 from cutout_dev.ops.presets.stored import PresetsParameter, StoredPresets
 from cutout_dev.ops.renditions.plan import Planner, RebuildPlan, check_names, key_prefix, make_plan
 from cutout_dev.ops.target import StackTarget, TargetError
@@ -43,6 +47,9 @@ class Options:
     yes: bool = False
     restart: bool = False
     checkpoint_dir: Path = CHECKPOINT_DIR
+    # How long the renditions function may keep the document it read before (its cache): a rebuild right after
+    # `cutout presets set` waits that out, or it would render with the presets it is meant to replace.
+    settle_seconds: float = PRESETS_MAX_AGE_SECONDS
 
 
 def _stored_document(rebuild: RebuildTarget) -> tuple[StoredPresets, PresetDocument]:
@@ -75,6 +82,7 @@ def run_rebuild(
     note: Callable[[str], None],
     bar: Bar | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Plan, estimate, ask, send. ``status`` says how it ended: dry_run, nothing_to_do, declined, sent,
     interrupted (Ctrl-C; the checkpoint holds what was sent). Not one Magic Hour call: the requests go to the
@@ -112,7 +120,22 @@ def run_rebuild(
         if not options.yes and not confirm(_question(plan)):
             doc["status"] = "declined"
             return doc
+        _settle(stored, options.settle_seconds, note, sleep)
         return _send(rebuild, plan, checkpoint, doc, named=bool(only), note=note, bar=bar, on_batch=on_batch)
+
+
+def _settle(stored: StoredPresets, seconds: float, note: Callable[[str], None], sleep: Callable[[float], None]) -> None:
+    """Wait until every renditions function has the stored document: at most its cache's age after it was set."""
+    modified = parse_time(stored.modified)
+    if modified is None or seconds <= 0:
+        return
+    left = seconds - (datetime.now(UTC) - modified).total_seconds()
+    if left > 0:
+        note(
+            f"the presets were set {seconds - left:.0f} s ago and the renditions function keeps the document it "
+            f"read for up to {seconds:.0f} s: waiting {left:.0f} s so every rendition uses these"
+        )
+        sleep(left)
 
 
 def _question(plan: RebuildPlan) -> str:

@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
 from cutout.aws.inspection import skip_reason
 from cutout.aws.s3_events import ObjectRef
 from cutout.domain.models import job_id_for
-from cutout.renditions.presets import PresetDocument, parse_requested
+from cutout.renditions.presets import METADATA_KEY, PresetDocument, parse_requested
 
 from cutout_dev.ops.backfill import BATCH_GET, Listed, Pipeline, job_records
 from cutout_dev.ops.records import deserialize
@@ -80,7 +81,7 @@ class Planner:
         self.only = tuple(only)
         self.settings = pipeline.settings()
         self.renditions_prefix = renditions_prefix
-        self.requested = requested or requested_presets
+        self.requested = requested or self._requested
 
     def skip(self, listed: Listed) -> str | None:
         """Why a listed object is no upload at all (the submit's own skip rules, and the renditions' prefix): its
@@ -117,15 +118,17 @@ class Planner:
                 else:
                     plan.skipped["no_preset_applies"] += 1
 
-
-def requested_presets(record: dict[str, Any]) -> tuple[str, ...]:
-    """The preset names the upload asked for (``x-amz-meta-cutout-presets``), as its job records them."""
-    value = record.get("requested_presets")
-    if isinstance(value, str):
-        return parse_requested(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(str(v) for v in value)
-    return ()
+    def _requested(self, record: dict[str, Any]) -> tuple[str, ...]:
+        """The preset names the upload asked for (``x-amz-meta-cutout-presets``): as the renditions step recorded
+        them, or, for a job it never rendered (completed before there were presets), from the upload itself."""
+        value = record.get("requested_presets")
+        if isinstance(value, (list, tuple)):
+            return tuple(str(v) for v in value)
+        try:
+            head = self.pipeline.s3.head_object(Bucket=self.pipeline.bucket, Key=str(record.get("source_key")))
+        except ClientError:
+            return ()  # deleted since: the renditions step renders by the rules alone then, too
+        return parse_requested(head.get("Metadata", {}).get(METADATA_KEY))
 
 
 def make_plan(
