@@ -28,8 +28,11 @@ QUEUES = {
     "IngestQueue": ("IngestDLQ", "SubmitFunction"),
     "PollQueue": ("PollDLQ", "PollFunction"),
     "CompletionQueue": ("CompletionDLQ", "FinalizeFunction"),
+    "RenditionsQueue": ("RenditionsDLQ", "RenditionsFunction"),
 }
+# The paid path's functions; the renditions function (after it, with its own imaging layer) completes the stack.
 FUNCTIONS = ["SubmitFunction", "WebhookFunction", "PollFunction", "FinalizeFunction", "SweeperFunction"]
+ALL_FUNCTIONS = [*FUNCTIONS, "RenditionsFunction"]
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 _POLL_ENV = {"POLL_FIRST_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_MAX_ATTEMPTS", "POLL_MAX_WAIT_SECONDS"}
 # Every function that takes, releases or reconciles an in-flight slot (admission.py).
@@ -43,6 +46,7 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "INPUT_PREFIX",
         "OUTPUT_BUCKET",
         "OUTPUT_PREFIX",
+        "RENDITIONS_PREFIX",
         "MAGIC_HOUR_BASE_URL",
         "MAGIC_HOUR_API_KEY_SECRET",
         "ASSET_TRANSFER",
@@ -93,6 +97,18 @@ FUNCTION_ENV: dict[str, set[str]] = {
         "COMPLETION_QUEUE_URL",
         *_ADMISSION_ENV,
         "INGEST_QUEUE_URL",
+    },
+    "RenditionsFunction": {
+        "JOBS_TABLE",
+        "INPUT_PREFIX",
+        "OUTPUT_BUCKET",
+        "OUTPUT_PREFIX",
+        "BACKGROUND_PREFIX",
+        "RENDITIONS_PREFIX",
+        "PRESETS_PARAMETER",
+        "MAX_RENDITION_PIXELS",
+        "MAX_OUTPUT_BYTES",
+        "EVENT_BUS_NAME",
     },
 }
 
@@ -208,13 +224,15 @@ def test_serverless_transform_and_globals() -> None:
     assert "LOG_LEVEL" in env
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
 def test_function_shape(logical_id: str) -> None:
     p = props(logical_id)
     assert resources()[logical_id]["Type"] == "AWS::Serverless::Function"
     assert p["Handler"] == "app.lambda_handler"
     assert p["CodeUri"] == f"functions/{logical_id.removesuffix('Function').lower()}/"
-    assert p["Layers"] == [{"Ref": "SharedLayer"}]
+    # The imaging layer only where renditions are made: the paid path keeps boto3, requests and Powertools.
+    imaging = [{"Ref": "ImagingLayer"}] if logical_id == "RenditionsFunction" else []
+    assert p["Layers"] == [{"Ref": "SharedLayer"}, *imaging]
     # An explicit log group with retention, attached through LoggingConfig.
     log_group = _logical_id(p["LoggingConfig"]["LogGroup"])
     assert log_group is not None
@@ -394,12 +412,12 @@ def test_rules_reject_overlapping_prefixes() -> None:
 def test_every_environment_variable_is_in_the_design() -> None:
     documented = design_env_names()
     assert {"JOBS_TABLE", "SUBMIT_LEASE_SECONDS", "POWERTOOLS_SERVICE_NAME"} <= documented
-    for logical_id in FUNCTIONS:
+    for logical_id in ALL_FUNCTIONS:
         unknown = set(function_environment(logical_id)) - documented
         assert not unknown, f"{logical_id}: {unknown} not in docs/design.md"
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
 def test_function_gets_exactly_the_variables_it_needs(logical_id: str) -> None:
     assert set(function_environment(logical_id)) == FUNCTION_ENV[logical_id] | POWERTOOLS_ENV
 
@@ -407,7 +425,7 @@ def test_function_gets_exactly_the_variables_it_needs(logical_id: str) -> None:
 _SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_./:-]{0,40}$")
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
 def test_no_secret_values_in_the_environment(logical_id: str) -> None:
     params = load_template()["Parameters"]
     assert not any(p.get("NoEcho") for p in params.values()), "NoEcho parameters end up readable/printed"
@@ -437,7 +455,7 @@ def test_secrets_are_placeholders_with_instructions() -> None:
 
 
 # ----------------------------------------------------------------------------------------------- IAM
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
 def test_no_data_plane_statement_on_every_resource(logical_id: str) -> None:
     statements = policy_statements(logical_id)
     assert statements, f"{logical_id} has no inline policy"
@@ -519,7 +537,7 @@ def test_alarms_cover_dlqs_functions_and_business_metrics() -> None:
         assert any(
             a["MetricName"] == "ApproximateNumberOfMessagesVisible" and _mentions(a["Dimensions"], dlq) for a in alarms
         ), dlq
-    for fn in FUNCTIONS:
+    for fn in ALL_FUNCTIONS:
         assert any(a["MetricName"] == "Errors" and _mentions(a["Dimensions"], fn) for a in alarms), fn
     for metric in ("StuckJobs", "AmbiguousCreates", "BudgetExhausted"):
         (alarm,) = [a for a in alarms if a["MetricName"] == metric]
@@ -588,13 +606,13 @@ def test_sam_translation_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     cfn = Translator(policies, Parser()).translate(sam, parameter_values={}, get_managed_policy_map=lambda: policies)
     out = cfn["Resources"]
     mappings = [r["Properties"] for r in out.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert len(mappings) == 3
+    assert len(mappings) == 4
     assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
     permissions = [r["Properties"] for r in out.values() if r["Type"] == "AWS::Lambda::Permission"]
     public = {p["Action"] for p in permissions if p.get("Principal") == "*"}
     # Since October 2025 a public function URL needs both.
     assert public == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
-    for logical_id in FUNCTIONS:
+    for logical_id in ALL_FUNCTIONS:
         config = out[logical_id]["Properties"]["LoggingConfig"]
         assert config["LogFormat"] == "JSON"
         assert "LogGroup" in config

@@ -26,10 +26,10 @@ def _outputs() -> dict[str, Any]:
 
 
 def _emitted_metrics() -> set[str]:
-    """Metric names the code emits through observability.count("Name", ...)."""
+    """Metric names the code emits through observability.count("Name", ...) and timing("Name", ms)."""
     names: set[str] = set()
     for path in [*ROOT.glob("layers/shared/cutout/**/*.py"), *ROOT.glob("functions/*/app.py")]:
-        names.update(re.findall(r'count\(\s*"([A-Za-z_]+)"', path.read_text(encoding="utf-8")))
+        names.update(re.findall(r'(?:count|timing)\(\s*"([A-Za-z_]+)"', path.read_text(encoding="utf-8")))
     # count(f"Jobs_{status.value}") for every failure a job can end in
     names.update(f"Jobs_{s.value}" for s in JobStatus)
     return names

@@ -35,4 +35,8 @@ def count(name: str, value: float = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-__all__ = ["MetricUnit", "bind_job", "clear_job", "count", "logger", "metrics"]
+def timing(name: str, milliseconds: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
+
+
+__all__ = ["MetricUnit", "bind_job", "clear_job", "count", "logger", "metrics", "timing"]

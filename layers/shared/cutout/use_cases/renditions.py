@@ -37,7 +37,7 @@ from cutout.renditions.original import HEAD_BYTES, OriginalImage, read_original
 from cutout.renditions.presets import METADATA_KEY, Preset, PresetDocument, Selection, parse_requested, rendition_key
 from cutout.renditions.presets_source import PresetsSource
 from cutout.renditions.render import open_cutout, render
-from cutout.runtime.observability import MetricUnit, bind_job, count, logger, metrics
+from cutout.runtime.observability import bind_job, count, logger, timing
 
 if TYPE_CHECKING:
     from cutout.domain.models import Clock
@@ -151,10 +151,8 @@ class RenditionsMaker:
         decoded = time.perf_counter()
         flags = judge(image)
         outcomes = {preset.name: self._one(job, image, preset) for preset in presets}
-        metrics.add_metric(name="RenditionsDecodeTime", unit=MetricUnit.Milliseconds, value=(decoded - started) * 1000)
-        metrics.add_metric(
-            name="RenditionsRunTime", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
-        )
+        timing("RenditionsDecodeTime", (decoded - started) * 1000)
+        timing("RenditionsRunTime", (time.perf_counter() - started) * 1000)
         return outcomes, flags
 
     def _cutout(self, job: Job) -> bytes:
@@ -186,7 +184,7 @@ class RenditionsMaker:
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
         count("RenditionsMade")
-        metrics.add_metric(name="RenditionTime", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+        timing("RenditionTime", elapsed_ms)
         return Rendition(
             status=OK,
             rendered_at=iso(self.clock()),
