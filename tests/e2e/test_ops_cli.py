@@ -274,7 +274,7 @@ def test_a_stack_named_with_stack_is_found_through_cloudformation_and_reads_the_
     assert target.input_prefix == "incoming/"
     assert target.output_prefix == "cutouts/"
     assert target.daily_credit_budget == BUDGET
-    assert set(target.dead_letter_queues) == {"IngestDLQ", "PollDLQ", "CompletionDLQ"}
+    assert set(target.dead_letter_queues) == {"IngestDLQ", "PollDLQ", "CompletionDLQ", "RenditionsDLQ"}
     assert target.alarm_prefix == "cutout-local/"
     assert target.log_groups["Finalize"] == "/aws/lambda/cutout-local/finalize"
 
