@@ -100,6 +100,7 @@ FUNCTION_ENV: dict[str, set[str]] = {
     },
     "RenditionsFunction": {
         "JOBS_TABLE",
+        "SOURCE_BUCKET",
         "INPUT_PREFIX",
         "OUTPUT_BUCKET",
         "OUTPUT_PREFIX",

@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
 THIRD_PARTY = {"boto3", "botocore", "requests", "urllib3", "aws_lambda_powertools"}
 # The imaging library: only these modules of the domain may import it (the renditions function's own layer has it).
 IMAGING = {"PIL"}
-IMAGING_MODULES = {"renditions/render.py", "renditions/judge.py", "renditions/original.py"}
+IMAGING_MODULES = {"renditions/render.py", "renditions/judge.py"}
 # The functions on the paid path: what they import, however indirectly, never reaches an imaging module.
 PAID_PATH = ("submit", "webhook", "poll", "finalize", "sweeper")
 # Type stubs, imported under TYPE_CHECKING only (never at run time).

@@ -36,3 +36,11 @@ def test_skip_reason_keeps_to_the_input_prefix() -> None:
     settings = SETTINGS._replace(input_prefix="incoming/")
     assert skip_reason(ref("elsewhere/cat.png"), settings) == "outside_input_prefix"
     assert skip_reason(ref("incoming/cat.png"), settings) is None
+
+
+def test_skip_reason_never_takes_a_rendition_for_an_upload() -> None:
+    # given the whole bucket watched, and renditions written beside the cutouts
+    settings = SETTINGS._replace(renditions_prefix="renditions/")
+    # when a rendition lands / then it is skipped, for free; the same key in another bucket is not ours anyway
+    assert skip_reason(ref("renditions/thumb/cat.webp"), settings) == "renditions_prefix"
+    assert skip_reason(ref("renditionsx/cat.png"), settings) is None

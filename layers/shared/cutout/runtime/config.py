@@ -116,14 +116,16 @@ class Settings(NamedTuple):
             raise InvalidEnvironment("INGEST_QUEUE_URL is required when DAILY_CREDIT_BUDGET is set")
         renditions_prefix = _prefix(env.get("RENDITIONS_PREFIX", ""))
         background_prefix = _prefix(env.get("BACKGROUND_PREFIX", "backgrounds/")) or "backgrounds/"
-        clash = prefix_clash(renditions_prefix, input_prefix, output_prefix, background_prefix, bool(output_bucket))
+        source_bucket = env.get("SOURCE_BUCKET", "").strip()
+        elsewhere = bool(output_bucket) and output_bucket != source_bucket
+        clash = prefix_clash(renditions_prefix, input_prefix, output_prefix, background_prefix, elsewhere)
         if clash:
             raise InvalidEnvironment(clash)
         return cls(
             jobs_table=jobs_table,
             input_prefix=input_prefix,
             output_prefix=output_prefix,
-            source_bucket=env.get("SOURCE_BUCKET", "").strip(),
+            source_bucket=source_bucket,
             output_bucket=output_bucket,
             magic_hour_base_url=(env.get("MAGIC_HOUR_BASE_URL", "").strip() or "https://api.magichour.ai").rstrip("/"),
             api_key_secret_id=env.get("MAGIC_HOUR_API_KEY_SECRET", "").strip(),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cutout.aws import aws_clients
 from cutout.aws.events_out import RENDITIONS_READY, publish_detail
@@ -33,10 +33,9 @@ from cutout.domain.outcomes import RenditionsOutcome
 from cutout.domain.rendition import FAILED, OK, Rendition
 from cutout.renditions.errors import RenditionError
 from cutout.renditions.judge import Flag, judge
-from cutout.renditions.original import HEAD_BYTES, OriginalImage, read_original
 from cutout.renditions.presets import METADATA_KEY, Preset, PresetDocument, Selection, parse_requested, rendition_key
 from cutout.renditions.presets_source import PresetsSource
-from cutout.renditions.render import open_cutout, render
+from cutout.renditions.render import open_cutout, render, source_orientation
 from cutout.runtime.observability import bind_job, count, logger, timing
 
 if TYPE_CHECKING:
@@ -45,6 +44,16 @@ if TYPE_CHECKING:
     from cutout.store.job_store import JobStore
 
 REASON_LIMIT = 300  # characters of a failure's reason kept on the record
+# The original's first bytes: a photo's EXIF (the first APP1 segment, at most 64 KiB) and its frame header, which
+# large ICC or XMP segments can push past the first segment.
+HEAD_BYTES = 256 * 1024
+
+
+class Original(NamedTuple):
+    """What the renditions need of the ORIGINAL upload (a PNG cutout usually carries no orientation tag)."""
+
+    orientation: int | None = None
+    size: tuple[int, int] | None = None
 
 
 class RenditionsMaker:
@@ -55,15 +64,9 @@ class RenditionsMaker:
         document = self.presets.current()
         if document.empty:
             return RenditionsOutcome.NO_PRESETS
-        job = self.store.get(request.job_id)
-        if job is None:
-            count("RenditionsUnknownJob")
-            logger.warning("render request for a job the table does not hold; dropped", extra={"job": request.job_id})
-            return RenditionsOutcome.UNKNOWN_JOB
-        bind_job(job_id=job.job_id, source_key=job.source_key)
-        if job.status != JobStatus.COMPLETE or not job.output_key:
-            logger.info("job is not complete (any more); nothing rendered", extra={"status": job.status})
-            return RenditionsOutcome.NOT_COMPLETE
+        job = self._renderable(request.job_id)
+        if not isinstance(job, Job):
+            return job
         original, requested = self._original(job)
         selection = self._select(document, job, request, requested)
         if not selection.presets and not selection.unknown:
@@ -90,6 +93,22 @@ class RenditionsMaker:
         return RenditionsOutcome.RENDERED
 
     # ----- what to render ----------------------------------------------------------------------------------------
+    def _renderable(self, job_id: str) -> Job | RenditionsOutcome:
+        """The job, if its renditions may be made now; otherwise why not."""
+        job = self.store.get(job_id)
+        if job is None:
+            count("RenditionsUnknownJob")
+            logger.warning("render request for a job the table does not hold; dropped", extra={"job": job_id})
+            return RenditionsOutcome.UNKNOWN_JOB
+        bind_job(job_id=job.job_id, source_key=job.source_key)
+        if self.settings.source_bucket and job.source_bucket != self.settings.source_bucket:
+            logger.warning("render request for a job of another bucket; dropped")
+            return RenditionsOutcome.UNKNOWN_JOB
+        if job.status != JobStatus.COMPLETE or not job.output_key:
+            logger.info("job is not complete (any more); nothing rendered", extra={"status": job.status})
+            return RenditionsOutcome.NOT_COMPLETE
+        return job
+
     def _relative_key(self, job: Job) -> str:
         prefix = self.settings.input_prefix
         return job.source_key[len(prefix) :] if job.source_key.startswith(prefix) else job.source_key
@@ -101,7 +120,7 @@ class RenditionsMaker:
             return document.named(request.presets)
         return document.pick(self._relative_key(job), requested)
 
-    def _original(self, job: Job) -> tuple[OriginalImage, tuple[str, ...]]:
+    def _original(self, job: Job) -> tuple[Original, tuple[str, ...]]:
         """The upload's orientation and size, and the presets it names: one ranged GET of its first bytes, of the
         version the job was made from. An upload deleted (or replaced) since leaves the names recorded by an
         earlier run and no orientation: renditions are still made, from the cutout as stored."""
@@ -127,13 +146,13 @@ class RenditionsMaker:
                 "the original upload cannot be read; rendering the cutout as stored",
                 extra={"error": exc.response.get("Error", {}).get("Code", "")},
             )
-            return OriginalImage(), tuple(job.requested_presets or ())
+            return Original(), tuple(job.requested_presets or ())
         metadata = {k.lower(): v for k, v in (resp.get("Metadata") or {}).items()}
-        return read_original(head), parse_requested(metadata.get(METADATA_KEY))
+        return Original(*source_orientation(head)), parse_requested(metadata.get(METADATA_KEY))
 
     # ----- rendering -------------------------------------------------------------------------------------------
     def _render_all(
-        self, job: Job, presets: tuple[Preset, ...], original: OriginalImage
+        self, job: Job, presets: tuple[Preset, ...], original: Original
     ) -> tuple[dict[str, Rendition], tuple[Flag, ...]]:
         started = time.perf_counter()
         try:

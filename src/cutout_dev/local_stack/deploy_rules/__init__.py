@@ -51,6 +51,7 @@ from cutout_dev.local_stack.deploy_rules.model import (
     linked,
     out_of_range,
 )
+from cutout_dev.local_stack.deploy_rules.prefixes import renditions_prefix
 from cutout_dev.local_stack.deploy_rules.resolve import resolve_template
 from cutout_dev.local_stack.deploy_rules.sqs import DEFAULT_RETENTION, sqs_queues
 
@@ -69,6 +70,7 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     log_groups,
     other_names,
     template_rules,
+    renditions_prefix,
 )
 # Plus the parameter constraints: the template tests check them; the local stack does not, as it deliberately
 # passes values AWS would never see (a loopback http:// Magic Hour URL, second-long poll bounds).
@@ -126,6 +128,7 @@ __all__ = [
     "other_names",
     "out_of_range",
     "parameter_constraints",
+    "renditions_prefix",
     "reserved_concurrency",
     "resolve_template",
     "rule_targets",

@@ -1,9 +1,9 @@
 """What IAM is asked for one HTTP request to the emulated AWS: the actions, resources and condition keys.
 
 Mapped from the services' API references ("Actions, resources, and condition keys for Amazon DynamoDB / Amazon
-SQS / Amazon EventBridge / AWS Secrets Manager / Amazon S3" in the Service Authorization Reference). Only the
-calls a function of this template can make need to be mapped; anything else a function principal sends is refused
-as *unmapped* (fail closed), so a new call cannot slip past the local IAM unnoticed.
+SQS / Amazon EventBridge / AWS Secrets Manager / AWS Systems Manager / Amazon S3" in the Service Authorization
+Reference). Only the calls a function of this template can make need to be mapped; anything else a function
+principal sends is refused as *unmapped* (fail closed), so a new call cannot slip past the local IAM unnoticed.
 """
 
 from __future__ import annotations
@@ -198,6 +198,23 @@ def secrets_call(operation: str, body: Mapping[str, Any], secret_arn: Callable[[
     return Call("secretsmanager", operation, (Request(f"secretsmanager:{operation}", secret_arn(str(secret))),))
 
 
+# -- Systems Manager Parameter Store ---------------------------------------------------------------------------------
+def ssm_call(operation: str, body: Mapping[str, Any]) -> Call:
+    """GetParameter(s): a parameter's ARN is its name after ``parameter`` (a hierarchical name keeps its slashes:
+    ``/stack/cutout/presets`` is ``arn:aws:ssm:<region>:<account>:parameter/stack/cutout/presets``)."""
+    names = [body.get("Name")] if operation == "GetParameter" else list(body.get("Names") or [])
+    if operation not in ("GetParameter", "GetParameters") or not names or not all(names):
+        return Call("ssm", operation, (), unmapped=f"SSM {operation}")
+    return Call(
+        "ssm",
+        operation,
+        tuple(
+            Request(f"ssm:{operation}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{str(name).lstrip('/')}")
+            for name in names
+        ),
+    )
+
+
 # -- S3 ------------------------------------------------------------------------------------------------------------
 _OBJECT_GET_SUBRESOURCES = {
     "tagging": "GetObjectTagging",
@@ -335,6 +352,7 @@ def _json_call(
         "sqs": lambda: sqs_call(operation, payload),
         "events": lambda: events_call(operation, payload),
         "secretsmanager": lambda: secrets_call(operation, payload, secret_arn),
+        "ssm": lambda: ssm_call(operation, payload),
     }
     handler = handlers.get(service)
     return handler() if handler is not None else None
