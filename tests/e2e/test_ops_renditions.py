@@ -34,6 +34,14 @@ PRESETS: dict[str, Any] = {
     },
     "rules": [{"prefix": "shop/", "presets": ["marketplace", "thumb"]}],
 }
+def _presets(shop: str, **thumb: Any) -> dict[str, Any]:
+    """PRESETS with its shop rule on ``shop`` (each test uploads under a prefix of its own), the thumbnail changed."""
+    document = json.loads(json.dumps(PRESETS))
+    document["presets"]["thumb"].update(thumb)
+    document["rules"] = [{"prefix": shop, "presets": ["marketplace", "thumb"]}]
+    return document
+
+
 SHOP = 12  # more than one SendMessageBatch (10), so an interruption can fall between two
 
 
@@ -114,10 +122,19 @@ def _put(stack: LocalStack, key: str, body: bytes, **metadata: str) -> str:
 def _rendered_after(stack: LocalStack, ids: list[str], before: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Wait until each job has a renditions run newer than ``before`` (job id -> renditions_at)."""
 
-    def newer() -> bool:
-        return all(str((stack.job(i) or {}).get("renditions_at") or "") > before.get(i, "") for i in ids)
+    def newer_for(job_id: str) -> bool:
+        return str((stack.job(job_id) or {}).get("renditions_at") or "") > before.get(job_id, "")
 
-    stack.emulator.wait_until(newer, timeout=120)
+    def newer() -> bool:
+        return all(newer_for(i) for i in ids)
+
+    try:
+        stack.emulator.wait_until(newer, timeout=120)
+    except TimeoutError:
+        late = {i: (stack.job(i) or {}).get("status") for i in ids if not newer_for(i)}
+        raise AssertionError(
+            f"no new renditions for {late}; queues {stack.queue_depths()}; IAM {stack.iam_report()['refusals']}"
+        ) from None
     return {i: stack.job(i) or {} for i in ids}
 
 
@@ -155,12 +172,13 @@ def test_presets_set_validates_then_stores_and_show_gives_back_the_document(
     version = _parameter(stack).read().version
     # given a document with two problems
     bad = at_the_terminal / "bad.json"
-    bad.write_text(json.dumps({"presets": {"shop": {"format": "jpeg", "fill": 1.5}}}), encoding="utf-8")
+    bad.write_text(json.dumps({"presets": {"shop": {"format": "jpeg", "canvas": [600, 600], "fill": 1.5}}}))
     # when it is set, then nothing is stored: one line per problem naming the file, exit 1
     code, out, err = _text(capsys, "presets", "set", str(bad))
     assert code == 1
     problems = [line for line in err.splitlines() if line.startswith(f"{bad}: ")]
     assert len(problems) == 2, err
+    assert any("fill" in p for p in problems) and any("background" in p for p in problems)
     assert "nothing stored" in err
     assert _parameter(stack).read().version == version
 
@@ -209,7 +227,7 @@ def test_rebuild_rerenders_for_zero_credits_resumes_after_an_interrupt_and_a_dry
 ) -> None:
     # given presets (shop/ gets marketplace and thumb) and uploads that went through the pipeline: twelve under
     # shop/, one elsewhere that names the thumbnail in its metadata, one elsewhere that nothing picks
-    _store(stack, PRESETS)
+    _store(stack, _presets("rebuild/shop/"))
     shop = [_put(stack, f"rebuild/shop/{i:02d}.png", _image(i)) for i in range(SHOP)]
     named = _put(stack, "rebuild/other/named.png", _image(90), **{"cutout-presets": "thumb"})
     plain = _put(stack, "rebuild/other/plain.png", _image(91))
@@ -221,9 +239,7 @@ def test_rebuild_rerenders_for_zero_credits_resumes_after_an_interrupt_and_a_dry
     assert creates == SHOP + 2
 
     # when the thumbnail shrinks and the operator previews the rebuild (`--dry-run`)
-    smaller = json.loads(json.dumps(PRESETS))
-    smaller["presets"]["thumb"]["max_side"] = 64
-    _store(stack, smaller)
+    _store(stack, _presets("rebuild/shop/", max_side=64))
     location = f"s3://{stack.endpoints.bucket}/rebuild/"
     code, preview, _ = _json(capsys, "renditions", "rebuild", location, "--dry-run")
     # then the estimate counts the cutouts and their renditions, prices them at 0, and sends nothing
@@ -283,7 +299,7 @@ def test_rebuild_rerenders_for_zero_credits_resumes_after_an_interrupt_and_a_dry
 
 
 def test_rebuild_right_after_a_change_waits_out_the_functions_presets_cache(stack: LocalStack, tmp_path: Path) -> None:
-    _store(stack, PRESETS)
+    _store(stack, _presets("settle/"))
     up = _put(stack, "settle/shop/one.png", _image(7))
     stack.wait_for_terminal([up], timeout=60)
     slept: list[float] = []
@@ -305,7 +321,7 @@ def test_rebuild_refusals_are_one_line_and_send_nothing(
     stack: LocalStack, at_the_terminal: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bucket = stack.endpoints.bucket
-    _store(stack, PRESETS)
+    _store(stack, _presets("refusals/"))
     depth = stack.queue_depths()["RenditionsQueue"]
     up = _put(stack, "refusals/shop/a.png", _image(3))
     stack.wait_for_terminal([up], timeout=60)

@@ -123,7 +123,7 @@ class JobsTable:
             filters.append("begins_with(source_key, :p)")
             kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
         if flagged:  # read only the jobs whose cutout the renditions step flagged
-            filters.append("size(rendition_flags) > :none")
+            filters.append("attribute_exists(rendition_flags) AND size(rendition_flags) > :none")
             kwargs["ExpressionAttributeValues"][":none"] = {"N": "0"}
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
