@@ -238,9 +238,17 @@ def _report(
     iam: dict[str, Any],
     all_creates: int | None = None,
 ) -> bool:
-    headers = ("key", "status", "output key / reason", "credits", "latency", "check")
+    headers = ("key", "status", "output key / reason", "credits", "latency", "check", "renditions")
     table = [
-        (r.upload.key, r.status, r.output_key or r.reason or "-", r.credits or "-", r.latency or "-", r.problem or "ok")
+        (
+            r.upload.key,
+            r.status,
+            r.output_key or r.reason or "-",
+            r.credits or "-",
+            r.latency or "-",
+            r.problem or "ok",
+            r.rendition_problem or r.renditions or "-",
+        )
         for r in rows
     ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
@@ -251,9 +259,6 @@ def _report(
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
 
     images = sum(1 for r in rows if r.name != NON_IMAGE)
-    for r in rows:
-        if r.rendition_problem:
-            print(f"  {r.upload.key}: {r.rendition_problem}")
     checks = {
         "every image completed with a transparent PNG": all(not r.problem for r in rows if r.name != NON_IMAGE),
         f"{NON_IMAGE} rejected": all(not r.problem for r in rows if r.name == NON_IMAGE),
