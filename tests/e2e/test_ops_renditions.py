@@ -34,6 +34,8 @@ PRESETS: dict[str, Any] = {
     },
     "rules": [{"prefix": "shop/", "presets": ["marketplace", "thumb"]}],
 }
+
+
 def _presets(shop: str, **thumb: Any) -> dict[str, Any]:
     """PRESETS with its shop rule on ``shop`` (each test uploads under a prefix of its own), the thumbnail changed."""
     document = json.loads(json.dumps(PRESETS))
