@@ -38,7 +38,6 @@ def cutout(
 ) -> Cutout:
     """A rectangle-ish subject filling ``box`` exactly at alpha > 8, its edge ramping over ``soft`` pixels inside
     the box; outside, alpha 0 over ``garbage`` (plus, with ``halo``, a faint alpha-4 ring that must not count)."""
-    width, height = size
     rgb = Image.new("RGB", size, garbage)
     # Texture: a gradient so a resize that mixes in the wrong colour shows, not a flat fill that hides it.
     texture = Image.linear_gradient("L").resize((box[2] - box[0], box[3] - box[1]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cutout_dev.local_stack.iam.policy import Policies, PolicyError, Request
-from cutout_dev.local_stack.iam.requests import dynamodb_call, s3_call
+from cutout_dev.local_stack.iam.requests import dynamodb_call, s3_call, ssm_call
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/jobs"
 
@@ -105,3 +105,18 @@ def test_a_policy_with_a_condition_it_cannot_fill_in_does_not_load() -> None:
         policies(allow("s3:GetObject", "*", Condition={"StringEquals": {"aws:SourceIp": "10.0.0.0/8"}}))
     with pytest.raises(PolicyError, match="not evaluated"):
         policies(allow("s3:GetObject", "*", Condition={"DateGreaterThan": {"s3:prefix": "x"}}))
+
+
+def test_an_ssm_parameter_is_authorised_by_its_arn_and_other_ssm_calls_are_unmapped() -> None:
+    # given a role that may read the stack's presets parameter (a hierarchical name)
+    arn = "arn:aws:ssm:us-east-1:123456789012:parameter/cutout/cutout/presets"
+    role = policies(allow("ssm:GetParameter", arn))
+    # when the function reads it by name / then the request names that ARN, and only it is allowed
+    (request,) = ssm_call("GetParameter", {"Name": "/cutout/cutout/presets"}).requests
+    assert request == Request("ssm:GetParameter", arn)
+    assert role.allows(request)
+    (other,) = ssm_call("GetParameter", {"Name": "/cutout/other"}).requests
+    assert not role.allows(other)
+    # ... and a write, or a call the local IAM cannot describe, is refused as unmapped (fail closed)
+    assert ssm_call("PutParameter", {"Name": "/cutout/cutout/presets"}).unmapped
+    assert ssm_call("GetParameter", {}).unmapped

@@ -174,7 +174,9 @@ def test_a_planted_imaging_import_on_the_paid_path_is_found(tmp_path: Path) -> N
         "finalize/app.py",
         "from cutout.renditions.presets import PresetDocument\nfrom cutout.use_cases.finalize import Finalizer\n",
     )
-    assert paid_path_violations(functions, domain) == ["finalize reaches renditions/render.py (imported by finalize.py)"]
+    assert paid_path_violations(functions, domain) == [
+        "finalize reaches renditions/render.py (imported by finalize.py)"
+    ]
     assert domain_violations(domain) == []
     _plant(domain, "renditions/presets.py", "import PIL.Image\n")  # the module every function may import
     assert len(paid_path_violations(functions, domain)) == len(PAID_PATH) + 1

@@ -1,7 +1,8 @@
 """``python -m cutout_dev.bench [--smoke] [--parts 1,2,3,4,6] [--out bench/results.json]`` (what ``make bench`` runs).
 
 Only the cold start, for some handlers: ``--parts 1 --cold-functions submit,poll --out /tmp/cold.json``. Only what
-an upload that waits for a slot costs: ``--parts 6 --out /tmp/waiting.json``.
+an upload that waits for a slot costs: ``--parts 6 --out /tmp/waiting.json``. Only the renditions (a 12-megapixel
+cutout through every bench preset): ``--parts 7 --out /tmp/renditions.json``.
 
 ``--smoke`` (or ``CUTOUT_BENCH_SMOKE=1``) runs every part tiny, to prove the bench still works (``make test``);
 its figures mean nothing. A smoke run writes ``bench/results-smoke.json`` unless ``--out`` says otherwise, so it
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cutout_dev.bench import coldstart, cost, e2e, footprint, per_record, waiting
+from cutout_dev.bench import coldstart, cost, e2e, footprint, per_record, renditions, waiting
 from cutout_dev.bench.report import readme_fragment, render
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,7 +59,9 @@ def machine() -> dict[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cutout_dev.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", default=os.environ.get("CUTOUT_BENCH_SMOKE") == "1")
-    parser.add_argument("--parts", default="1,2,3,4,6", help="comma-separated parts to run (5, the cost model, always)")
+    parser.add_argument(
+        "--parts", default="1,2,3,4,6,7", help="comma-separated parts to run (5, the cost model, always)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--cold-runs", type=int, default=None)
     parser.add_argument("--records", type=int, default=None)
@@ -121,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if "6" in parts:
         log("[6] an upload that waits for a slot: AWS calls and cost")
         results["waiting"] = waiting.run(wait_no_wait, wait_burst, render_seconds=wait_render, log=log)
+    if "7" in parts:
+        log("[7] renditions: render all presets against decode + encode, memory, cold start")
+        results["renditions"] = renditions.run(smoke=smoke, log=log)
     results["cost"] = cost.model(results.get("e2e"), results.get("per_record"))
     results["elapsed_seconds"] = round(time.perf_counter() - started, 1)
 

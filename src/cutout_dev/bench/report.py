@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cutout_dev.bench import renditions
 from cutout_dev.bench.stats import fmt, fmt_ratio
 
 
@@ -156,6 +157,8 @@ def render(res: dict[str, Any]) -> str:
         lines += _footprint_lines(res["footprint"], cs)
     lines += _cost_lines(res["cost"])
     lines += _waiting_lines(res.get("waiting"))
+    if res.get("renditions"):
+        lines += renditions.report_lines(res["renditions"])
     return "\n".join(lines)
 
 
@@ -374,6 +377,8 @@ def readme_fragment(res: dict[str, Any]) -> str:
     w = res.get("waiting")
     if w:
         rows += _waiting_rows(w)
+    if res.get("renditions"):
+        rows += renditions.report_rows(res["renditions"])
     c = res["cost"]
     rows.append(
         (

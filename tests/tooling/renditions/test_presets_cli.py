@@ -142,7 +142,10 @@ def test_preview_of_one_preset_and_of_an_unknown_one(tmp_path: Path) -> None:
     assert "example presets" in one.stdout
     assert [p.relative_to(tmp_path).as_posix() for p in (tmp_path / "out").rglob("*.*")] == ["out/thumb/shoe.webp"]
     assert unknown.returncode == 1
-    assert unknown.stderr.strip() == "cutout: no preset nope in the example presets (marketplace, thumb, mask) (defined: marketplace, thumb, mask)"
+    assert (
+        unknown.stderr.strip()
+        == "cutout: no preset nope in the example presets (marketplace, thumb, mask) (defined: marketplace, thumb, mask)"
+    )
     assert not (tmp_path / "out2").exists()
 
 

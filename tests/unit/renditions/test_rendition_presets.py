@@ -71,7 +71,10 @@ def test_no_document_is_no_presets(empty: Any) -> None:
         (_with(a={"format": "gif"}), "presets.a.format: 'gif' is not a format: png, jpeg or webp"),
         (_with(a={"background": "white"}), "presets.a.background: 'white' is not a colour"),
         (_with(a={"background": "#12345"}), "presets.a.background: '#12345' is not a colour"),
-        (_with(a={"canvas": [60000, 2000]}), f"presets.a.canvas: [60000, 2000] is beyond the largest canvas ({MAX_CANVAS_SIDE}"),
+        (
+            _with(a={"canvas": [60000, 2000]}),
+            f"presets.a.canvas: [60000, 2000] is beyond the largest canvas ({MAX_CANVAS_SIDE}",
+        ),
         (_with(a={"canvas": [0, 10]}), "presets.a.canvas: [0, 10] is beyond the largest canvas"),
         (_with(a={"canvas": [100]}), "presets.a.canvas: [100] is not [width, height] in whole pixels"),
         (_with(a={"canvas": [100.5, 100]}), "presets.a.canvas: [100.5, 100] is not [width, height]"),
@@ -83,7 +86,10 @@ def test_no_document_is_no_presets(empty: Any) -> None:
         (_with(a={"crop": True, "margin": "ten"}), "presets.a.margin: 'ten' is not a margin"),
         (_with(a={"crop": True, "margin": "150%"}), "presets.a.margin: '150%' is over the most a margin may be (100%)"),
         (_with(a={"crop": True, "margin": -1}), "presets.a.margin: -1 is not a whole number from 0 to 2000"),
-        (_with(a={"canvas": [9, 9], "crop": True, "margin": 4}), "presets.a.margin: a canvas places the subject by fill"),
+        (
+            _with(a={"canvas": [9, 9], "crop": True, "margin": 4}),
+            "presets.a.margin: a canvas places the subject by fill",
+        ),
         (_with(a={"canvas": [9, 9], "max_side": 4}), "presets.a.max_side: a canvas fixes the size"),
         (_with(a={"max_side": 0}), "presets.a.max_side: 0 is not a whole number from 1 to 5000"),
         (_with(a={"upscale": True}), "presets.a.upscale: upscale applies to max_side: set max_side too"),
@@ -96,17 +102,29 @@ def test_no_document_is_no_presets(empty: Any) -> None:
         (_with(a={"shadow": {"blur": 500}}), "presets.a.shadow.blur: 500 is not a whole number from 0 to 100"),
         (_with(a={"shadow": {"opacity": 0}}), "presets.a.shadow.opacity: 0 is outside (0, 1]"),
         (_with(a={"shadow": {"offset": [0, 9000]}}), "presets.a.shadow.offset: [0, 9000] is not [right, down]"),
-        (_with(a={"shadow": {"colour": "#000000"}}), "presets.a.shadow: unknown field 'colour' (did you mean 'color'?)"),
+        (
+            _with(a={"shadow": {"colour": "#000000"}}),
+            "presets.a.shadow: unknown field 'colour' (did you mean 'color'?)",
+        ),
         (_with(a={"shadow": "soft"}), "presets.a.shadow: 'soft' is not a shadow"),
         (_with(A={}), "presets.A: a preset name is 1-40 of a-z, 0-9, '-' and '_'"),
         (_with(a=[]), "presets.a: [] is not an object of settings"),
         ({"presets": []}, "presets: [] is not an object of name: settings"),
-        ({"presets": {"a": {}}, "rules": [{"prefix": "x/", "presets": ["b"]}]}, "rules[0].presets: unknown preset 'b' (defined: a)"),
-        ({"presets": {"a": {}}, "rules": [{"prefix": "x/", "presets": []}]}, "rules[0].presets: [] is not a non-empty list"),
+        (
+            {"presets": {"a": {}}, "rules": [{"prefix": "x/", "presets": ["b"]}]},
+            "rules[0].presets: unknown preset 'b' (defined: a)",
+        ),
+        (
+            {"presets": {"a": {}}, "rules": [{"prefix": "x/", "presets": []}]},
+            "rules[0].presets: [] is not a non-empty list",
+        ),
         ({"presets": {"a": {}}, "rules": [{"presets": ["a"]}]}, "rules[0].prefix: None is not a key prefix"),
         ({"presets": {"a": {}}, "rules": [{"prefix": "", "presets": ["a"], "x": 1}]}, "rules[0]: unknown field 'x'"),
         ({"presets": {"a": {}}, "rules": {"prefix": ""}}, "rules: {'prefix': ''} is not a list"),
-        ({"presets": {f"p{i}": {} for i in range(MAX_PRESETS + 1)}}, f"presets: {MAX_PRESETS + 1} presets is more than the {MAX_PRESETS}"),
+        (
+            {"presets": {f"p{i}": {} for i in range(MAX_PRESETS + 1)}},
+            f"presets: {MAX_PRESETS + 1} presets is more than the {MAX_PRESETS}",
+        ),
         ("{not json", "document: not JSON:"),
         ("[1, 2]", "the document is list, not an object"),
     ],
@@ -146,7 +164,9 @@ def test_every_problem_of_a_document_is_listed_not_just_the_first() -> None:
 
 def test_a_document_too_large_to_store_is_refused() -> None:
     big = {"presets": {"a": {}}, "rules": [{"prefix": "p" * 900 + str(i), "presets": ["a"]} for i in range(5)]}
-    assert validate(big) == [f"document: {len(json.dumps(big, separators=(',', ':')))} bytes as compact JSON is more than the {MAX_DOCUMENT_BYTES} it may hold"]
+    assert validate(big) == [
+        f"document: {len(json.dumps(big, separators=(',', ':')))} bytes as compact JSON is more than the {MAX_DOCUMENT_BYTES} it may hold"
+    ]
 
 
 def test_settings_are_read_with_their_units_and_defaults() -> None:
@@ -164,13 +184,22 @@ def test_settings_are_read_with_their_units_and_defaults() -> None:
     assert doc.presets["pct"].encode_quality == 90
     assert doc.presets["shadowed"].shadow is not None and doc.presets["shadowed"].encode_quality == 85
     custom = doc.presets["custom"].shadow
-    assert custom is not None and (custom.offset, custom.blur, custom.opacity, custom.color) == ((3, -4), 0, 1.0, (16, 32, 48))
+    assert custom is not None and (custom.offset, custom.blur, custom.opacity, custom.color) == (
+        (3, -4),
+        0,
+        1.0,
+        (16, 32, 48),
+    )
 
 
 def _doc() -> PresetDocument:
     return PresetDocument.parse(
         {
-            "presets": {"marketplace": {"format": "jpeg", "background": "#FFFFFF"}, "thumb": {"max_side": 9}, "mask": {"output": "alpha"}},
+            "presets": {
+                "marketplace": {"format": "jpeg", "background": "#FFFFFF"},
+                "thumb": {"max_side": 9},
+                "mask": {"output": "alpha"},
+            },
             "rules": [
                 {"prefix": "shop/", "presets": ["marketplace", "thumb"]},
                 {"prefix": "shop/shoes/", "presets": ["mask", "thumb"]},

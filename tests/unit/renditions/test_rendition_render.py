@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cutout.renditions.errors import RenditionError
 from cutout.renditions.presets import PresetDocument
-from cutout.renditions.render import compose, open_cutout, render
+from cutout.renditions.render import compose, open_cutout, render, render_all, source_orientation
 from PIL import Image
 
 from tests.support.cutouts import box_of, cutout, white_subject
@@ -156,7 +156,9 @@ def test_output_alpha_is_the_mask_as_a_greyscale_image(fmt: str) -> None:
 
 def test_a_drop_shadow_falls_below_the_subject_inside_the_frame() -> None:
     source = cutout(size=(600, 400), box=(100, 100, 300, 300), halo=False)
-    preset = _preset(format="png", background="#FFFFFF", crop=True, shadow={"offset": [0, 20], "blur": 8, "opacity": 0.5})
+    preset = _preset(
+        format="png", background="#FFFFFF", crop=True, shadow={"offset": [0, 20], "blur": 8, "opacity": 0.5}
+    )
 
     flat = _decoded(render(_open(source.image), preset).body).convert("RGB")
 
@@ -240,3 +242,70 @@ def test_rendering_leaves_the_decoded_cutout_untouched_for_the_next_preset() -> 
     ]:
         compose(image, _preset(**settings))
     assert image.tobytes() == before
+
+
+def test_cutouts_rendered_in_turn_each_get_their_own_subject() -> None:
+    # (presets rendered one by one from one decoded cutout share its work: never another cutout's)
+    first = _open(cutout(size=(600, 400), box=(100, 100, 300, 200)).image)
+    second = _open(cutout(size=(600, 400), box=(50, 50, 450, 350)).image)
+    tight = _preset(crop=True)
+    sizes = [(r.width, r.height) for r in (render(first, tight), render(second, tight), render(first, tight))]
+    assert sizes == [(200, 100), (400, 300), (200, 100)]
+
+
+def test_render_all_renders_each_preset_from_one_decoded_cutout() -> None:
+    image = _open(cutout(size=(600, 400), box=(0, 50, 600, 350)).image)
+    presets = PresetDocument.parse(
+        {"presets": {"a": {"format": "webp", "max_side": 100}, "b": {"output": "alpha", "crop": True}}}
+    ).presets
+    results = render_all(image, list(presets.values()))
+    assert {name: (r.width, r.height) for name, r in results.items() if not isinstance(r, RenditionError)} == {
+        "a": (100, 67),
+        "b": (600, 300),
+    }
+
+
+def test_rendering_keeps_nothing_of_a_cutout_once_the_caller_drops_it() -> None:
+    # (a Lambda renders one job after another: the last job's pixels must not stay in memory)
+    import gc
+    import weakref
+
+    image = _open(cutout(size=(600, 400)).image)
+    render(image, _preset(format="webp", max_side=100))
+    render(image, _preset(crop=True))
+    gone = weakref.ref(image)
+    del image
+    gc.collect()
+    assert gone() is None
+
+
+def test_the_originals_orientation_and_size_are_read_from_its_first_bytes() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.effect_noise((1600, 1200), 60).convert("RGB").save(out, format="JPEG", exif=exif, quality=95)
+    assert len(out.getvalue()) > 256 * 1024  # the header alone is read, as a ranged GET gives it
+    assert source_orientation(out.getvalue()[: 256 * 1024]) == (6, (1600, 1200))
+    plain = io.BytesIO()
+    Image.new("RGB", (30, 20)).save(plain, format="PNG")
+    assert source_orientation(plain.getvalue()) == (None, (30, 20))
+    assert source_orientation(b"not an image") == (None, None)
+
+
+def test_a_palette_cutout_with_transparency_renders_like_an_rgba_one() -> None:
+    rgba = cutout(size=(300, 200), box=(50, 50, 150, 150), soft=0, halo=False).image
+    palette = rgba.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    palette.info["transparency"] = palette.getpixel((0, 0))
+    out = io.BytesIO()
+    palette.save(out, format="PNG", transparency=palette.getpixel((0, 0)))
+    rendered = render(open_cutout(out.getvalue()), _preset(crop=True))
+    assert (rendered.width, rendered.height) == (100, 100)
+
+
+def test_a_cutout_far_over_the_limit_is_too_large_not_unreadable() -> None:
+    # 200 megapixels: over twice Pillow's own guard, which refuses it at the header, as too large
+    out = io.BytesIO()
+    Image.new("1", (20_000, 10_000), 0).save(out, format="PNG")
+    with pytest.raises(RenditionError) as raised:
+        open_cutout(out.getvalue())
+    assert raised.value.code == "too_large"

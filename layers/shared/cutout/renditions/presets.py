@@ -84,7 +84,7 @@ class PresetDocument:
         if problems.lines:
             raise PresetError(problems.lines)
         if not isinstance(document, Mapping):
-            raise PresetError([f"the document is {type(document).__name__}, not an object {{\"presets\", \"rules\"}}"])
+            raise PresetError([f'the document is {type(document).__name__}, not an object {{"presets", "rules"}}'])
         problems.unknown_fields("document", document, TOP_FIELDS)
         presets = read_presets(document.get("presets", {}), problems)
         rules = read_rules(document.get("rules", []), presets, problems)

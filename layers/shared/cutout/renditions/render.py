@@ -8,14 +8,20 @@ Quality rules a shop checks, and how they hold here:
   limiting side and centred.
 - Upright: the EXIF orientation of the ORIGINAL upload is applied (a PNG cutout usually carries none).
 - Decompression bombs: the pixel count is read from the header and refused before anything is decoded.
+
+Several presets from one cutout: ``render_all`` (or ``render`` on one CutoutSource) computes the subject's box, the
+premultiplied pixels and their reductions once for all of them.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
 from cutout.renditions.errors import RenditionError
 from cutout.renditions.preset import SUBJECT_ALPHA_THRESHOLD, Preset, Shadow
@@ -27,18 +33,105 @@ DEFAULT_MAX_PIXELS = 40_000_000
 # Pillow's own guard stays on as a backstop for callers that open images elsewhere; ours refuses first.
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 CUTOUT_FORMATS = ("PNG", "WEBP", "JPEG")
+SHADOW_REDUCE_FROM = 8  # blur radius (px) from which a shadow is blurred at a quarter size
 ORIENTATION_TAG = 0x0112
 # EXIF orientations that swap width and height (a phone portrait stored landscape is 6 or 8).
 SWAPPING = frozenset({5, 6, 7, 8})
+# What each EXIF orientation asks of the stored pixels to show them upright (as ImageOps.exif_transpose).
 _TRANSPOSE = {
-    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
-    3: (Image.Transpose.ROTATE_180,),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
-    5: (Image.Transpose.TRANSPOSE,),
-    6: (Image.Transpose.ROTATE_270,),
-    7: (Image.Transpose.TRANSVERSE,),
-    8: (Image.Transpose.ROTATE_90,),
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
 }
+
+
+Box = tuple[int, int, int, int]
+# Downscales of REDUCING_GAP x or more first shrink by a whole factor with a box filter (Image.reduce), then
+# finish with Lanczos over at least 1.5x: Pillow's own ``reducing_gap`` trade-off (its docs: 2-3 is near
+# indistinguishable from Lanczos alone; 1.5 keeps a thumbnail as sharp here and halves a 12-megapixel
+# storefront size's time), and one reduction is shared by every preset that shrinks as much.
+REDUCING_GAP = 1.5
+
+
+class CutoutSource:
+    """The cutout (RGBA, upright, as ``open_cutout`` gives it) with its shared work computed on first use: the
+    subject's box (key "box") and the premultiplied pixels reduced by each factor (int keys, 1 = full size)."""
+
+    def __init__(self, image: Image.Image, work: dict[object, object] | None = None) -> None:
+        self.image = image if image.mode == "RGBA" else image.convert("RGBA")
+        self.work: dict[object, object] = {} if work is None else work
+
+    @property
+    def box(self) -> Box | None:
+        """The box of the pixels whose alpha is above SUBJECT_ALPHA_THRESHOLD (faint halos do not count)."""
+        if "box" not in self.work:
+            alpha = self.image.getchannel("A")
+            self.work["box"] = alpha.point(lambda a: 255 if a > SUBJECT_ALPHA_THRESHOLD else 0).getbbox()
+        box: Box | None = self.work["box"]  # type: ignore[assignment]
+        return box
+
+    def _premultiplied(self, factor: int) -> Image.Image:
+        """The pixels in premultiplied alpha ("RGBa"), reduced by ``factor`` (1 = full size)."""
+        if factor not in self.work:
+            full = factor == 1
+            self.work[factor] = self.image.convert("RGBa") if full else self._premultiplied(1).reduce(factor)
+        reduced: Image.Image = self.work[factor]  # type: ignore[assignment]
+        return reduced
+
+    def region(self, box: Box, size: tuple[int, int]) -> Image.Image:
+        """``box`` of the cutout (beyond its frame: transparent) scaled to ``size``, as RGBA. Resampling runs on
+        premultiplied alpha, so no colour hidden under alpha 0 bleeds into an edge (and none is kept)."""
+        width, height = box[2] - box[0], box[3] - box[1]
+        if (width, height) == size:
+            full = box == (0, 0, *self.image.size)
+            return self.image if full else self.image.crop(box)
+        factor = max(1, math.floor(min(width / size[0], height / size[1]) / REDUCING_GAP))
+        source = self._premultiplied(factor)
+        left, top, right, bottom = (v / factor for v in box)
+        # Cropped first (whole pixels around the box; beyond the frame crop pads with transparent pixels), so the
+        # filter sees nothing outside the box: the subject's box maps onto the output's edges exactly.
+        outer = (math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom))
+        inner = (left - outer[0], top - outer[1], right - outer[0], bottom - outer[1])
+        resized = source.crop(outer).resize(size, Image.Resampling.LANCZOS, box=inner)
+        return resized.convert("RGBA")
+
+    def alpha_region(self, box: Box, size: tuple[int, int]) -> Image.Image:
+        """The alpha alone ("L") of ``box`` scaled to ``size``: the mask needs no colour work."""
+        alpha = self.image.getchannel("A")
+        width, height = box[2] - box[0], box[3] - box[1]
+        if box != (0, 0, *self.image.size):
+            alpha = alpha.crop(box)
+        if (width, height) == size:
+            return alpha
+        reduce = max(1, math.floor(min(width / size[0], height / size[1]) / REDUCING_GAP))
+        return alpha.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP if reduce > 1 else None)
+
+
+# The shared work of the last cutout rendered, so presets rendered one by one from the same decoded image (as a
+# caller loops over them) share it as render_all's do. One slot, keyed by a weak reference to the image: it never
+# keeps a cutout alive, and the work goes with the image (a Lambda holds nothing of one job into the next).
+_last: tuple[weakref.ref[Image.Image], dict[object, object]] | None = None
+
+
+def _forget(_image: weakref.ref[Image.Image]) -> None:
+    global _last  # noqa: PLW0603 - the one-slot cache above
+    if _last is not None and _last[0] is _image:
+        _last = None
+
+
+def _source_of(image: Image.Image | CutoutSource) -> CutoutSource:
+    global _last  # noqa: PLW0603 - the one-slot cache above
+    if isinstance(image, CutoutSource):
+        return image
+    if image.mode != "RGBA":  # a converted copy: nothing to share with a later call
+        return CutoutSource(image)
+    if _last is None or _last[0]() is not image:
+        _last = (weakref.ref(image, _forget), {})
+    return CutoutSource(image, _last[1])
 
 
 @dataclass(frozen=True)
@@ -61,9 +154,13 @@ def open_cutout(
     width and height; with it, a cutout that is already upright (the remover applied the tag) is recognised by its
     shape and not turned again. Raises RenditionError ``too_large`` above ``max_pixels``, ``unreadable`` if the
     bytes are no image."""
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
+        Image.MAX_IMAGE_PIXELS = max_pixels  # a caller's higher limit is the limit: Pillow's guard follows it
     try:
         image = Image.open(io.BytesIO(data), formats=CUTOUT_FORMATS)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # over twice Pillow's guard: refused before our own check
+        raise RenditionError("too_large", f"the cutout is too large to decode: {exc}") from exc
+    except (OSError, ValueError) as exc:
         raise RenditionError("unreadable", f"the cutout is not a readable image: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:
@@ -74,12 +171,13 @@ def open_cutout(
         image.load()
     except (OSError, ValueError) as exc:
         raise RenditionError("unreadable", f"the cutout's pixels cannot be decoded: {exc}") from exc
-    if orientation in _TRANSPOSE and not _already_upright(image.size, orientation, source_size):
-        for step in _TRANSPOSE[orientation]:
-            image = image.transpose(step)
-    elif orientation in (None, 1):
-        image = ImageOps.exif_transpose(image)
-    return image if image.mode == "RGBA" else image.convert("RGBA")
+    decoded: Image.Image = image
+    if orientation in (None, 1):  # the original is upright as stored: only the cutout's own tag, if any
+        orientation = decoded.getexif().get(ORIENTATION_TAG)
+        source_size = None
+    if orientation in _TRANSPOSE and not _already_upright(decoded.size, orientation, source_size):
+        decoded = decoded.transpose(_TRANSPOSE[orientation])
+    return decoded if decoded.mode == "RGBA" else decoded.convert("RGBA")
 
 
 def source_orientation(header: bytes) -> tuple[int | None, tuple[int, int] | None]:
@@ -106,49 +204,54 @@ def _already_upright(size: tuple[int, int], orientation: int, source_size: tuple
 
 def subject_box(image: Image.Image) -> tuple[int, int, int, int] | None:
     """The box of the pixels whose alpha is above SUBJECT_ALPHA_THRESHOLD (faint halos do not count), or None."""
-    alpha = image.getchannel("A")
-    return alpha.point(lambda a: 255 if a > SUBJECT_ALPHA_THRESHOLD else 0).getbbox()
-
-
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Resampling in premultiplied alpha: a transparent neighbour contributes no colour to an edge pixel."""
-    if image.size == size:
-        return image
-    premultiplied = image.convert("RGBa")
-    return premultiplied.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0).convert("RGBA")
+    return CutoutSource(image).box
 
 
 def _scaled(size: tuple[int, int], factor: float) -> tuple[int, int]:
     return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
 
 
-def _crop(image: Image.Image, preset: Preset, box: tuple[int, int, int, int] | None) -> Image.Image:
+def _frame(source: CutoutSource, preset: Preset) -> Box:
+    """The part of the cutout the rendition shows: the subject's box (with the margin) or the whole frame."""
+    whole = (0, 0, *source.image.size)
+    box = source.box if preset.places_subject else None
     if box is None:
-        return image  # nothing above the threshold: the whole frame (the judge flags it)
+        return whole  # no crop asked, or nothing above the threshold (the judge flags it): the whole frame
     left, top, right, bottom = box
     dx, dy = (0, 0) if preset.canvas is not None else preset.margin.around(right - left, bottom - top)
-    # Beyond the cutout's frame Pillow fills with transparent pixels, so a margin holds at a subject cut off too.
-    return image.crop((left - dx, top - dy, right + dx, bottom + dy))
+    return left - dx, top - dy, right + dx, bottom + dy
 
 
-def _place(image: Image.Image, preset: Preset) -> Image.Image:
-    """The subject fitted to the canvas (``fill`` of its limiting side) and centred on a transparent canvas."""
+def _size(frame: Box, preset: Preset) -> tuple[int, int]:
+    """What the frame is scaled to: ``fill`` of the canvas's limiting side, or under ``max_side``, or as it is."""
+    size = (frame[2] - frame[0], frame[3] - frame[1])
+    if preset.canvas is not None:
+        width, height = preset.canvas
+        return _scaled(size, preset.fill * min(width / size[0], height / size[1]))
+    longest = max(size)
+    if preset.max_side is None or longest == preset.max_side:
+        return size
+    if longest < preset.max_side and not preset.upscale:
+        return size
+    return _scaled(size, preset.max_side / longest)
+
+
+def _on_canvas(layer: Image.Image, preset: Preset) -> Image.Image:
+    """The scaled subject centred on the canvas (transparent, or 0 for the mask)."""
     assert preset.canvas is not None
     width, height = preset.canvas
-    factor = preset.fill * min(width / image.width, height / image.height)
-    subject = _resize(image, _scaled(image.size, factor))
-    canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    canvas.paste(subject, ((width - subject.width) // 2, (height - subject.height) // 2))
+    canvas = Image.new(layer.mode, (width, height), 0)
+    canvas.paste(layer, ((width - layer.width) // 2, (height - layer.height) // 2))
     return canvas
 
 
-def _cap(image: Image.Image, preset: Preset) -> Image.Image:
-    if preset.max_side is None:
-        return image
-    longest = max(image.size)
-    if longest <= preset.max_side and not (preset.upscale and longest < preset.max_side):
-        return image
-    return _resize(image, _scaled(image.size, preset.max_side / longest))
+def _blurred(mask: Image.Image, radius: int) -> Image.Image:
+    """A Gaussian blur of ``mask``; a wide one is made at a quarter of the size and scaled back (a shadow is soft
+    enough that nobody can tell, and it is a tenth of the work on a large rendition)."""
+    if radius < SHADOW_REDUCE_FROM or min(mask.size) < 64:
+        return mask.filter(ImageFilter.GaussianBlur(radius))
+    small = mask.reduce(4).filter(ImageFilter.GaussianBlur(radius / 4))
+    return small.resize(mask.size, Image.Resampling.BILINEAR)
 
 
 def _with_shadow(image: Image.Image, shadow: Shadow, grow: bool) -> Image.Image:
@@ -161,12 +264,11 @@ def _with_shadow(image: Image.Image, shadow: Shadow, grow: bool) -> Image.Image:
     mask = Image.new("L", size, 0)
     mask.paste(alpha, (pads[0] + dx, pads[1] + dy))
     if shadow.blur:
-        mask = mask.filter(ImageFilter.GaussianBlur(shadow.blur))
+        mask = _blurred(mask, shadow.blur)
     layer = Image.new("RGBA", size, (*shadow.color, 0))
     layer.putalpha(mask)
-    subject = Image.new("RGBA", size, (0, 0, 0, 0))
-    subject.paste(image, (pads[0], pads[1]))
-    return Image.alpha_composite(layer, subject)
+    layer.alpha_composite(image, dest=(pads[0], pads[1]))
+    return layer
 
 
 def _clear_transparent(image: Image.Image) -> Image.Image:
@@ -179,19 +281,32 @@ def _clear_transparent(image: Image.Image) -> Image.Image:
     return cleared
 
 
-def compose(image: Image.Image, preset: Preset) -> Image.Image:
+def compose(image: Image.Image | CutoutSource, preset: Preset) -> Image.Image:
     """The rendition's pixels before encoding: "RGBA", "RGB" (flattened) or "L" (the mask)."""
-    if preset.places_subject:
-        image = _crop(image, preset, subject_box(image))
-    image = _place(image, preset) if preset.canvas is not None else _cap(image, preset)
+    source = _source_of(image)
+    frame = _frame(source, preset)
+    size = _size(frame, preset)
     if preset.output == "alpha":
-        return image.getchannel("A")
+        mask = source.alpha_region(frame, size)
+        return _on_canvas(mask, preset) if preset.canvas is not None else mask
+    layer = source.region(frame, size)
+    scaled = size != (frame[2] - frame[0], frame[3] - frame[1])  # a premultiplied resize zeroed hidden colour
     if preset.shadow is not None:
-        image = _with_shadow(image, preset.shadow, grow=preset.crop and preset.canvas is None)
+        if preset.canvas is not None:
+            layer = _on_canvas(layer, preset)
+        layer = _with_shadow(layer, preset.shadow, grow=preset.crop and preset.canvas is None)
     if preset.background is None:
-        return _clear_transparent(image)
-    flat = Image.new("RGBA", image.size, (*preset.background, 255))
-    return Image.alpha_composite(flat, image).convert("RGB")
+        layer = _on_canvas(layer, preset) if preset.canvas is not None and preset.shadow is None else layer
+        return layer if scaled else _clear_transparent(layer)
+    # Straight-alpha "over" onto an opaque colour: colour x alpha + background x (1 - alpha), so what lies under
+    # alpha 0 weighs nothing. On a canvas the subject is pasted straight onto it, centred (no transparent canvas).
+    frame_size, at = layer.size, (0, 0)
+    if preset.canvas is not None and preset.shadow is None:
+        frame_size = preset.canvas
+        at = ((frame_size[0] - layer.width) // 2, (frame_size[1] - layer.height) // 2)
+    flat = Image.new("RGB", frame_size, preset.background)
+    flat.paste(layer.convert("RGB"), at, mask=layer.getchannel("A"))
+    return flat
 
 
 def encode(image: Image.Image, preset: Preset, icc_profile: bytes | None = None) -> bytes:
@@ -208,11 +323,26 @@ def encode(image: Image.Image, preset: Preset, icc_profile: bytes | None = None)
     return out.getvalue()
 
 
-def render(image: Image.Image, preset: Preset) -> Rendered:
-    """One preset from a decoded cutout (``open_cutout``); the cutout is not modified."""
+def render(image: Image.Image | CutoutSource, preset: Preset) -> Rendered:
+    """One preset from a decoded cutout (``open_cutout``; a CutoutSource shares work between presets); the cutout
+    is not modified. Raises RenditionError ``render_failed``."""
+    source = _source_of(image)
     try:
-        pixels = compose(image, preset)
-        body = encode(pixels, preset, image.info.get("icc_profile"))
+        pixels = compose(source, preset)
+        body = encode(pixels, preset, source.image.info.get("icc_profile"))
     except (OSError, ValueError, MemoryError) as exc:
         raise RenditionError("render_failed", f"preset {preset.name}: {type(exc).__name__}: {exc}") from exc
     return Rendered(body=body, content_type=preset.content_type, width=pixels.width, height=pixels.height)
+
+
+def render_all(image: Image.Image, presets: Sequence[Preset]) -> dict[str, Rendered | RenditionError]:
+    """Every preset from one decoded cutout, sharing the work they have in common; a preset that fails is its
+    RenditionError and touches none of the others."""
+    source = CutoutSource(image)
+    results: dict[str, Rendered | RenditionError] = {}
+    for preset in presets:
+        try:
+            results[preset.name] = render(source, preset)
+        except RenditionError as exc:
+            results[preset.name] = exc
+    return results

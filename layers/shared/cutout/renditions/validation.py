@@ -6,7 +6,6 @@ matter most here are across fields (a JPEG needs a background, a margin needs a 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +63,8 @@ class Problems:
     def unknown_fields(self, at: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
         for name in data:
             if name not in known:
+                import difflib  # only for a document with a typo: not on every cold start
+
                 close = difflib.get_close_matches(str(name), known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
                 self.add(at, f"unknown field {name!r} ({hint})")
@@ -85,7 +86,7 @@ def _is_number(value: Any) -> bool:
 def colour(value: Any, at: str, problems: Problems) -> tuple[int, int, int] | None:
     """``"#RRGGBB"`` (or ``"#RGB"``) as an RGB triple."""
     if not isinstance(value, str) or not COLOUR.match(value):
-        problems.add(at, f"{_show(value)} is not a colour: write \"#RRGGBB\", e.g. \"#FFFFFF\" for white")
+        problems.add(at, f'{_show(value)} is not a colour: write "#RRGGBB", e.g. "#FFFFFF" for white')
         return None
     digits = value[1:] if len(value) == 7 else "".join(c * 2 for c in value[1:])
     return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
@@ -111,14 +112,14 @@ def _margin(value: Any, at: str, problems: Problems) -> Margin:
         return Margin(number or 0)
     match = MARGIN.match(value) if isinstance(value, str) else None
     if match is None:
-        problems.add(at, f"{_show(value)} is not a margin: pixels (40 or \"40px\") or a percentage (\"5%\")")
+        problems.add(at, f'{_show(value)} is not a margin: pixels (40 or "40px") or a percentage ("5%")')
         return Margin()
-    number, unit = float(match.group(1)), match.group(2)
+    amount, unit = float(match.group(1)), match.group(2)
     limit = MAX_MARGIN_PERCENT if unit == "%" else MAX_MARGIN_PX
-    if number > limit:
+    if amount > limit:
         problems.add(at, f"{_show(value)} is over the most a margin may be ({limit}{unit})")
         return Margin()
-    return Margin(number, percent=unit == "%")
+    return Margin(amount, percent=unit == "%")
 
 
 def _canvas(value: Any, at: str, problems: Problems) -> tuple[int, int] | None:
@@ -174,7 +175,7 @@ def _shadow(value: Any, at: str, problems: Problems) -> Shadow | None:
     if value is None or value is False:
         return None
     if not isinstance(value, Mapping):
-        problems.add(at, f"{_show(value)} is not a shadow: true, or {{\"offset\", \"blur\", \"opacity\", \"color\"}}")
+        problems.add(at, f'{_show(value)} is not a shadow: true, or {{"offset", "blur", "opacity", "color"}}')
         return None
     problems.unknown_fields(at, value, SHADOW_FIELDS)
     default = Shadow()
@@ -228,7 +229,9 @@ def _combinations(given: Mapping[str, Any], preset: Preset, at: str, problems: P
 def read_preset(name: str, data: Any, problems: Problems) -> Preset | None:
     at = f"presets.{name}"
     if not NAME.match(name):
-        problems.add(at, f"a preset name is 1-{MAX_NAME_LENGTH} of a-z, 0-9, '-' and '_', starting with a letter or digit")
+        problems.add(
+            at, f"a preset name is 1-{MAX_NAME_LENGTH} of a-z, 0-9, '-' and '_', starting with a letter or digit"
+        )
     if not isinstance(data, Mapping):
         problems.add(at, f"{_show(data)} is not an object of settings")
         return None
@@ -256,7 +259,7 @@ def read_presets(data: Any, problems: Problems) -> dict[str, Preset]:
 
 def read_rules(data: Any, known: Mapping[str, Preset], problems: Problems) -> list[tuple[str, tuple[str, ...]]]:
     if not isinstance(data, list):
-        problems.add("rules", f"{_show(data)} is not a list of {{\"prefix\", \"presets\"}}")
+        problems.add("rules", f'{_show(data)} is not a list of {{"prefix", "presets"}}')
         return []
     if len(data) > MAX_RULES:
         problems.add("rules", f"{len(data)} rules is more than the {MAX_RULES} a document may hold")
@@ -272,12 +275,12 @@ def _read_rule(
     rule: Any, at: str, known: Mapping[str, Preset], problems: Problems
 ) -> tuple[str, tuple[str, ...]] | None:
     if not isinstance(rule, Mapping):
-        problems.add(at, f"{_show(rule)} is not {{\"prefix\": ..., \"presets\": [...]}}")
+        problems.add(at, f'{_show(rule)} is not {{"prefix": ..., "presets": [...]}}')
         return None
     problems.unknown_fields(at, rule, RULE_FIELDS)
     prefix, names = rule.get("prefix"), rule.get("presets")
     if not isinstance(prefix, str) or len(prefix) > MAX_PREFIX_LENGTH:
-        problems.add(f"{at}.prefix", f"{_show(prefix)} is not a key prefix (a string, \"\" for every key)")
+        problems.add(f"{at}.prefix", f'{_show(prefix)} is not a key prefix (a string, "" for every key)')
         return None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         problems.add(f"{at}.presets", f"{_show(names)} is not a non-empty list of preset names")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cutout.renditions.presets import PresetDocument
+
 from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output
 from cutout_dev.ops.presets.document import problems_of, read_text
 from cutout_dev.ops.target import StackTarget

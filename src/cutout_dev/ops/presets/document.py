@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cutout.renditions.presets import PresetDocument, PresetError
+
 from cutout_dev.ops.target import TargetError
 
 # What `cutout presets preview` renders when no presets file is given or found: the marketplace JPEG on white,
