@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cutout.aws.sqs_batch import SQSRecord, process_batch
-from cutout.domain.messages import RenderRequest
 from cutout.domain.models import Clock, utc_now
-from cutout.domain.outcomes import RenditionsOutcome
+from cutout.domain.render_request import RenderRequest, RenditionsOutcome
 from cutout.renditions.presets_source import PRESETS_MAX_AGE_SECONDS, PresetsSource
 from cutout.runtime.config import Settings, get_settings
 from cutout.runtime.observability import count, logger, metrics

@@ -92,6 +92,6 @@ def test_the_whole_bucket_with_cutouts_elsewhere_deploys_with_no_key_filter() ->
     with LocalStack(LocalStackConfig(parameters=parameters, schedule_interval_seconds=0)) as stack:
         # then the ingest rule matches every object of the images bucket: no `object` filter at all
         events = stack.client("events")
-        (rule,) = [r for r in events.list_rules()["Rules"] if "EventPattern" in r]
+        (rule,) = [r for r in events.list_rules()["Rules"] if "aws.s3" in r.get("EventPattern", "")]
         detail = json.loads(rule["EventPattern"])["detail"]
         assert detail == {"bucket": {"name": [stack.endpoints.bucket]}}

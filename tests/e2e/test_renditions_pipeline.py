@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from cutout_dev.local_stack import LocalStack
@@ -153,3 +154,46 @@ def test_a_corrupt_cutout_and_a_redelivery(make_stack: MakeStack, samples: dict[
     assert all(r["reason"].startswith("unreadable:") for r in failed["renditions"].values())
     assert stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read() == broken
     assert _object(stack, first["renditions"]["thumb"]["key"])["Body"].read() == thumb_before
+
+
+def _phone_portrait() -> bytes:
+    """A portrait picture (red mark at the top, blue at the bottom, on white) stored landscape with EXIF
+    orientation 6, as phones write it: the stored frame must turn 90 degrees clockwise to be upright."""
+    from PIL import ImageDraw
+
+    upright = Image.new("RGB", (120, 180), (255, 255, 255))
+    draw = ImageDraw.Draw(upright)
+    draw.rectangle((40, 20, 80, 60), fill=(220, 20, 20))
+    draw.rectangle((40, 120, 80, 160), fill=(20, 20, 220))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # counter-clockwise: what orientation 6 undoes
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    stored.save(out, format="JPEG", quality=95, exif=exif.tobytes())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["remover-keeps-stored-pixels", "remover-applies-exif"])
+def test_renditions_are_upright_whether_or_not_the_remover_applies_the_exif_orientation(
+    make_stack: MakeStack, tmp_path: Path, applied: bool
+) -> None:
+    # given a Magic Hour that does (or does not) apply the upload's orientation before removing the background
+    stack = make_stack(webhooks=True, emulator={"apply_exif_orientation": applied})
+    _set_presets(stack, {"presets": {"full": {"format": "png"}}, "rules": [{"prefix": "", "presets": ["full"]}]})
+    photo = tmp_path / "portrait.jpg"
+    photo.write_bytes(_phone_portrait())
+
+    # when a phone portrait is uploaded and rendered
+    job_id = _upload(stack, photo, "phone/portrait.jpg")
+    stack.wait_for_terminal([job_id], timeout=60)
+    job = _wait_renditions(stack, job_id)
+
+    # then the cutout is as the remover gave it, and the rendition is upright: portrait, red above blue
+    cutout = Image.open(io.BytesIO(_object(stack, str(job["output_key"]))["Body"].read()))
+    assert (cutout.height > cutout.width) == applied
+    rendition = Image.open(io.BytesIO(_object(stack, job["renditions"]["full"]["key"])["Body"].read())).convert("RGBA")
+    assert rendition.height > rendition.width
+    pixels = [rendition.getpixel((rendition.width // 2, y)) for y in range(rendition.height)]
+    reds = [y for y, p in enumerate(pixels) if p[3] > 200 and p[0] > 150 and p[2] < 100]
+    blues = [y for y, p in enumerate(pixels) if p[3] > 200 and p[2] > 150 and p[0] < 100]
+    assert reds and blues and max(reds) < min(blues)

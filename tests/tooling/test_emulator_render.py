@@ -137,3 +137,16 @@ def test_remove_background_directly() -> None:
     with pytest.raises(RenderError) as info:
         remove_background(b"\x89PNG garbage")
     assert info.value.code == "invalid_file_format"
+
+
+@pytest.mark.parametrize(("apply", "size"), [(False, (60, 40)), (True, (40, 60))])
+def test_the_inputs_exif_orientation_is_applied_only_when_configured(apply: bool, size: tuple[int, int]) -> None:
+    # given a photo stored landscape (60 x 40) whose EXIF orientation 6 says it is a portrait
+    stored = Image.new("RGB", (60, 40), (255, 255, 255))
+    stored.paste((200, 30, 30), (20, 10, 40, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    stored.save(out, format="JPEG", exif=exif.tobytes())
+    # when the emulator removes its background / then the cutout is the stored frame, or the upright picture
+    assert Image.open(io.BytesIO(remove_background(out.getvalue(), apply_orientation=apply))).size == size

@@ -92,6 +92,10 @@ class EmulatorConfig:
     max_input_bytes: int = 50 * 1024 * 1024
     # Pixels within this per-channel distance of the top-left colour become transparent.
     background_threshold: int = 24
+    # Whether the input's EXIF orientation is applied before the background is removed. Magic Hour does not document
+    # it, so the emulator can do either: False returns the stored pixels (a phone portrait stored landscape comes
+    # back landscape, as a plain decode gives it), True the upright picture. The renditions are upright either way.
+    apply_exif_orientation: bool = False
 
     # The plan's concurrent generations per API key (Creator 3, Pro 5); 0 = unlimited. What Magic Hour
     # does beyond it is undocumented, so both answers are modelled (plan.py): "queue" (the excess stays

@@ -178,7 +178,12 @@ class Engine:
             if dice.roll("render_error", cfg.render_error_rate):
                 changes["fault"] = "render_error"
                 raise RenderError(cfg.render_error_code, "Unable to process the image. Please try again.")
-            output = remove_background(main.data, background, threshold=cfg.background_threshold)
+            output = remove_background(
+                main.data,
+                background,
+                threshold=cfg.background_threshold,
+                apply_orientation=cfg.apply_exif_orientation,
+            )
             changes.update(output=output, output_sha256=hashlib.sha256(output).hexdigest(), status="complete")
         except RenderError as exc:
             changes.update(status="error", error={"code": exc.code, "message": exc.message})

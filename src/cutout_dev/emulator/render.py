@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageOps
 
 # Guard against decompression bombs without rejecting large but honest photos.
 Image.MAX_IMAGE_PIXELS = 200_000_000
@@ -76,13 +76,17 @@ def _decode(data: bytes, what: str) -> Image.Image:
     return img
 
 
-def remove_background(data: bytes, background: bytes | None = None, *, threshold: int = 24) -> bytes:
+def remove_background(
+    data: bytes, background: bytes | None = None, *, threshold: int = 24, apply_orientation: bool = False
+) -> bytes:
     """Pixels close to the top-left colour become transparent; optionally composite over a background.
 
     Deliberately simple (no ML): it produces a real RGBA PNG of the input's size, which is all
-    the pipeline can observe, and makes outputs predictable for tests.
+    the pipeline can observe, and makes outputs predictable for tests. `apply_orientation`: the input's EXIF
+    orientation is applied first (the output is then the upright picture; otherwise the stored pixels).
     """
-    img = _decode(data, "image").convert("RGBA")
+    decoded = _decode(data, "image")
+    img = (ImageOps.exif_transpose(decoded) if apply_orientation else decoded).convert("RGBA")
     rgb = img.convert("RGB")
     corner = rgb.getpixel((0, 0))
     solid = Image.new("RGB", rgb.size, corner)

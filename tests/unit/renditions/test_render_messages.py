@@ -6,7 +6,7 @@ import json
 
 import pytest
 from cutout.domain.job import Job, plain_item
-from cutout.domain.messages import RenderRequest
+from cutout.domain.render_request import RenderRequest
 from cutout.domain.rendition import Rendition
 
 JOB = "0123456789abcdef0123456789abcdef"

@@ -3,7 +3,7 @@
 * CompletionMessage (completion queue): a Magic Hour project reported by the webhook, a poll or the sweeper.
 * PollMessage (poll queue): one delayed, bounded status check of a job's project.
 * DispatchMessage (ingest queue, beside the S3 events): "a slot may be free: start the oldest waiting jobs".
-* RenderRequest (renditions queue): "render this complete job's presets" (its completion event, or a rebuild).
+* RenderRequest (renditions queue, render_request.py): "render this complete job's presets".
 """
 
 # No `from __future__ import annotations` in this module: a NamedTuple turns string annotations into ForwardRefs,
@@ -126,42 +126,3 @@ class DispatchMessage(NamedTuple):
             suspect = doc.get("suspect")
             return cls(reason=str(doc.get("reason", "")), suspect=suspect if isinstance(suspect, str) else None)
         return None
-
-
-class RenderRequest(NamedTuple):
-    """A message on the renditions queue: render the presets of one complete job. Two shapes lead here: the
-    "Cutout Completed" event as the EventBridge rule delivers it (its envelope, `detail.job_id`), and a rebuild
-    request `{"cutout": "render", "job_id": ..., "presets": [...] | null}` (`cutout renditions rebuild`).
-    `presets` None: whatever the current presets document picks for the job; names: exactly those."""
-
-    job_id: str
-    presets: tuple[str, ...] | None = None
-    rebuild: bool = False
-
-    def to_json(self) -> str:
-        presets = list(self.presets) if self.presets is not None else None
-        return json.dumps({"cutout": "render", "job_id": self.job_id, "presets": presets})
-
-    @classmethod
-    def from_json(cls, body: str) -> "RenderRequest":
-        """Raises ValueError (or KeyError/TypeError) for a body that is neither shape: a message that can never
-        be processed."""
-        doc = json.loads(body)
-        if not isinstance(doc, dict):
-            raise ValueError("a render message is a JSON object")
-        if doc.get("cutout") == "render":
-            presets = doc.get("presets")
-            if presets is not None and not (isinstance(presets, list) and all(isinstance(p, str) for p in presets)):
-                raise ValueError("presets must be a list of names or null")
-            return cls(
-                job_id=_job_id(doc.get("job_id")), presets=None if presets is None else tuple(presets), rebuild=True
-            )
-        if doc.get("source") == "cutout" and doc.get("detail-type") == "Cutout Completed":
-            return cls(job_id=_job_id(doc["detail"]["job_id"]))
-        raise ValueError(f"not a render request: {str(doc.get('detail-type') or doc.get('cutout'))[:60]!r}")
-
-
-def _job_id(value: object) -> str:
-    if not isinstance(value, str) or len(value) != 32 or any(c not in "0123456789abcdef" for c in value):
-        raise ValueError("job_id must be 32 lower-case hex characters")
-    return value

@@ -63,12 +63,3 @@ class WebhookOutcome(StrEnum):
     REJECTED = "rejected"  # not authentic / not fresh
     MALFORMED = "malformed"
     ENQUEUE_FAILED = "enqueue_failed"
-
-
-class RenditionsOutcome(StrEnum):
-    MALFORMED = "malformed"
-    NO_PRESETS = "no_presets"  # the presets document is empty: nothing to do, nothing spent
-    UNKNOWN_JOB = "unknown_job"
-    NOT_COMPLETE = "not_complete"  # reopened for a retry since: its next completion brings a new request
-    NOTHING_PICKED = "nothing_picked"  # no rule matches and the upload named no preset
-    RENDERED = "rendered"  # every picked preset rendered (or recorded as failed, with its reason)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cutout.domain.job import Claim, Reopened, SourceObject, reached_attribute
@@ -50,11 +50,12 @@ from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, RETRYABLE, Clock, JobSt
 from cutout.store.dynamo_expressions import Expression
 from cutout.store.job_lease import FinalizeLease
 from cutout.store.job_queries import BY_PROJECT_INDEX, BY_STATUS_INDEX, JobQueries
-from cutout.store.job_renditions import JobRenditions
 from cutout.store.job_write import LEASE, MESSAGE_LIMIT, UPLOAD_TIME, JobWriter, error_attrs, source_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from cutout.domain.rendition import Rendition
 
 # A retry keeps these of the outcome it replaces (one `history` entry, with started_at/ended_at) ...
 HISTORY_FIELDS = (
@@ -86,8 +87,6 @@ class JobStore:
         self.begin_finalize = self.lease.begin_finalize
         self.end_finalize = self.lease.end_finalize
         self.complete = self.lease.complete
-        # The renditions step's own attributes on a complete job (job_renditions.py); never a status change.
-        self.record_renditions = JobRenditions(self.queries).record
 
     @property
     def client(self) -> DynamoDBClient:
@@ -281,6 +280,14 @@ class JobStore:
             set_={**error_attrs(code, message), **attrs},
             remove=LEASE,
         )
+
+    # ----- the renditions step: its own attributes on a complete job, never a status change --------------
+    def record_renditions(self, job_id: str, renditions: Mapping[str, Rendition], **run: Any) -> bool:
+        """job_renditions.py; imported here, by the one function that records renditions, so the paid path's
+        cold start does not load it."""
+        from cutout.store.job_renditions import JobRenditions
+
+        return JobRenditions(self.queries).record(job_id, renditions, **run)
 
     # ----- operator retry: the one backward move, explicit and conditional -------------------------------
     def reopen_for_retry(self, job_id: str, *, allow_ambiguous: bool = False) -> Reopened:

@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from cutout.aws import aws_clients
 from cutout.aws.events_out import RENDITIONS_READY, publish_detail
 from cutout.domain.job import Job
-from cutout.domain.messages import RenderRequest
 from cutout.domain.models import JobStatus, iso
-from cutout.domain.outcomes import RenditionsOutcome
+from cutout.domain.render_request import RenderRequest, RenditionsOutcome
 from cutout.domain.rendition import FAILED, OK, Rendition
 from cutout.renditions.errors import RenditionError
 from cutout.renditions.judge import Flag, judge
