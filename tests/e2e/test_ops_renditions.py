@@ -256,6 +256,11 @@ def test_rebuild_rerenders_for_zero_credits_resumes_after_an_interrupt_and_a_dry
     assert preview["checkpoint"] is None
     assert stack.queue_depths()["RenditionsQueue"] == 0
     assert not (at_the_terminal / ".cutout").exists()
+    # and a person reads the same in a table
+    code, table, _ = _text(capsys, "renditions", "rebuild", location, "--dry-run")
+    assert code == 0
+    assert f"{2 * SHOP + 1}  (marketplace {SHOP}, thumb {SHOP + 1})" in table
+    assert "0  (rendered from the stored cutouts: no Magic Hour call)" in table
     assert {i: (stack.job(i) or {}).get("renditions_at") for i in first} == {
         i: j["renditions_at"] for i, j in first.items()
     }
