@@ -145,6 +145,7 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
             subtitle=f"make demo: {len(rows)} objects uploaded to the local stack (one of them twice, paid once) "
             f"and {mode}. Each cutout sits on a checkerboard: where it shows, the background was removed. Below "
             f"it, the renditions its presets made from it ({', '.join(document.presets)}), for no extra credit.",
+            note="" if real else gallery.EMULATOR_NOTE,
         )
 
     ok = _report(rows, duplicate, first, len(creates), elapsed, still_moving, output_dir, iam, all_creates)

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 PREVIEW_SIDE = 360  # pixels: large enough to judge an edge, small enough that a page of fifty loads at once
 PAGE_NAME = "index.html"
@@ -67,6 +67,7 @@ def preview(data: bytes | None, side: int = PREVIEW_SIDE) -> bytes | None:
         img.load()
     except Exception:  # any decoder failure means "not an image", which the page says
         return None
+    img = ImageOps.exif_transpose(img)  # as a browser shows the upload (a phone's portrait upright); PNG has no tag
     if img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGBA")
     img.thumbnail((side, side))
@@ -196,7 +197,14 @@ h1 { font-size: 22px; margin: 0 0 4px; } p.sub { margin: 0 0 20px; color: #555; 
 .renditions .pane { height: 120px; }
 .renditions .plain { background: #fff; border: 1px solid #eee; }
 .renditions .label { overflow-wrap: anywhere; }
+.note { margin: 0 0 16px; padding: 8px 12px; border-left: 4px solid #b06000; background: #fff4e5; color: #5f3700; }
 """
+
+# Said on every page whose cutouts come from the emulator, so nobody judges Magic Hour by them.
+EMULATOR_NOTE = (
+    "These cutouts come from the local Magic Hour emulator: a colour key that stands in for Magic Hour's model. "
+    "Their quality and timing are not Magic Hour's."
+)
 
 # Sets the marker a headless browser reads (see the module docstring). Polls: `load` may fire before a late
 # image settles, and `complete` is true for a broken image too, hence the naturalWidth check.
@@ -248,9 +256,12 @@ def write_page(
     *,
     title: str = "Cutout: before and after",
     subtitle: str = "",
+    note: str = "",
     refresh_seconds: int | None = None,
 ) -> Path:
-    """Write ``directory/index.html`` and ``directory/images/*`` for ``cards`` (in order); return the page."""
+    """Write ``directory/index.html`` and ``directory/images/*`` for ``cards`` (in order); return the page.
+
+    ``note`` is shown boxed under the title (EMULATOR_NOTE when the cutouts are the emulator's)."""
     images = directory / IMAGES_DIR
     images.mkdir(parents=True, exist_ok=True)
     wanted: set[str] = set()
@@ -304,6 +315,7 @@ def write_page(
         f'<style>{CSS}</style></head>\n<body data-refresh-seconds="{refresh_seconds or 0}">'
         f"<h1>{html.escape(title)}</h1>"
         + (f'<p class="sub">{html.escape(subtitle)}</p>' if subtitle else "")
+        + (f'<p class="note" id="stand-in">{html.escape(note)}</p>' if note else "")
         + empty
         + f'<div class="grid">{"".join(blocks)}</div>'
         f"<script>{MARKER_SCRIPT}</script></body></html>\n"
@@ -326,7 +338,14 @@ class LivePage:
     """
 
     def __init__(
-        self, directory: Path, s3: Any, *, default_output_bucket: str = "", limit: int = 60, refresh_seconds: int = 3
+        self,
+        directory: Path,
+        s3: Any,
+        *,
+        default_output_bucket: str = "",
+        limit: int = 60,
+        refresh_seconds: int = 3,
+        note: str = EMULATOR_NOTE,
     ) -> None:
         self.directory = directory
         self.page = directory / PAGE_NAME
@@ -334,6 +353,7 @@ class LivePage:
         self._output_bucket = default_output_bucket
         self._limit = limit
         self._refresh_seconds = refresh_seconds
+        self._note = note
         self._cards: dict[tuple[str, str, str], Card] = {}
         self._shown: tuple[tuple[str, str, str], ...] | None = None
 
@@ -356,6 +376,7 @@ class LivePage:
             title="Cutout local stack: before and after",
             subtitle=f"What has been uploaded to the running local stack (newest {self._limit} first); "
             f"reloads every {self._refresh_seconds} s.",
+            note=self._note,
             refresh_seconds=self._refresh_seconds,
         )
         self._shown = shown

@@ -44,6 +44,9 @@ TRIES = 3  # tests tried per grant, cheapest first, before a grant whose refusal
 NOT_LOCAL: dict[tuple[str, str], str] = {
     ("SubmitFunction", "BucketKey"): "only with BucketKmsKeyArn set: moto's S3 does not call KMS for SSE-KMS objects",
     ("FinalizeFunction", "BucketKey"): "only with BucketKmsKeyArn set: moto's S3 does not call KMS for SSE-KMS objects",
+    ("FinalizeFunction", "OutputBucketKey"): (
+        "only with OutputBucketKmsKeyArn set: moto's S3 does not call KMS for SSE-KMS objects"
+    ),
     (
         "RenditionsFunction",
         "BucketKey",

@@ -46,6 +46,11 @@ def emulator_settings(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for name, value in pairs:
         if name not in defaults:
             raise SystemExit(f"--fault {name}: not an EmulatorConfig field")
+        if isinstance(defaults[name], bool):
+            if value.lower() not in ("true", "false"):
+                raise SystemExit(f"--fault {name}: true or false, not {value!r}")
+            settings[name] = value.lower() == "true"
+            continue
         settings[name] = (
             tuple(v for v in value.split(",") if v) if isinstance(defaults[name], tuple) else _number(value)
         )
@@ -183,7 +188,7 @@ def local_up(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     log_file = _local_logging(args)
     emulator = {"render_seconds": args.render_seconds, **emulator_settings(args.fault)}
-    from cutout_dev.gallery import LivePage
+    from cutout_dev.gallery import EMULATOR_NOTE, LivePage
     from cutout_dev.local_stack import LocalStack, LocalStackConfig
     from cutout_dev.real_api import RealApiRefused, ask_for_real_api
 
@@ -215,7 +220,12 @@ def local_up(args: argparse.Namespace) -> int:
             print_endpoints(stack, log_file)
             # The page lives beside the state file (.local-stack/page/), with the stack's other local state.
             page_dir = local_state_file().parent / "page"
-            page = LivePage(page_dir, stack.client("s3"), default_output_bucket=stack.endpoints.output_bucket)
+            page = LivePage(
+                page_dir,
+                stack.client("s3"),
+                default_output_bucket=stack.endpoints.output_bucket,
+                note="" if stack.uses_real_magic_hour else EMULATOR_NOTE,
+            )
             page.refresh(stack.jobs())
             print(
                 f"Before/after page of what you upload (refreshed as jobs change): {page.page.resolve().as_uri()}",

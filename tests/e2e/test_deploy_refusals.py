@@ -86,12 +86,15 @@ def test_an_event_pattern_with_an_empty_object_is_refused(tmp_path: Path) -> Non
     ]
 
 
-def test_the_whole_bucket_with_cutouts_elsewhere_deploys_with_no_key_filter() -> None:
+def test_the_whole_bucket_with_cutouts_elsewhere_deploys_with_the_backgrounds_filtered_out() -> None:
     # given the real template watching the whole bucket and writing the cutouts to another bucket
     parameters = {"InputPrefix": "", "OutputBucketName": "cutout-local-elsewhere"}
     with LocalStack(LocalStackConfig(parameters=parameters, schedule_interval_seconds=0)) as stack:
-        # then the ingest rule matches every object of the images bucket: no `object` filter at all
+        # then the ingest rule matches every object of the images bucket but the backgrounds
         events = stack.client("events")
         (rule,) = [r for r in events.list_rules()["Rules"] if "aws.s3" in r.get("EventPattern", "")]
         detail = json.loads(rule["EventPattern"])["detail"]
-        assert detail == {"bucket": {"name": [stack.endpoints.bucket]}}
+        assert detail == {
+            "bucket": {"name": [stack.endpoints.bucket]},
+            "object": {"key": [{"anything-but": {"prefix": "backgrounds/"}}]},
+        }

@@ -27,6 +27,7 @@ from cutout_dev.local_stack.stack import PROJECT_ROOT
 CHECKS = [
     "concurrency",
     "bucket-events",
+    "bucket-region",
     "bucket-encryption",
     "api-key-set",
     "webhook-secret-set",

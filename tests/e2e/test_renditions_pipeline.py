@@ -178,7 +178,7 @@ def test_renditions_are_upright_whether_or_not_the_remover_applies_the_exif_orie
     make_stack: MakeStack, tmp_path: Path, applied: bool
 ) -> None:
     # given a Magic Hour that does (or does not) apply the upload's orientation before removing the background
-    stack = make_stack(webhooks=True, emulator={"apply_exif_orientation": applied})
+    stack = make_stack(webhooks=True, emulator={"exif_transpose": applied})
     _set_presets(stack, {"presets": {"full": {"format": "png"}}, "rules": [{"prefix": "", "presets": ["full"]}]})
     photo = tmp_path / "portrait.jpg"
     photo.write_bytes(_phone_portrait())

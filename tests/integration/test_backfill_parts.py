@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -23,6 +24,7 @@ from cutout_dev.ops.backfill import (
     Options,
     Pipeline,
     existing_job_ids,
+    list_objects,
     make_plan,
     read_manifest,
     run_backfill,
@@ -107,6 +109,19 @@ def test_an_inventory_report_is_read_like_a_listing(aws: Aws) -> None:
     # and a rerun after the third row starts at the fourth
     resumed = list(read_manifest(s3, uri, aws.bucket, "incoming/", plan.images[2].position))
     assert [i.obj.key for i in resumed][:1] == [HOSTILE_KEYS[3]]
+
+
+def test_a_whole_bucket_backfill_leaves_the_stacks_backgrounds_alone(aws: Aws) -> None:
+    # given a stack watching the whole bucket, with backgrounds (and a default one outside their prefix) beside uploads
+    s3 = aws.client("s3")
+    for key in ("backgrounds/beach.png", "studio.png", "albums/cat.png"):
+        s3.put_object(Bucket=aws.bucket, Key=key, Body=image_bytes("PNG"))
+    pipeline = replace(_pipeline(aws), input_prefix="", default_background_key="studio.png")
+    # when the backfill plans the bucket
+    plan = make_plan(pipeline, list_objects(s3, aws.bucket, "", None), bucket=aws.bucket, prefix="")
+    # then only the upload is an image to process; the backgrounds are the stack's own, as the submit skips them
+    assert [i.obj.key for i in plan.images] == ["albums/cat.png"]
+    assert dict(plan.skipped) == {"stack_owned": 2}
 
 
 def test_a_manifest_for_another_bucket_is_refused(aws: Aws) -> None:

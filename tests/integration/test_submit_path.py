@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from cutout.domain.models import job_id_for
 
-from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, Aws
+from tests.conftest import API_KEY, INPUT_PREFIX, OUTPUT_PREFIX, Aws
 from tests.support.events import S3_TEST_EVENT, eventbridge_object_created, s3_notification, sqs_event
 from tests.support.images import PDF_BYTES, image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
@@ -285,6 +286,31 @@ def test_upload_transfer_mode_hands_magic_hour_the_exact_bytes(aws: Aws, emulato
     project = emulator.wait_for_status(job["project_id"], "complete")
     assert project.input_sha256 == hashlib.sha256(body).hexdigest()
     assert project.input_length == len(body)
+
+
+def test_an_uploaded_asset_is_streamed_not_held_whole(emulator) -> None:
+    # given a 3 MiB body that counts how much each read asks for, and an upload URL
+    from cutout.magic_hour.client import MagicHourClient
+
+    body = b"\x89PNG\r\n\x1a\n" + bytes(3 * 1024 * 1024)
+
+    class CountingStream(io.BytesIO):  # an S3 body neither seeks for nor tells requests its length
+        biggest = 0
+
+        def read(self, size: int | None = -1) -> bytes:
+            CountingStream.biggest = max(CountingStream.biggest, len(body) if size in (None, -1) else size)
+            return super().read(size)
+
+        def seek(self, *args: object) -> int:
+            raise io.UnsupportedOperation("not seekable")
+
+    client = MagicHourClient(emulator.base_url, API_KEY)
+    # when it is uploaded with its declared size (what S3's ContentLength gives)
+    path = client.upload_asset(CountingStream(body), "png", size=len(body))
+    # then Magic Hour has the exact bytes (sent with Content-Length: the emulator, like S3, refuses chunked), and
+    # no read asked for more than a block: memory does not grow with the upload
+    assert emulator.engine.upload_bytes(path) == body
+    assert 0 < CountingStream.biggest <= 64 * 1024
 
 
 def test_background_outside_the_background_prefix_is_refused(aws: Aws, emulator, function_env) -> None:

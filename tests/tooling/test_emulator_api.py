@@ -284,6 +284,15 @@ def test_upload_then_create_from_api_assets(emu: EmulatorServer) -> None:
     assert project.input_length == len(data)
 
 
+def test_upload_put_refuses_a_body_of_unknown_length_as_object_stores_do(emu: EmulatorServer) -> None:
+    # given an upload URL / when the body is sent chunked (a stream whose length requests cannot tell)
+    item = upload_urls(emu, [{"type": "image", "extension": "png"}]).json()["items"][0]
+    chunked = requests.put(item["upload_url"], data=iter([image_bytes((30, 20))]))
+    # then it is refused like S3 refuses a Transfer-Encoding, and nothing was stored
+    assert chunked.status_code == 501
+    assert create(emu, {"assets": {"image_file_path": item["file_path"]}}).status_code == 400
+
+
 def test_upload_put_with_bad_signature_is_403(emu: EmulatorServer) -> None:
     item = upload_urls(emu, [{"type": "image", "extension": "png"}]).json()["items"][0]
     assert requests.put(item["upload_url"].replace("auth-value=", "auth-value=0"), data=b"x").status_code == 403

@@ -126,6 +126,18 @@ def test_render_error_rate(emu: EmulatorServer, image_url: str, receiver: Webhoo
     assert [json.loads(r.body)["type"] for r in receiver.snapshot()] == ["image.started", "image.errored"]
 
 
+def test_an_injected_render_failure_is_magic_hours_unexpected_error_not_a_file_fault(
+    emu: EmulatorServer, image_url: str
+) -> None:
+    # the input is fine: the render failed, which Magic Hour reports as unknown_error ("Unexpected error"),
+    # never as a code that blames the file (invalid_file_format, invalid_image_file)
+    emu.configure(render_error_rate=1.0)
+    body = get(emu, completed_project(emu, image_url)).json()
+    assert body["status"] == "error"
+    assert body["error"]["code"] == "unknown_error"
+    assert "support" in body["error"]["message"]
+
+
 def test_cancel_rate_sends_no_webhook(emu: EmulatorServer, image_url: str, receiver: WebhookReceiver) -> None:
     emu.configure(cancel_rate=1.0)
     pid = completed_project(emu, image_url)

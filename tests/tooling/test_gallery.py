@@ -9,7 +9,8 @@ from typing import Any
 from PIL import Image
 
 from cutout_dev import browser
-from cutout_dev.gallery import Card, LivePage, card_for_job, preview, write_page
+from cutout_dev.gallery import EMULATOR_NOTE, Card, LivePage, card_for_job, preview, write_page
+from cutout_dev.samples import photo_like
 
 
 def _png(mode: str = "RGBA", size: tuple[int, int] = (800, 400)) -> bytes:
@@ -25,6 +26,25 @@ def test_previews_keep_transparency_and_bound_the_size() -> None:
     assert img.mode == "RGBA"
     assert max(img.size) <= 360
     assert preview(b"just some text") is None  # a non-image gets no picture, the page says why
+
+
+def test_an_upload_is_previewed_as_a_browser_shows_it_upright() -> None:
+    # given a portrait stored as a landscape JPEG with EXIF Orientation 6 (what a browser turns upright)
+    portrait = photo_like("portrait")
+    shown = preview(portrait.data)
+    assert shown is not None
+    # then its preview stands upright too (a PNG has no orientation tag to do it later)
+    img = Image.open(io.BytesIO(shown))
+    assert img.height > img.width
+    assert img.size == portrait.decoded(exif_transpose=True).size
+
+
+def test_a_page_of_emulator_cutouts_says_they_are_a_stand_in(tmp_path: Path) -> None:
+    card = Card("incoming/a.png", "complete", _png("RGB"), _png(), "5", "1.0 s")
+    page = write_page(tmp_path, [card], note=EMULATOR_NOTE).read_text(encoding="utf-8")
+    assert 'id="stand-in"' in page
+    assert "quality and timing are not Magic Hour" in page
+    assert 'id="stand-in"' not in write_page(tmp_path, [card]).read_text(encoding="utf-8")  # real cutouts: no note
 
 
 def test_keys_and_reasons_are_escaped(tmp_path: Path) -> None:

@@ -101,6 +101,35 @@ def test_no_reservation_on_a_default_account_is_ok(stubbed: tuple[StackTarget, d
     assert "this stack reserves 0 (none)" in check.detail
 
 
+@pytest.mark.parametrize(
+    ("constraint", "bucket_region", "status"),
+    [
+        (None, "us-east-1", "fail"),  # GetBucketLocation answers no constraint for us-east-1
+        ("EU", "eu-west-1", "ok"),  # ... and "EU" for buckets made in eu-west-1 long ago
+        ("eu-west-1", "eu-west-1", "ok"),
+        ("ap-southeast-2", "ap-southeast-2", "fail"),
+    ],
+)
+def test_the_bucket_must_be_in_the_stacks_region(constraint: str | None, bucket_region: str, status: str) -> None:
+    # given a stack in eu-west-1 watching a bucket whose location S3 answers with `constraint`
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
+    s3 = session.client("s3")
+    target = StackTarget(STACK, session, None, False, {"BucketName": "photos"}, {}, _clients={"s3": s3})
+    with Stubber(s3) as stub:
+        stub.add_response(
+            "get_bucket_location", {"LocationConstraint": constraint} if constraint else {}, {"Bucket": "photos"}
+        )
+        check = Doctor(target).bucket_region()
+    # then a bucket elsewhere fails, saying both regions, with the deploy in the bucket's region as the fix
+    assert check.status == status
+    if status == "fail":
+        assert f"s3://photos is in {bucket_region}, the stack in {REGION}" in check.detail
+        assert check.fix is not None
+        assert check.fix.endswith(f"sam deploy --stack-name {STACK} --region {bucket_region}")
+    else:
+        assert check.fix is None
+
+
 def _subscriptions(stub: Stubber, *subscriptions: dict[str, str]) -> None:
     stub.add_response("list_subscriptions_by_topic", {"Subscriptions": list(subscriptions)}, {"TopicArn": TOPIC})
 
@@ -280,3 +309,30 @@ def test_the_webhook_url_must_answer_a_signed_delivery_for_an_unknown_project_wi
     assert says in check.detail
     assert "the-stored-secret" not in json.dumps(check.__dict__)
     assert (check.fix is None) == (status == "ok")
+
+
+def test_an_output_bucket_under_a_key_of_its_own_is_told_to_set_its_parameter() -> None:
+    # given a stack writing to a separate output bucket encrypted with a customer key the stack was not given
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
+    s3, kms = session.client("s3"), session.client("kms")
+    key = f"arn:aws:kms:{REGION}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    outputs = {"BucketName": "photos", "OutputS3Uri": "s3://cutouts-bucket/cutouts/"}
+    target = StackTarget(STACK, session, None, False, outputs, {}, _clients={"s3": s3, "kms": kms})
+    sse_s3 = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    sse_kms = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]}
+    with Stubber(s3) as s3_stub, Stubber(kms) as kms_stub:
+        s3_stub.add_response(
+            "get_bucket_encryption", {"ServerSideEncryptionConfiguration": sse_s3}, {"Bucket": "photos"}
+        )
+        s3_stub.add_response(
+            "get_bucket_encryption", {"ServerSideEncryptionConfiguration": sse_kms}, {"Bucket": "cutouts-bucket"}
+        )
+        kms_stub.add_response(
+            "describe_key", {"KeyMetadata": {"KeyId": "k", "Arn": key, "KeyManager": "CUSTOMER"}}, {"KeyId": key}
+        )
+        images, output = Doctor(target).bucket_encryption()
+    # then the images bucket is fine, and the output bucket's finding names the output bucket's own parameter
+    assert images.status == "ok"
+    assert output.status == "fail"
+    assert "OutputBucketKmsKeyArn is empty" in output.detail
+    assert output.fix is not None and output.fix.endswith(f"--parameter-overrides OutputBucketKmsKeyArn={key}")

@@ -267,6 +267,10 @@ class EmulatorApp:
 
     # --- storage-like URLs --------------------------------------------------------------
     def _upload_put(self, request: Request, file_path: str) -> Response:
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            # Object stores' signed PUT URLs want the length up front: S3 answers 501 NotImplemented to a
+            # Transfer-Encoding header (Amazon S3 API Reference, "PutObject"; "Error responses").
+            return Response(b"", status=501)
         status = self.engine.put_upload(
             file_path, request.args.get("expires", ""), request.args.get("auth-value", ""), request.get_data()
         )

@@ -90,12 +90,12 @@ class EmulatorConfig:
     render_seconds: float = 0.2
     fetch_timeout_seconds: float = 10.0
     max_input_bytes: int = 50 * 1024 * 1024
-    # Pixels within this per-channel distance of the top-left colour become transparent.
+    # The cutout (matte.py): on a plain background, pixels within this per-channel distance of the top-left
+    # colour become transparent; other backgrounds are keyed by a colour model learned from the border.
     background_threshold: int = 24
-    # Whether the input's EXIF orientation is applied before the background is removed. Magic Hour does not document
-    # it, so the emulator can do either: False returns the stored pixels (a phone portrait stored landscape comes
-    # back landscape, as a plain decode gives it), True the upright picture. The renditions are upright either way.
-    apply_exif_orientation: bool = False
+    # Turn the input upright by its EXIF Orientation before the cutout. Magic Hour does not document what it does;
+    # off = the pixels as stored, the case a pipeline must survive (docs/hostile-inputs.md, "EXIF orientation").
+    exif_transpose: bool = False
 
     # The plan's concurrent generations per API key (Creator 3, Pro 5); 0 = unlimited. What Magic Hour
     # does beyond it is undocumented, so both answers are modelled (plan.py): "queue" (the excess stays
@@ -128,7 +128,9 @@ class EmulatorConfig:
     latency_spike_rate: float = 0.0
     latency_spike_seconds: float = 2.0
     render_error_rate: float = 0.0
-    render_error_code: str = "invalid_file_format"
+    # Magic Hour's code for a render that failed for no fault of the input ("Unexpected error"); set a documented
+    # file code (invalid_image_file, invalid_file_format, file_too_large, ...) to model a refused input.
+    render_error_code: str = "unknown_error"
     cancel_rate: float = 0.0
     never_complete_rate: float = 0.0
     drop_webhook_rate: float = 0.0
@@ -146,10 +148,7 @@ class EmulatorConfig:
     create_error_message: str = "Unable to create image"
 
     def __post_init__(self) -> None:
-        for name in _RATE_FIELDS:
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        self._check_rates_and_switches()
         if self.malformed is not None and self.malformed not in MALFORMED_MODES:
             raise ValueError(f"malformed must be one of {MALFORMED_MODES} or None, got {self.malformed!r}")
         unknown = set(self.webhook_events) - set(WEBHOOK_EVENTS)
@@ -167,6 +166,15 @@ class EmulatorConfig:
         for name in ("queue_seconds", "render_seconds", "latency_seconds", "latency_spike_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+
+    def _check_rates_and_switches(self) -> None:
+        for name in _RATE_FIELDS:
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        for name in ("exif_transpose", "reset_after_create"):  # a JSON "false" string must not read as true
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     def with_changes(self, **changes: Any) -> EmulatorConfig:
         """A validated copy; lists from JSON become tuples so the result stays hashable/frozen."""

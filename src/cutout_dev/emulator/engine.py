@@ -28,6 +28,17 @@ from .state import CreateRecord, EmulatorState, IdFactory, Project, Upload, iso_
 from .timers import Timers
 from .webhooks import WebhookDispatcher
 
+# What Magic Hour's docs say for the codes an injected render failure may carry (unknown codes get UNEXPECTED).
+UNEXPECTED = "An unexpected error occurred. Please contact support@magichour.ai with the project id."
+RENDER_ERROR_MESSAGES: dict[str, str] = {
+    "unknown_error": UNEXPECTED,
+    "invalid_image_file": "The image file contains invalid data. Please try a different file.",
+    "invalid_file_format": "Unsupported file type. Please use a supported image format.",
+    "file_too_large": "The file exceeds the size limit.",
+    "invalid_parameters": "Invalid request parameters.",
+    "content_policy_violation": "The image violates the content guidelines.",
+}
+
 
 class Engine:
     def __init__(self, config: EmulatorConfig) -> None:
@@ -177,18 +188,15 @@ class Engine:
                 background = bg.data
             if dice.roll("render_error", cfg.render_error_rate):
                 changes["fault"] = "render_error"
-                raise RenderError(cfg.render_error_code, "Unable to process the image. Please try again.")
+                raise RenderError(cfg.render_error_code, RENDER_ERROR_MESSAGES.get(cfg.render_error_code, UNEXPECTED))
             output = remove_background(
-                main.data,
-                background,
-                threshold=cfg.background_threshold,
-                apply_orientation=cfg.apply_exif_orientation,
+                main.data, background, threshold=cfg.background_threshold, exif_transpose=cfg.exif_transpose
             )
             changes.update(output=output, output_sha256=hashlib.sha256(output).hexdigest(), status="complete")
         except RenderError as exc:
             changes.update(status="error", error={"code": exc.code, "message": exc.message})
         except Exception as exc:  # a bug in the emulator must still end the job, visibly
-            changes.update(status="error", error={"code": "internal_error", "message": repr(exc)})
+            changes.update(status="error", error={"code": "unknown_error", "message": f"emulator bug: {exc!r}"})
         remaining = cfg.render_seconds - (time.monotonic() - started)
         self.scheduler.call_later(remaining, lambda: self._finish(project_id, gen, changes))
 

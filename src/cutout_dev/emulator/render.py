@@ -1,7 +1,12 @@
-"""The "model": fetch the inputs for real and produce a transparent PNG with Pillow.
+"""The "model": fetch the inputs for real and produce a transparent PNG (matte.py keys the subject out).
 
 Fetching for real matters: the pipeline hands Magic Hour presigned S3 URLs, and only a real
 GET proves they work (right host, not expired, no redirect) and that the bytes are the object.
+
+EXIF orientation: whether Magic Hour turns a photo upright (applies its EXIF Orientation) before removing the
+background is not documented (docs/hostile-inputs.md has what evidence there is). ``exif_transpose`` picks the
+behaviour: False returns the pixels as stored (a phone's portrait comes back on its side, with no tag to turn it),
+True turns them upright first. Either way the PNG carries no EXIF.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dataclasses import dataclass
 
 import requests
 from PIL import Image, ImageChops, ImageOps
+
+from .matte import subject_alpha
 
 # Guard against decompression bombs without rejecting large but honest photos.
 Image.MAX_IMAGE_PIXELS = 200_000_000
@@ -72,27 +79,22 @@ def _decode(data: bytes, what: str) -> Image.Image:
         img = Image.open(io.BytesIO(data))
         img.load()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise RenderError("invalid_file_format", f"The {what} could not be decoded as an image") from exc
+        # Magic Hour's code for bytes that are not a valid image ("invalid_file_format" is for an unsupported type).
+        message = f"The {what} file contains invalid data. Please try a different file."
+        raise RenderError("invalid_image_file", message) from exc
     return img
 
 
 def remove_background(
-    data: bytes, background: bytes | None = None, *, threshold: int = 24, apply_orientation: bool = False
+    data: bytes, background: bytes | None = None, *, threshold: int = 24, exif_transpose: bool = False
 ) -> bytes:
-    """Pixels close to the top-left colour become transparent; optionally composite over a background.
-
-    Deliberately simple (no ML): it produces a real RGBA PNG of the input's size, which is all
-    the pipeline can observe, and makes outputs predictable for tests. `apply_orientation`: the input's EXIF
-    orientation is applied first (the output is then the upright picture; otherwise the stored pixels).
+    """An RGBA PNG of the input's size: the subject kept, the background transparent (matte.py), optionally
+    composited over ``background``. ``threshold`` is the plain-background key's tolerance; ``exif_transpose``
+    turns the input upright first (see the module docstring).
     """
     decoded = _decode(data, "image")
-    img = (ImageOps.exif_transpose(decoded) if apply_orientation else decoded).convert("RGBA")
-    rgb = img.convert("RGB")
-    corner = rgb.getpixel((0, 0))
-    solid = Image.new("RGB", rgb.size, corner)
-    r, g, b = ImageChops.difference(rgb, solid).split()
-    distance = ImageChops.lighter(ImageChops.lighter(r, g), b)  # per-pixel max channel distance
-    keep = distance.point(lambda v: 255 if v > threshold else 0)
+    img = (ImageOps.exif_transpose(decoded) if exif_transpose else decoded).convert("RGBA")
+    keep = subject_alpha(img.convert("RGB"), flat_threshold=threshold)
     img.putalpha(ImageChops.multiply(img.getchannel("A"), keep))
     if background is not None:
         bg = _decode(background, "background image").convert("RGBA").resize(img.size)

@@ -275,7 +275,8 @@ def deploy(
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
     for item in cf.describe_stack_resources(StackName=stack_name)["StackResources"]:
-        lookups.physical_ids[item["LogicalResourceId"]] = item["PhysicalResourceId"]
+        if "LogicalResourceId" in item:  # moto lists a bare entry (no ids) for a template with a false condition
+            lookups.physical_ids[item["LogicalResourceId"]] = item["PhysicalResourceId"]
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
 
     deployed = DeployedResources(
@@ -315,8 +316,36 @@ def _fill_gaps(
     translated: TranslatedTemplate, deployed: DeployedResources, resolver: IntrinsicResolver, moto: MotoServer
 ) -> None:
     """Apply the properties moto's CloudFormation accepts but ignores."""
+    _fill_bucket_gaps(translated, deployed, resolver, moto)
+    cloudwatch = moto.client("cloudwatch")
+    for res in translated.resources_of_type("AWS::CloudWatch::Alarm").values():
+        props = resolver.resolve(res.get("Properties", {}))
+        if "AlarmName" not in props:
+            continue  # CloudFormation would generate a name; nothing local looks such an alarm up
+        cloudwatch.put_metric_alarm(**{k: v for k, v in props.items() if k in ALARM_PROPERTIES})
+
+    ddb = moto.client("dynamodb")
+    for logical_id, res in translated.resources_of_type("AWS::DynamoDB::Table").items():
+        props = resolver.resolve(res.get("Properties", {}))
+        table = deployed.physical_ids[logical_id]
+        if moto.dynamodb_endpoint_url != moto.endpoint_url:
+            _move_table(moto, table)
+        ttl = props.get("TimeToLiveSpecification") or {}
+        if ttl.get("Enabled") in (True, "true"):
+            ddb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+
+
+def _fill_bucket_gaps(
+    translated: TranslatedTemplate, deployed: DeployedResources, resolver: IntrinsicResolver, moto: MotoServer
+) -> None:
+    """Versioning and notifications of the buckets the stack creates."""
     s3 = moto.client("s3")
     for logical_id, res in translated.resources_of_type("AWS::S3::Bucket").items():
+        if logical_id not in deployed.physical_ids:
+            continue  # its condition is false (an existing bucket was given)
         props = resolver.resolve(res.get("Properties", {}))
         bucket = deployed.physical_ids[logical_id]
         if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
@@ -339,26 +368,6 @@ def _fill_gaps(
             log.warning("%s: S3 → Lambda notifications are not run locally", logical_id)
         if config:
             s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
-
-    cloudwatch = moto.client("cloudwatch")
-    for res in translated.resources_of_type("AWS::CloudWatch::Alarm").values():
-        props = resolver.resolve(res.get("Properties", {}))
-        if "AlarmName" not in props:
-            continue  # CloudFormation would generate a name; nothing local looks such an alarm up
-        cloudwatch.put_metric_alarm(**{k: v for k, v in props.items() if k in ALARM_PROPERTIES})
-
-    ddb = moto.client("dynamodb")
-    for logical_id, res in translated.resources_of_type("AWS::DynamoDB::Table").items():
-        props = resolver.resolve(res.get("Properties", {}))
-        table = deployed.physical_ids[logical_id]
-        if moto.dynamodb_endpoint_url != moto.endpoint_url:
-            _move_table(moto, table)
-        ttl = props.get("TimeToLiveSpecification") or {}
-        if ttl.get("Enabled") in (True, "true"):
-            ddb.update_time_to_live(
-                TableName=table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
 
 
 # What create_table takes back of an index from describe_table.

@@ -130,6 +130,14 @@ def skip_reason(ref: ObjectRef, settings: Settings) -> str | None:
     output_bucket = settings.output_bucket_for(ref.bucket)
     if ref.bucket == output_bucket and settings.output_prefix and ref.key.startswith(settings.output_prefix):
         return "output_prefix"
+    return _stack_owned(ref, settings, output_bucket)
+
+
+def _stack_owned(ref: ObjectRef, settings: Settings, output_bucket: str) -> str | None:
+    # What the stack keeps for itself (backgrounds) is never an upload: with an empty input prefix a background
+    # would otherwise be cut out, 5 credits each, whatever the ingest rule lets through.
+    if ref.key.startswith(settings.stack_owned_prefixes()) or ref.key in settings.stack_owned_keys():
+        return "stack_owned"
     # ... nor our renditions (written beside the cutouts, in the output bucket).
     if ref.bucket == output_bucket and settings.renditions_prefix and ref.key.startswith(settings.renditions_prefix):
         return "renditions_prefix"

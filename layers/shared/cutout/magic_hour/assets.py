@@ -3,7 +3,7 @@ cannot reach the bucket — Magic Hour's own upload URLs with the bytes sent the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any, cast
 
 from cutout.aws import aws_clients
 from cutout.aws.inspection import IMAGE_EXTENSIONS, extension_of
@@ -40,9 +40,11 @@ class Assets:
             params["VersionId"] = version_id
         if self.settings.asset_transfer == "upload":
             # Magic Hour cannot reach this bucket (loopback, or a policy forbidding presigned access):
-            # hand it the bytes through its own upload URL instead.
-            data = aws_clients.s3().get_object(**params)["Body"].read()
-            return self.magic_hour().upload_asset(data, extension_of(key))
+            # hand it the bytes through its own upload URL instead, streamed from S3 (never whole in memory).
+            obj = aws_clients.s3().get_object(**params)
+            with obj["Body"] as body:  # botocore's StreamingBody: a readable stream (an io.IOBase)
+                stream = cast("IO[bytes]", body)
+                return self.magic_hour().upload_asset(stream, extension_of(key), size=int(obj["ContentLength"]))
         # The key (with its extension) stays in the URL path, which is what Magic Hour needs to see.
         return aws_clients.s3().generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.settings.presign_expires_seconds

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -33,6 +33,7 @@ from cutout.domain.errors import (
     ProjectNotFound,
     TransientError,
 )
+from cutout.magic_hour.upload_put import put_with_length
 
 CREATE_PATH = "/v1/image-background-remover"
 PROJECT_PATH = "/v1/image-projects/{id}"
@@ -320,8 +321,10 @@ class MagicHourClient:
         return parse_project(body)
 
     # ----- asset upload (for buckets Magic Hour cannot read through a presigned URL) ----------------
-    def upload_asset(self, data: bytes, extension: str) -> str:
-        """POST /v1/files/upload-urls + PUT; returns the `file_path` to pass as an asset."""
+    def upload_asset(self, data: "IO[bytes] | bytes", extension: str, size: int | None = None) -> str:
+        """POST /v1/files/upload-urls + PUT; returns the `file_path` to pass as an asset. `data` may be a stream
+        of `size` bytes (the S3 object's body): it is sent as it is read, so the function's memory does not bound
+        the size of an upload."""
         try:
             with _CallClock():
                 resp = self._session.post(
@@ -340,7 +343,7 @@ class MagicHourClient:
             raise MalformedResponse("upload-urls body does not match the contract") from None
         # The signed PUT URL carries its own auth: no Authorization header, no Content-Type required.
         try:
-            put = requests.put(upload_url, data=data, timeout=(self._timeout[0], 120))
+            put = put_with_length(upload_url, data, size, timeout=(self._timeout[0], 120))
         except requests.exceptions.RequestException as exc:
             raise NotCreated(f"asset PUT failed: {type(exc).__name__}", code="upload_failed") from None
         if put.status_code >= 300:

@@ -105,6 +105,10 @@ class Settings(NamedTuple):
             raise InvalidEnvironment("OUTPUT_PREFIX must be set when results go to the source bucket")
         if not output_bucket and output_prefix == input_prefix:
             raise InvalidEnvironment("INPUT_PREFIX and OUTPUT_PREFIX must differ (recursion)")
+        background_prefix = _prefix(env.get("BACKGROUND_PREFIX", "backgrounds/")) or "backgrounds/"
+        if input_prefix.startswith(background_prefix):
+            # Every upload would lie under the backgrounds, which are never submitted: the stack would do nothing.
+            raise InvalidEnvironment("INPUT_PREFIX must not lie under BACKGROUND_PREFIX (backgrounds are not uploads)")
         transfer = env.get("ASSET_TRANSFER", "presign").strip() or "presign"
         if transfer not in {"presign", "upload"}:
             raise InvalidEnvironment(f"ASSET_TRANSFER must be 'presign' or 'upload', got {transfer!r}")
@@ -156,6 +160,16 @@ class Settings(NamedTuple):
 
     def output_bucket_for(self, source_bucket: str) -> str:
         return self.output_bucket or source_bucket
+
+    def stack_owned_prefixes(self) -> tuple[str, ...]:
+        """Key prefixes the stack reads or writes for itself, never uploads to cut out, whatever the input prefix
+        (backgrounds now; a prefix the stack adds later joins this one tuple). The output prefix is not among them:
+        it is the stack's only in the output bucket (inspection.skip_reason)."""
+        return (self.background_prefix,)
+
+    def stack_owned_keys(self) -> tuple[str, ...]:
+        """Single keys the stack reads for itself (the default background may lie outside the background prefix)."""
+        return (self.default_background_key,) if self.default_background_key else ()
 
 
 @lru_cache(maxsize=1)

@@ -2,9 +2,12 @@
 
 moto (and so the local stack) accepts templates that AWS refuses on the first ``sam deploy``: an empty object in an
 event pattern, a reserved concurrency a new account cannot give, a queue whose visibility timeout is shorter than
-its consumer's timeout. These rules are those refusals written down, each with the text AWS answers and the AWS
-documentation it comes from, so that the same check runs twice: in the template tests over every parameter
-combination that changes resources, and in the local stack's deploy, which refuses as CloudFormation would.
+its consumer's timeout. What cfn-lint already checks (resource schemas: ranges, lengths, patterns,
+enums; schedule expressions; reserved environment keys; a queue hiding messages shorter
+than its consumer runs) it checks on the resolved templates of every parameter combination the template tests
+cover (lint.py: one lint of them all, merged, since one lint takes seconds). The rest are written here, each with
+the text AWS answers and the AWS documentation it comes from, and run twice: in the template tests over every
+combination, and in the local stack's deploy, which refuses as CloudFormation would.
 
 The rules are pure functions of a *resolved* template (``resolve_template``): the translated CloudFormation
 template with its conditions evaluated, resources whose condition is false removed, and every ``Ref``/``Fn::*`` of
@@ -22,10 +25,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cutout_dev.local_stack.deploy_rules.cloudformation import parameter_constraints, template_rules
-from cutout_dev.local_stack.deploy_rules.events import event_patterns, rule_targets, schedules
+from cutout_dev.local_stack.deploy_rules.events import event_patterns, target_inputs
 from cutout_dev.local_stack.deploy_rules.lambdas import (
     ENVIRONMENT_LIMIT_BYTES,
-    RESERVED_ENV_KEYS,
     environment_size,
     event_source_mappings,
     functions,
@@ -33,7 +35,7 @@ from cutout_dev.local_stack.deploy_rules.lambdas import (
     reserved_concurrency,
     sqs_visibility,
 )
-from cutout_dev.local_stack.deploy_rules.logs import RETENTION_DAYS, log_groups, other_names
+from cutout_dev.local_stack.deploy_rules.lint import lint_resolved
 from cutout_dev.local_stack.deploy_rules.model import (
     DEFAULT_CONCURRENCY_QUOTA,
     ESM,
@@ -51,23 +53,23 @@ from cutout_dev.local_stack.deploy_rules.model import (
     linked,
     out_of_range,
 )
+from cutout_dev.local_stack.deploy_rules.names import other_names
 from cutout_dev.local_stack.deploy_rules.prefixes import renditions_prefix
 from cutout_dev.local_stack.deploy_rules.resolve import resolve_template
 from cutout_dev.local_stack.deploy_rules.sqs import DEFAULT_RETENTION, sqs_queues
 
 # ----------------------------------------------------------------------------------------------- the checks
-# What the resources themselves are refused for: the local stack runs these at deploy.
+# What cfn-lint does not check (lint.py runs it on resolved templates in the template tests): the local stack runs
+# these at deploy, in milliseconds; each names the AWS document it follows.
 RESOURCE_RULES: tuple[Rule, ...] = (
     event_patterns,
-    schedules,
-    rule_targets,
+    target_inputs,
     reserved_concurrency,
     no_reservation_by_default,
     functions,
     event_source_mappings,
     sqs_visibility,
     sqs_queues,
-    log_groups,
     other_names,
     template_rules,
     renditions_prefix,
@@ -106,9 +108,7 @@ __all__ = [
     "FUNCTION",
     "LOG_GROUP",
     "QUEUE",
-    "RESERVED_ENV_KEYS",
     "RESOURCE_RULES",
-    "RETENTION_DAYS",
     "UNRESERVED_MINIMUM",
     "Account",
     "DeployRefused",
@@ -123,7 +123,7 @@ __all__ = [
     "event_source_mappings",
     "functions",
     "linked",
-    "log_groups",
+    "lint_resolved",
     "no_reservation_by_default",
     "other_names",
     "out_of_range",
@@ -131,9 +131,8 @@ __all__ = [
     "renditions_prefix",
     "reserved_concurrency",
     "resolve_template",
-    "rule_targets",
-    "schedules",
     "sqs_queues",
     "sqs_visibility",
+    "target_inputs",
     "template_rules",
 ]

@@ -1,5 +1,5 @@
-"""Lambda's refusals: reserved concurrency, function settings and environment, event source mappings, and the
-visibility timeout SQS needs against its consumer."""
+"""Lambda's refusals cfn-lint does not make: reserved concurrency against the account, memory, environment keys,
+the batching window of large SQS batches, and the visibility timeout AWS recommends against the consumer's."""
 
 from __future__ import annotations
 
@@ -37,19 +37,7 @@ def reserved_concurrency(t: ResolvedTemplate, account: Account) -> Iterator[Viol
         value = res["Properties"].get("ReservedConcurrentExecutions")
         if value is None:
             continue
-        number = as_int(value, 0)
-        if number < 0:
-            yield from out_of_range(
-                "lambda.reserved-concurrency",
-                logical_id,
-                "reservedConcurrentExecutions",
-                number,
-                0,
-                quota,
-                _CONCURRENCY_DOC,
-            )
-            continue
-        reserved += number
+        reserved += max(as_int(value, 0), 0)  # a negative one is cfn-lint's (E3034)
         if reserved > reservable:
             yield Violation(
                 "lambda.reserved-concurrency",
@@ -76,75 +64,36 @@ def no_reservation_by_default(t: ResolvedTemplate, account: Account) -> Iterator
             )
 
 
-_QUOTAS_DOC = 'AWS Lambda Developer Guide, "Lambda quotas"'
+_QUOTAS_DOC = 'AWS Lambda Developer Guide, "Lambda quotas" (memory: 128 MB to 10,240 MB)'
 _ENV_DOC = 'AWS Lambda Developer Guide, "Working with Lambda environment variables" (and "Lambda quotas": 4 KB)'
-_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ENV_KEY = re.compile(r"^[a-zA-Z]\w+$")
-# Defined runtime environment variables Lambda does not let a function set ("Working with Lambda environment
-# variables", "Defined runtime environment variables": the reserved ones).
-RESERVED_ENV_KEYS = frozenset(
-    {
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-        "AWS_DEFAULT_REGION",
-        "AWS_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_LAMBDA_RUNTIME_API",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-    }
-)
 ENVIRONMENT_LIMIT_BYTES = 4096
 
 
 def environment_size(variables: Mapping[str, Any]) -> int:
     """Bytes Lambda counts against the 4 KB limit: its refusal quotes the variables as one JSON object ("String
-    measured: {...}"), so the JSON text of the map is what is measured."""
+    measured: {...}"), so the JSON text of the map is what is measured. (cfn-lint's E3697 counts keys and values
+    only, and lets through the last few bytes Lambda refuses.)"""
     return len(json.dumps({k: str(v) for k, v in variables.items()}, separators=(",", ":")).encode())
 
 
 def functions(t: ResolvedTemplate, account: Account) -> Iterator[Violation]:
-    """Timeout 1..900 s, memory 128..10,240 MB, description <= 256, <= 5 layers, names, and the environment:
-    <= 4 KB in all, valid keys, none of the reserved ones."""
+    """Memory 128..10,240 MB (cfn-lint checks only the lower bound), environment keys Lambda accepts, and the
+    environment within 4 KB as Lambda measures it. The timeout, description, layers, name and reserved keys are
+    cfn-lint's (lint.py)."""
     for logical_id, res in t.of_type(FUNCTION).items():
         props = res["Properties"]
-        yield from out_of_range("lambda.timeout", logical_id, "timeout", props.get("Timeout"), 1, 900, _QUOTAS_DOC)
         yield from out_of_range(
             "lambda.memory", logical_id, "memorySize", props.get("MemorySize"), 128, 10240, _QUOTAS_DOC
         )
-        yield from out_of_range(
-            "lambda.description", logical_id, "description", len(str(props.get("Description", ""))), 0, 256, _QUOTAS_DOC
-        )
-        yield from out_of_range(
-            "lambda.layers", logical_id, "layers", len(props.get("Layers") or []), 0, 5, _QUOTAS_DOC
-        )
-        if "FunctionName" in props and not _FUNCTION_NAME.match(str(props["FunctionName"])):
-            yield Violation(
-                "lambda.function-name",
-                logical_id,
-                f"1 validation error detected: Value '{props['FunctionName']}' at 'functionName' failed to satisfy "
-                "constraint: Member must have length less than or equal to 64",
-                _QUOTAS_DOC,
-            )
         variables = (props.get("Environment") or {}).get("Variables") or {}
-        reserved = sorted(set(variables) & RESERVED_ENV_KEYS)
-        if reserved:
+        size = environment_size(variables)
+        if size > ENVIRONMENT_LIMIT_BYTES:
             yield Violation(
-                "lambda.environment-reserved",
+                "lambda.environment-size",
                 logical_id,
                 "Lambda was unable to configure your environment variables because the environment variables you have "
-                "provided contains reserved keys that are currently not supported for modification. Reserved keys "
-                f"used in this request: {', '.join(reserved)}",
+                f"provided exceeded the 4KB limit. String measured: {size} bytes",
                 _ENV_DOC,
             )
         for key in variables:
@@ -157,15 +106,6 @@ def functions(t: ResolvedTemplate, account: Account) -> Iterator[Violation]:
                     f"[a-zA-Z]([a-zA-Z0-9_])+] ({key!r})",
                     _ENV_DOC,
                 )
-        size = environment_size(variables)
-        if size > ENVIRONMENT_LIMIT_BYTES:
-            yield Violation(
-                "lambda.environment-size",
-                logical_id,
-                "Lambda was unable to configure your environment variables because the environment variables you have "
-                f"provided exceeded the 4KB limit. String measured: {size} bytes",
-                _ENV_DOC,
-            )
 
 
 _ESM_DOC = 'AWS Lambda API Reference, "CreateEventSourceMapping" and "ScalingConfig"'
@@ -173,50 +113,25 @@ _SQS_ESM_DOC = 'AWS Lambda Developer Guide, "Creating and configuring an Amazon 
 
 
 def event_source_mappings(t: ResolvedTemplate, account: Account) -> Iterator[Violation]:
-    """SQS mappings: batch size 1..10,000 and above 10 only with a batching window, window 0..300 s, maximum
-    concurrency 2..1,000, partial batch responses the only response type."""
+    """An SQS mapping batching more than 10 records needs a batching window. (The ranges of batch size, window and
+    maximum concurrency, and the response types, are cfn-lint's: lint.py.)"""
     for logical_id, res in t.of_type(ESM).items():
         props = res["Properties"]
         queue = linked(props.get("EventSourceArn"))
         if queue is None or t.resources.get(queue, {}).get("Type") != QUEUE:
             continue
-        batch = as_int(props.get("BatchSize"), 10)
-        window = as_int(props.get("MaximumBatchingWindowInSeconds"), 0)
-        yield from out_of_range("lambda.esm-batch-size", logical_id, "batchSize", batch, 1, 10000, _ESM_DOC)
-        yield from out_of_range(
-            "lambda.esm-batching-window", logical_id, "maximumBatchingWindowInSeconds", window, 0, 300, _ESM_DOC
-        )
-        if batch > 10 and window < 1:
+        if as_int(props.get("BatchSize"), 10) > 10 and as_int(props.get("MaximumBatchingWindowInSeconds"), 0) < 1:
             yield Violation(
                 "lambda.esm-batch-size",
                 logical_id,
                 "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10",
                 _SQS_ESM_DOC,
             )
-        scaling = props.get("ScalingConfig") or {}
-        yield from out_of_range(
-            "lambda.esm-maximum-concurrency",
-            logical_id,
-            "scalingConfig.maximumConcurrency",
-            scaling.get("MaximumConcurrency"),
-            2,
-            1000,
-            _ESM_DOC,
-        )
-        for kind in props.get("FunctionResponseTypes") or []:
-            if kind != "ReportBatchItemFailures":
-                yield Violation(
-                    "lambda.esm-response-types",
-                    logical_id,
-                    f"1 validation error detected: Value '[{kind}]' at 'functionResponseTypes' failed to satisfy "
-                    "constraint: Member must satisfy enum value set: [ReportBatchItemFailures]",
-                    _ESM_DOC,
-                )
 
 
 def sqs_visibility(t: ResolvedTemplate, account: Account) -> Iterator[Violation]:
-    """A mapping's queue must hide a message at least as long as the function may run (Lambda refuses the mapping
-    otherwise), and AWS recommends six times the function timeout so a throttled batch can be retried."""
+    """AWS recommends a queue hiding a message six times its consumer's timeout, so a throttled batch can be
+    retried (advice). Shorter than the timeout itself Lambda refuses: cfn-lint's E3505 (lint.py)."""
     for logical_id, res in t.of_type(ESM).items():
         props = res["Properties"]
         queue, function = linked(props.get("EventSourceArn")), linked(props.get("FunctionName"))
@@ -226,15 +141,7 @@ def sqs_visibility(t: ResolvedTemplate, account: Account) -> Iterator[Violation]
             continue
         timeout = as_int(t.properties(function).get("Timeout"), 3)
         visibility = as_int(t.properties(queue).get("VisibilityTimeout"), 30)
-        if visibility < timeout:
-            yield Violation(
-                "lambda.sqs-visibility",
-                logical_id,
-                f"Invalid request provided: Queue visibility timeout: {visibility} seconds is less than Function "
-                f"timeout: {timeout} seconds",
-                _SQS_ESM_DOC,
-            )
-        elif visibility < 6 * timeout:
+        if visibility < 6 * timeout:
             yield Violation(
                 "lambda.sqs-visibility-6x",
                 logical_id,

@@ -1,4 +1,4 @@
-"""SQS's refusals: queue attributes, names and redrive policies."""
+"""SQS's refusals cfn-lint does not make: queue names and redrive policies."""
 
 from __future__ import annotations
 
@@ -13,40 +13,21 @@ from cutout_dev.local_stack.deploy_rules.model import (
     Violation,
     as_int,
     linked,
-    out_of_range,
 )
 
 # ----------------------------------------------------------------------------------------------- SQS
-_SQS_DOC = 'Amazon SQS API Reference, "CreateQueue" (queue attributes and QueueName)'
+_SQS_DOC = 'Amazon SQS API Reference, "CreateQueue" (QueueName)'
 _REDRIVE_DOC = 'Amazon SQS Developer Guide, "Using dead-letter queues in Amazon SQS"'
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_QUEUE_RANGES = (
-    ("DelaySeconds", 0, 900),
-    ("MessageRetentionPeriod", 60, 1_209_600),
-    ("VisibilityTimeout", 0, 43_200),
-    ("ReceiveMessageWaitTimeSeconds", 0, 20),
-    ("KmsDataKeyReusePeriodSeconds", 60, 86_400),
-)
 DEFAULT_RETENTION = 345_600  # 4 days, SQS's default
 
 
 def sqs_queues(t: ResolvedTemplate, account: Account) -> Iterator[Violation]:
-    """Attribute ranges, queue names <= 80 characters, redrive maxReceiveCount 1..1,000 (and a dead-letter queue
-    that keeps messages longer than its source: SQS keeps a message's original enqueue time, so a shorter
-    retention deletes redriven messages early; advice)."""
+    """Queue names <= 80 characters, redrive maxReceiveCount 1..1,000 (and a dead-letter queue that keeps messages
+    longer than its source: SQS keeps a message's original enqueue time, so a shorter retention deletes redriven
+    messages early; advice). The attribute ranges are cfn-lint's (lint.py)."""
     for logical_id, res in t.of_type(QUEUE).items():
         props = res["Properties"]
-        for name, low, high in _QUEUE_RANGES:
-            yield from out_of_range(
-                "sqs.attribute",
-                logical_id,
-                name,
-                props.get(name),
-                low,
-                high,
-                _SQS_DOC,
-                message=f"Invalid value for the parameter {name}.",
-            )
         fifo = str(props.get("FifoQueue", "false")).lower() == "true"
         queue_name = str(props.get("QueueName", "")) or None
         if queue_name is not None:

@@ -43,6 +43,9 @@ class Pipeline:
     daily_credit_budget: int = 0  # 0 = unlimited
     concurrency: int = 3  # MaxJobsInFlight where the stack has it, else MaximumConcurrency
     max_input_bytes: int = 20 * 1024 * 1024
+    # What the stack keeps for itself in the bucket: never listed as uploads (the submit's skip filter)
+    background_prefix: str = "backgrounds/"
+    default_background_key: str = ""
 
     @classmethod
     def from_target(cls, target: StackTarget) -> Pipeline:
@@ -63,6 +66,8 @@ class Pipeline:
             # Admission control's cap on jobs at Magic Hour, where the stack has it; else the submit's concurrency.
             concurrency=as_int(params.get("MaxJobsInFlight")) or target.maximum_concurrency,
             max_input_bytes=as_int(params.get("MaxInputBytes")) or 20 * 1024 * 1024,
+            background_prefix=params.get("BackgroundPrefix") or "backgrounds/",
+            default_background_key=params.get("DefaultBackgroundKey", ""),
         )
 
     def settings(self) -> Settings:
@@ -75,6 +80,8 @@ class Pipeline:
                 "OUTPUT_PREFIX": self.output_prefix,
                 "OUTPUT_BUCKET": "" if self.output_bucket in ("", self.bucket) else self.output_bucket,
                 "MAX_INPUT_BYTES": str(self.max_input_bytes),
+                "BACKGROUND_PREFIX": self.background_prefix,
+                "DEFAULT_BACKGROUND_KEY": self.default_background_key,
             }
         )
 

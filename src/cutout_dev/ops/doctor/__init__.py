@@ -16,10 +16,10 @@ Secrets are read with the operator's credentials and never printed.
 
 AWS actions it calls (beyond ``cloudformation:DescribeStacks``): ``lambda:GetAccountSettings``,
 ``lambda:GetFunctionConcurrency``, ``s3:GetBucketNotificationConfiguration`` (s3:GetBucketNotification),
-``s3:GetEncryptionConfiguration``, ``kms:DescribeKey``, ``secretsmanager:ListSecretVersionIds``,
-``secretsmanager:GetSecretValue`` (both secrets), ``sns:ListSubscriptionsByTopic``, ``sqs:GetQueueAttributes``,
-``cloudwatch:DescribeAlarms``, ``ssm:GetParameter`` (the presets), ``events:ListRuleNamesByTarget`` and
-``events:DescribeRule`` (the rule feeding the renditions queue).
+``s3:GetBucketLocation``, ``s3:GetEncryptionConfiguration``, ``kms:DescribeKey``,
+``secretsmanager:ListSecretVersionIds``, ``secretsmanager:GetSecretValue`` (both secrets),
+``sns:ListSubscriptionsByTopic``, ``sqs:GetQueueAttributes``, ``cloudwatch:DescribeAlarms``, ``ssm:GetParameter``
+(the presets), ``events:ListRuleNamesByTarget`` and ``events:DescribeRule`` (the rule feeding the renditions queue).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class Doctor:
         secrets, magic_hour, alarms = SecretChecks(self.ctx), MagicHourChecks(self.ctx), AlarmChecks(self.ctx)
         self.concurrency = concurrency.concurrency
         self.bucket_events, self.bucket_encryption = bucket.bucket_events, bucket.bucket_encryption
+        self.bucket_region = bucket.bucket_region
         self.secret_set = secrets.secret_set
         self.magic_hour_key, self.webhook = magic_hour.magic_hour_key, magic_hour.webhook
         self.alarm_subscription, self.dlqs, self.alarms = alarms.alarm_subscription, alarms.dlqs, alarms.alarms
@@ -73,6 +74,7 @@ class Doctor:
         checks: list[tuple[str, Callable[[], Check | list[Check]]]] = [
             ("concurrency", self.concurrency),
             ("bucket-events", self.bucket_events),
+            ("bucket-region", self.bucket_region),
             ("bucket-encryption", self.bucket_encryption),
             ("api-key-set", lambda: self.secret_set("api-key-set", "ApiKeySecret", "$MAGIC_HOUR_API_KEY")),
             ("webhook-secret-set", lambda: self.secret_set("webhook-secret-set", "WebhookSecret", "$WEBHOOK_SECRET")),
@@ -163,11 +165,12 @@ def add_parser(subparsers: Any) -> None:
         "doctor",
         help="deploy-day and every-day checks, each finding with its fix (exit 2: a check failed)",
         description=(
-            "Checks a stack: Lambda concurrency quota vs reservations, the bucket's EventBridge notifications and "
-            "encryption, secrets still at their placeholders, the Magic Hour key (no credits spent), a signed "
-            "webhook delivery, the stored presets and the renditions queue, the alarm subscription, DLQs and alarms. "
-            "Calls lambda:GetAccountSettings, "
-            "lambda:GetFunctionConcurrency, s3:GetBucketNotification, s3:GetEncryptionConfiguration, "
+            "Checks a stack: Lambda concurrency quota vs reservations, the bucket's EventBridge notifications, "
+            "region and encryption, secrets still at their placeholders, the Magic Hour key (no credits spent), a "
+            "signed webhook delivery, the stored presets and the renditions queue, the alarm subscription, DLQs and "
+            "alarms. Calls lambda:GetAccountSettings, "
+            "lambda:GetFunctionConcurrency, s3:GetBucketNotification, s3:GetBucketLocation, "
+            "s3:GetEncryptionConfiguration, "
             "kms:DescribeKey, secretsmanager:ListSecretVersionIds, secretsmanager:GetSecretValue, "
             "sns:ListSubscriptionsByTopic, sqs:GetQueueAttributes, cloudwatch:DescribeAlarms, ssm:GetParameter, "
             "events:ListRuleNamesByTarget, events:DescribeRule."

@@ -1,4 +1,5 @@
-"""The bucket's checks: EventBridge notifications on, and its encryption (a KMS key the functions may use)."""
+"""The bucket's checks: EventBridge notifications on, its region the stack's, and its encryption (a KMS key the
+functions may use)."""
 
 from __future__ import annotations
 
@@ -45,11 +46,41 @@ class BucketChecks:
             fix,
         )
 
+    def bucket_region(self) -> Check:
+        """EventBridge rules see only the events of their own region (EventBridge User Guide, "Amazon EventBridge
+        rules"), so a bucket in another region than the stack sends its uploads to a bus nothing listens on."""
+        bucket, region = self.ctx.target.bucket, self.ctx.target.region
+        location = self.ctx.target.client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        # GetBucketLocation answers no constraint for us-east-1, and "EU" for buckets made in eu-west-1 long ago
+        # (Amazon S3 API Reference, "GetBucketLocation").
+        bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, str(location))
+        if bucket_region == region:
+            return Check("bucket-region", "ok", f"s3://{bucket} is in {region}, the stack's region")
+        if self.ctx.target.local:
+            fix = f"cutout local up --param ExistingBucketName=<a bucket in {region}>"
+        else:
+            fix = (
+                "# deploy the stack in the bucket's region (a new stack there, then sam delete this one):\n"
+                f"{self.ctx.redeploy()} --region {bucket_region}"
+            )
+        return Check(
+            "bucket-region",
+            "fail",
+            f"s3://{bucket} is in {bucket_region}, the stack in {region}: EventBridge rules only see their own "
+            "region's events, so no upload starts a job",
+            fix,
+        )
+
     def bucket_encryption(self) -> list[Check]:
         buckets = dict.fromkeys([self.ctx.target.bucket, self.ctx.target.output_bucket])
         return [self._encryption(bucket, len(buckets) > 1) for bucket in buckets]
 
     def _encryption(self, bucket: str, several: bool) -> Check:
+        # A separate output bucket may have a key of its own (OutputBucketKmsKeyArn); sharing the images bucket's
+        # key (BucketKmsKeyArn) works too, as finalize may write with that one.
+        parameters = ["BucketKmsKeyArn"]
+        if bucket != self.ctx.target.bucket:
+            parameters.insert(0, "OutputBucketKmsKeyArn")
         name = f"bucket-encryption:{bucket}" if several else "bucket-encryption"
         s3 = self.ctx.target.client("s3")
         try:
@@ -71,16 +102,19 @@ class BucketChecks:
         if meta.get("KeyManager") == "AWS":
             return Check(name, "ok", f"s3://{bucket}: {algorithm} with an AWS managed key")
         arn = str(meta.get("Arn") or key)
-        given = self.ctx.target.parameters.get("BucketKmsKeyArn", "")
-        if given and self._same_key(given, arn):
-            return Check(name, "ok", f"s3://{bucket}: {algorithm} with {arn}, given to the stack (BucketKmsKeyArn)")
-        told = f"the stack was given {given}" if given else "the stack was not given it (BucketKmsKeyArn is empty)"
+        for parameter in parameters:
+            given = self.ctx.target.parameters.get(parameter, "")
+            if given and self._same_key(given, arn):
+                return Check(name, "ok", f"s3://{bucket}: {algorithm} with {arn}, given to the stack ({parameter})")
+        parameter = parameters[0]
+        given = self.ctx.target.parameters.get(parameter, "")
+        told = f"the stack was given {given}" if given else f"the stack was not given it ({parameter} is empty)"
         return Check(
             name,
             "fail",
             f"s3://{bucket}: {algorithm} with the customer managed key {arn}; {told}: the functions cannot read "
             "uploads or write cutouts without kms:Decrypt / kms:GenerateDataKey on it",
-            self.ctx.redeploy(BucketKmsKeyArn=arn),
+            self.ctx.redeploy(**{parameter: arn}),
         )
 
     def _same_key(self, given: str, arn: str) -> bool:
