@@ -48,13 +48,16 @@ SHOP = 12  # more than one SendMessageBatch (10), so an interruption can fall be
 
 
 def _image(i: int, *, subject: str = "centre") -> bytes:
-    """A white photo with a red subject: centred (a clean cutout), touching the right edge, or none at all."""
+    """A white photo with a red subject: centred (a clean cutout), running out of the frame, or none at all."""
     img = Image.new("RGB", (240, 180), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     if subject == "centre":
         draw.ellipse((70, 40, 170, 140), fill=(200, 30 + i % 200, 40))
     elif subject == "edge":
-        draw.rectangle((150, 30, 239, 150), fill=(200, 30, 40 + i % 200))
+        # A handle running out of the frame: thin enough that the emulator still sees a plain border and keys it
+        # by colour, wide enough that the judge sees the subject at the frame.
+        draw.ellipse((70, 40, 170, 140), fill=(200, 30, 40 + i % 200))
+        draw.rectangle((150, 87, 239, 92), fill=(200, 30, 40 + i % 200))
     else:  # "none": one colour, nothing to keep
         img = Image.new("RGB", (240, 180), (255, 255, 255 - i % 50))
     out = io.BytesIO()
