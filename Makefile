@@ -130,9 +130,10 @@ demo: $(STAMP) ## The whole pipeline on the local stack, offline; cutouts and a 
 	$(PY) -m cutout_dev.demo $(DEMO_ARGS)
 
 .PHONY: demo-image
-demo-image: $(STAMP) chromium ## Regenerate docs/demo.png: a demo run's before/after page, rendered headless
+demo-image: $(STAMP) chromium ## Regenerate docs/demo.png (and its first card, docs/renditions.png), rendered headless
 	$(PY) -m cutout_dev.demo
 	$(PY) -m cutout_dev.browser screenshot demo-output/index.html docs/demo.png --height 1040
+	$(PY) -m cutout_dev.browser screenshot demo-output/index.html docs/renditions.png --width 640 --height 740
 
 .PHONY: docs-figures
 docs-figures: $(STAMP) ## Rewrite the figures in README.md and docs/ from bench/*.json

@@ -1,9 +1,9 @@
 """``make demo``: the whole pipeline on the local stack, offline, in a few seconds.
 
-Uploads the samples (plus the same bytes again to the same key, which must not create a second Magic Hour job,
-and a non-image, which must be rejected), shows progress while the jobs run, prints a table and writes the
-cutouts and a before/after page (``index.html``, see ``cutout_dev.gallery``) to ``demo-output/``. Exit status 0
-only if all of that held.
+Sets the presets of ``samples/presets.json`` on the stack, uploads the samples (plus the same bytes again to the
+same key, which must not create a second Magic Hour job, and a non-image, which must be rejected), shows progress
+while the jobs and their renditions run, prints a table and writes the cutouts, their renditions and a before/after
+page (``index.html``, see ``cutout_dev.gallery``) to ``demo-output/``. Exit status 0 only if all of that held.
 
 Magic Hour is the emulator, whatever the environment holds: an exported ``MAGIC_HOUR_API_KEY`` changes nothing.
 ``--real-magic-hour`` calls the real API after a confirmation naming the credits (``--yes`` to give it up front).
@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from cutout.domain.models import TERMINAL
+from cutout.renditions.presets import PresetDocument
 from PIL import Image
 
+from cutout_dev import demo_renditions as renditions
 from cutout_dev import gallery
 from cutout_dev.local_stack import LocalStack, LocalStackConfig, Uploaded
 from cutout_dev.local_stack.stack import PROJECT_ROOT
@@ -50,6 +52,8 @@ class Row:
     latency: str = ""
     problem: str = ""
     job: dict[str, Any] = field(default_factory=dict)
+    renditions: str = ""  # the presets picked for it
+    rendition_problem: str = ""
 
 
 def _has_alpha_cutout(data: bytes) -> str:
@@ -103,7 +107,12 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
     with LocalStack(config) as stack:
         ep = stack.endpoints
         print(f"  up in {time.perf_counter() - t0:.1f}s: s3://{ep.bucket}/{ep.input_prefix}  (AWS at {ep.aws})")
-        print(f"  function logs: {FUNCTION_LOG.relative_to(PROJECT_ROOT)}\n")
+        print(f"  function logs: {FUNCTION_LOG.relative_to(PROJECT_ROOT)}")
+        document = renditions.set_presets(stack)
+        print(
+            f"  presets set: {_shown(renditions.PRESETS_FILE)} ({', '.join(document.presets)}), as "
+            "`cutout presets set` does\n"
+        )
 
         rows: list[Row] = []
         t_upload = time.perf_counter()
@@ -115,17 +124,7 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
         print(f"  uploaded {ep.input_prefix}{first.name} again (same bytes: must not create a second job)\n")
 
         deadline = time.perf_counter() + (REAL_TIMEOUT_SECONDS if real else TIMEOUT_SECONDS)
-        while time.perf_counter() < deadline:
-            records = {str(j["job_id"]): j for j in stack.jobs()}
-            for row in rows:
-                job = records.get(row.upload.job_id)
-                status = str(job.get("status")) if job else "uploaded"
-                if status != row.status:
-                    _print_progress(t_upload, row.name, row.status, status)
-                    row.status = status
-            if all(r.status in TERMINAL for r in rows) and stack.quiescent():
-                break
-            time.sleep(0.2)
+        records = _wait_for_the_end(stack, rows, document, deadline, t_upload)
         elapsed = time.perf_counter() - t_upload
 
         if real:
@@ -134,6 +133,8 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
         else:
             creates = [c for c in stack.emulator.state.creates if c.name == f"cutout:{first.upload.job_id}"]
         _collect_outputs(stack, rows, records, output_dir)
+        _check_renditions(stack, rows, document, output_dir)
+        all_creates = len(stack.emulator.state.creates) if not real else None
         still_moving = stack.still_moving()
         iam = stack.iam_report()
         mode = "the real Magic Hour API" if real else "the Magic Hour emulator"
@@ -142,14 +143,39 @@ def run(*, real: bool = False, assume_yes: bool = False, output_dir: Path = OUTP
             [gallery.card_for_job(stack.client("s3"), r.job) if r.job else _unrecorded(r) for r in rows],
             title="Cutout demo: before and after",
             subtitle=f"make demo: {len(rows)} objects uploaded to the local stack (one of them twice, paid once) "
-            f"and {mode}. Each cutout sits on a checkerboard: where it shows, the background was removed.",
+            f"and {mode}. Each cutout sits on a checkerboard: where it shows, the background was removed. Below "
+            f"it, the renditions its presets made from it ({', '.join(document.presets)}), for no extra credit.",
             note="" if real else gallery.EMULATOR_NOTE,
         )
 
-    ok = _report(rows, duplicate, first, len(creates), elapsed, still_moving, output_dir, iam)
+    ok = _report(rows, duplicate, first, len(creates), elapsed, still_moving, output_dir, iam, all_creates)
     print(f"  before/after page: {_shown(page)}  (open it in a browser)")
     print(f"\nDemo finished in {time.perf_counter() - t0:.1f}s (pipeline {elapsed:.1f}s).")
     return 0 if ok else 1
+
+
+def _wait_for_the_end(
+    stack: LocalStack, rows: list[Row], document: PresetDocument, deadline: float, t_upload: float
+) -> dict[str, dict[str, Any]]:
+    """Until every upload is terminal, every completed one has its renditions and nothing moves (or the
+    deadline): the job records as they were last read."""
+    records: dict[str, dict[str, Any]] = {}
+    while time.perf_counter() < deadline:
+        records = {str(j["job_id"]): j for j in stack.jobs()}
+        for row in rows:
+            job = records.get(row.upload.job_id)
+            status = str(job.get("status")) if job else "uploaded"
+            if status != row.status:
+                _print_progress(t_upload, row.name, row.status, status)
+                row.status = status
+        # Renditions follow each completion (its event, then the renditions queue): wait for them too.
+        complete = [records[r.upload.job_id] for r in rows if r.status == "complete"]
+        prefix = stack.endpoints.input_prefix
+        rendered = all(renditions.ready(j, renditions.expected(document, j, prefix)) for j in complete)
+        if all(r.status in TERMINAL for r in rows) and rendered and stack.quiescent():
+            break
+        time.sleep(0.2)
+    return records
 
 
 def _unrecorded(row: Row) -> gallery.Card:
@@ -187,6 +213,21 @@ def _collect_outputs(stack: LocalStack, rows: list[Row], records: dict[str, dict
         (output_dir / (Path(row.name).stem + ".png")).write_bytes(data)
 
 
+def _check_renditions(stack: LocalStack, rows: list[Row], document: PresetDocument, output_dir: Path) -> None:
+    """Each completed sample's renditions, read back and checked against their presets (``renditions/`` keeps
+    a copy of each)."""
+    s3 = stack.client("s3")
+    for row in rows:
+        if row.status != "complete" or row.problem:
+            continue
+        presets = renditions.expected(document, row.job, stack.endpoints.input_prefix)
+        bucket = str(row.job.get("output_bucket") or stack.endpoints.output_bucket)
+        row.renditions = ", ".join(p.name for p in presets)
+        row.rendition_problem = renditions.check(
+            s3, row.job, presets, bucket, output_dir / "renditions", Path(row.name).stem
+        )
+
+
 def _report(
     rows: list[Row],
     duplicate: Uploaded,
@@ -196,10 +237,19 @@ def _report(
     still_moving: list[str],
     output_dir: Path,
     iam: dict[str, Any],
+    all_creates: int | None = None,
 ) -> bool:
-    headers = ("key", "status", "output key / reason", "credits", "latency", "check")
+    headers = ("key", "status", "output key / reason", "credits", "latency", "check", "renditions")
     table = [
-        (r.upload.key, r.status, r.output_key or r.reason or "-", r.credits or "-", r.latency or "-", r.problem or "ok")
+        (
+            r.upload.key,
+            r.status,
+            r.output_key or r.reason or "-",
+            r.credits or "-",
+            r.latency or "-",
+            r.problem or "ok",
+            r.rendition_problem or r.renditions or "-",
+        )
         for r in rows
     ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
@@ -209,14 +259,21 @@ def _report(
     for line in table:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
 
+    images = sum(1 for r in rows if r.name != NON_IMAGE)
     checks = {
         "every image completed with a transparent PNG": all(not r.problem for r in rows if r.name != NON_IMAGE),
         f"{NON_IMAGE} rejected": all(not r.problem for r in rows if r.name == NON_IMAGE),
         "duplicate upload reused the job (same job id)": duplicate.job_id == first.upload.job_id,
         f"duplicate upload made no second Magic Hour create ({creates} create)": creates == 1,
+        "every completed sample has its renditions, each as its preset says": all(
+            r.renditions and not r.rendition_problem for r in rows if r.status == "complete"
+        ),
         "queues drained": not still_moving,
         _iam_label(iam): not any(iam["refused"].values()),
     }
+    if all_creates is not None:
+        label = f"renditions made with no Magic Hour call ({all_creates} creates for {images} images)"
+        checks[label] = all_creates == images
     print()
     for label, passed in checks.items():
         print(f"  [{'PASS' if passed else 'FAIL'}] {label}")
@@ -224,6 +281,8 @@ def _report(
         print(f"         still moving: {phrase} (function logs: {_shown(FUNCTION_LOG)})")
     written = sorted(p.name for p in output_dir.glob("*.png"))
     print(f"\n  cutouts written to {_shown(output_dir)}/: {', '.join(written) or 'none'}")
+    made = sorted(p.name for p in (output_dir / "renditions").glob("*") if p.is_dir())
+    print(f"  renditions written to {_shown(output_dir / 'renditions')}/: {', '.join(made) or 'none'}")
     return all(checks.values())
 
 

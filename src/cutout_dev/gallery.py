@@ -1,4 +1,5 @@
-"""The before/after page: every upload beside its cutout, on a checkerboard, with status, credits and latency.
+"""The before/after page: every upload beside its cutout, on a checkerboard, with status, credits and latency, and
+the renditions made from the cutout below them (each file as the bucket holds it).
 
 A cutout is a PNG whose background is transparent, and most image viewers draw transparency as white: a cutout of
 an image on a white background looks unchanged there. The page puts each cutout on a CSS checkerboard, so what
@@ -32,6 +33,18 @@ PAGE_NAME = "index.html"
 IMAGES_DIR = "images"
 
 
+class Rendition(NamedTuple):
+    """One rendition of a cutout as the page shows it: the file itself (a JPEG, WebP or PNG as the bucket holds
+    it, a mask as the greyscale image it is), or None with the reason it is missing."""
+
+    name: str
+    data: bytes | None
+    extension: str = "png"
+    transparent: bool = False  # drawn on the checkerboard, as the cutout is
+    label: str = ""
+    reason: str = ""
+
+
 class Card(NamedTuple):
     """One upload as the page shows it. Images are PNG previews; None when there is nothing a browser can show."""
 
@@ -42,6 +55,7 @@ class Card(NamedTuple):
     credits: str = ""
     latency: str = ""
     reason: str = ""
+    renditions: tuple[Rendition, ...] = ()
 
 
 def preview(data: bytes | None, side: int = PREVIEW_SIDE) -> bytes | None:
@@ -95,7 +109,55 @@ def card_for_job(s3: Any, job: Mapping[str, Any], *, default_output_bucket: str 
         except Exception:  # as above: the card says the cutout could not be read
             after = None
     reason = " — ".join(str(job[f]) for f in ("error_code", "error_message") if job.get(f))
-    return Card(str(job.get("source_key", "?")), status, before, after, credits(job), latency(job), reason)
+    made = renditions_of(s3, job, default_output_bucket=default_output_bucket) if status == "complete" else ()
+    return Card(str(job.get("source_key", "?")), status, before, after, credits(job), latency(job), reason, made)
+
+
+EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp", "image/png": "png"}
+
+
+def _size(n: Any) -> str:
+    if not isinstance(n, (int, float)):
+        return ""
+    return f"{n / 1024:,.0f} KB" if n >= 1024 else f"{n} B"
+
+
+def rendition(name: str, made: Mapping[str, Any], data: bytes | None) -> Rendition:
+    """One rendition from its entry in the job record (``status``, ``key``, ``bytes``, ``content_type``, ``width``,
+    ``height``, ``reason``) and the object's bytes, as they are: a browser shows JPEG, WebP and PNG itself."""
+    if made.get("status") != "ok":
+        return Rendition(name, None, label=name, reason=str(made.get("reason") or made.get("status") or "not made"))
+    if data is None:
+        return Rendition(name, None, label=name, reason="could not be read")
+    content_type = str(made.get("content_type") or "")
+    extension = EXTENSIONS.get(content_type) or str(made.get("key", "")).rpartition(".")[2].lower() or "png"
+    try:
+        img = Image.open(io.BytesIO(data))
+        transparent, size = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info, img.size
+    except Exception:  # a browser cannot show it either: the page says so
+        return Rendition(name, None, label=name, reason="not an image a browser can show")
+    label = f"{name} · {extension.upper()} {size[0]}x{size[1]} · {_size(made.get('bytes', len(data)))}"
+    return Rendition(name, data, extension, transparent, label)
+
+
+def renditions_of(s3: Any, job: Mapping[str, Any], *, default_output_bucket: str = "") -> tuple[Rendition, ...]:
+    """The renditions the job record lists (``renditions``: preset name -> entry), by name, read from the bucket."""
+    made = job.get("renditions")
+    if not isinstance(made, Mapping):
+        return ()
+    bucket = str(job.get("output_bucket") or default_output_bucket or job.get("source_bucket", ""))
+    shown = []
+    for name, entry in sorted(made.items()):
+        if not isinstance(entry, Mapping):
+            continue
+        data = None
+        if entry.get("status") == "ok" and entry.get("key"):
+            try:
+                data = s3.get_object(Bucket=str(entry.get("bucket") or bucket), Key=str(entry["key"]))["Body"].read()
+            except Exception:  # as above: the pane says it could not be read
+                data = None
+        shown.append(rendition(str(name), entry, data))
+    return tuple(shown)
 
 
 def _slug(text: str) -> str:
@@ -131,6 +193,10 @@ h1 { font-size: 22px; margin: 0 0 4px; } p.sub { margin: 0 0 20px; color: #555; 
 .status { font-weight: 600; } .status.complete { color: #137333; } .status.rejected, .status.error,
 .status.canceled, .status.timed_out { color: #b3261e; }
 .reason { margin-top: 6px; font-size: 13px; color: #b3261e; }
+.renditions { display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)); gap: 8px; margin-top: 8px; }
+.renditions .pane { height: 120px; }
+.renditions .plain { background: #fff; border: 1px solid #eee; }
+.renditions .label { overflow-wrap: anywhere; }
 .note { margin: 0 0 16px; padding: 8px 12px; border-left: 4px solid #b06000; background: #fff4e5; color: #5f3700; }
 """
 
@@ -164,6 +230,16 @@ def _pane(kind: str, src: str | None, alt: str, missing: str) -> str:
     css = "checker" if kind == "after" and src else "before"  # the checkerboard only behind a cutout
     inner = f'<img src="{html.escape(src)}" alt="{html.escape(alt)}">' if src else html.escape(missing)
     return f'<div><div class="pane {css}">{inner}</div><div class="label">{kind}</div></div>'
+
+
+def _rendition_pane(item: Rendition, src: str | None, key: str) -> str:
+    css = "checker" if item.transparent else "plain"
+    if src:
+        inner = f'<img class="rendition" src="{html.escape(src)}" alt="{html.escape(item.name)} of {html.escape(key)}">'
+    else:
+        css, inner = "before", html.escape(item.reason)
+    label = html.escape(item.label or item.name)
+    return f'<div><div class="pane {css}">{inner}</div><div class="label">{label}</div></div>'
 
 
 def _after_missing(card: Card) -> str:
@@ -202,6 +278,18 @@ def write_page(
                 _write_atomic(path, data)
             wanted.add(name)
             srcs[kind] = f"{IMAGES_DIR}/{name}"
+        panes = []
+        for item in card.renditions:
+            src = None
+            if item.data is not None:
+                name = f"{n:03d}-{_slug(card.key)}-r-{_slug(item.name)}.{item.extension}"
+                path = images / name
+                if not path.is_file() or path.read_bytes() != item.data:
+                    _write_atomic(path, item.data)
+                wanted.add(name)
+                src = f"{IMAGES_DIR}/{name}"
+            panes.append(_rendition_pane(item, src, card.key))
+        shelf = f'<div class="renditions">{"".join(panes)}</div>' if panes else ""
         facts = [f'<span class="status {html.escape(card.status)}">{html.escape(card.status or "uploaded")}</span>']
         facts.append(f"<span>credits {html.escape(card.credits or '0')}</span>")
         if card.latency:
@@ -214,10 +302,11 @@ def write_page(
             + _pane("before", srcs["before"], f"upload {card.key}", "not an image")
             + _pane("after", srcs["after"], f"cutout of {card.key}", _after_missing(card))
             + "</div>"
-            f'<div class="facts">{"".join(facts)}</div>{reason}</div>'
+            + shelf
+            + f'<div class="facts">{"".join(facts)}</div>{reason}</div>'
         )
-    for stale in images.glob("*.png"):  # cards that moved or went away
-        if stale.name not in wanted:
+    for stale in images.iterdir():  # cards (and renditions) that moved or went away
+        if stale.is_file() and not stale.name.startswith(".") and stale.name not in wanted:
             stale.unlink(missing_ok=True)
     empty = "" if cards else "<p>Nothing uploaded yet.</p>"
     page = (
@@ -241,10 +330,11 @@ def newest_first(jobs: Iterable[Mapping[str, Any]], limit: int) -> list[Mapping[
 
 
 class LivePage:
-    """The page of a running local stack: rewritten when a job's status changes, newest ``limit`` uploads first.
+    """The page of a running local stack: rewritten when a job's status (or its renditions) changes, newest
+    ``limit`` uploads first.
 
-    Cards are cached per (job, status), so a refresh reads from S3 only what changed. The page reloads itself
-    every ``refresh_seconds`` in the browser, so leaving it open shows jobs finishing.
+    Cards are cached per (job, status, renditions run), so a refresh reads from S3 only what changed. The page
+    reloads itself every ``refresh_seconds`` in the browser, so leaving it open shows jobs finishing.
     """
 
     def __init__(
@@ -264,16 +354,17 @@ class LivePage:
         self._limit = limit
         self._refresh_seconds = refresh_seconds
         self._note = note
-        self._cards: dict[tuple[str, str], Card] = {}
-        self._shown: tuple[tuple[str, str], ...] | None = None
+        self._cards: dict[tuple[str, str, str], Card] = {}
+        self._shown: tuple[tuple[str, str, str], ...] | None = None
 
     def refresh(self, jobs: Iterable[Mapping[str, Any]]) -> bool:
         """Rewrite the page if what it shows changed; True when it did."""
         newest = newest_first(jobs, self._limit)
-        shown = tuple((str(j["job_id"]), str(j.get("status", ""))) for j in newest)
+        # Renditions arrive after the job completed: a new run of them (renditions_at) is a change of the card.
+        shown = tuple((str(j["job_id"]), str(j.get("status", "")), str(j.get("renditions_at") or "")) for j in newest)
         if shown == self._shown:
             return False
-        cards: dict[tuple[str, str], Card] = {}
+        cards: dict[tuple[str, str, str], Card] = {}
         for ident, job in zip(shown, newest, strict=True):
             cards[ident] = self._cards.get(ident) or card_for_job(
                 self._s3, job, default_output_bucket=self._output_bucket

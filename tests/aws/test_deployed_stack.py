@@ -88,7 +88,7 @@ def test_status_reads_the_deployed_stack(outputs: dict[str, str], capsys: pytest
     assert code in (0, 2)  # 2 = something needs a person (a DLQ or an alarm): still a correct answer
     assert status["stack"] == STACK
     assert status["local"] is False
-    assert set(status["dlqs"]) == {"IngestDLQ", "PollDLQ", "CompletionDLQ"}
+    assert set(status["dlqs"]) == {"IngestDLQ", "PollDLQ", "CompletionDLQ", "RenditionsDLQ"}
     assert status["needs_attention"] == (code == 2)
     assert status["dashboard"].startswith("https://")
 

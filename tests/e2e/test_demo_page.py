@@ -7,6 +7,7 @@ own script sets once every image has settled (see cutout_dev.gallery).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -71,6 +72,13 @@ def test_demo_with_a_key_exported_stays_on_the_emulator(
     assert seconds < 120
     assert (out / "index.html").is_file()
     assert sorted(p.name for p in out.glob("*.png")) == sorted(Path(n).stem + ".png" for n in SAMPLES)
+    # and the renditions of every sample, by preset, as samples/presets.json names them
+    presets = json.loads((PROJECT_ROOT / "samples" / "presets.json").read_text(encoding="utf-8"))["presets"]
+    for name, preset in presets.items():
+        extension = {"jpeg": "jpg"}.get(preset["format"], preset["format"])
+        made = sorted(p.name for p in (out / "renditions" / name).iterdir())
+        assert made == sorted(f"{Path(n).stem}.{extension}" for n in SAMPLES), name
+    assert "renditions made with no Magic Hour call" in proc.stdout
 
 
 def test_the_demo_page_renders_in_a_browser_with_every_image_loaded(
@@ -80,12 +88,18 @@ def test_the_demo_page_renders_in_a_browser_with_every_image_loaded(
     assert proc.returncode == 0
     # when a headless browser opens the page the demo wrote
     rendered = browser.render(out / "index.html")
-    # then every image decoded: an upload and its cutout for each sample; the non-image shows its reason instead
+    # then every image decoded: an upload, its cutout and each of its renditions for each sample; the non-image
+    # shows its reason instead
+    presets = json.loads((PROJECT_ROOT / "samples" / "presets.json").read_text(encoding="utf-8"))["presets"]
+    assert len(presets) >= 3  # at least the marketplace JPEG, the WebP thumbnail and the mask
     assert rendered.images == "loaded"
-    assert rendered.image_count == 2 * len(SAMPLES)
+    assert rendered.image_count == (2 + len(presets)) * len(SAMPLES)
+    assert rendered.dom.count('<img class="rendition"') == len(presets) * len(SAMPLES)
+    for name in presets:
+        assert rendered.dom.count(f"-r-{name}.") == len(SAMPLES), name
     assert f"incoming/{NON_IMAGE}" in rendered.dom
     assert "not_an_image" in rendered.dom
-    assert rendered.dom.count('class="pane checker"') == len(SAMPLES)  # each cutout on the checkerboard
+    assert rendered.dom.count('class="pane checker"><img src=') == len(SAMPLES)  # each cutout on the checkerboard
     assert 'id="stand-in"' in rendered.dom  # the emulator's cutouts are labelled as a stand-in for Magic Hour's
 
 

@@ -91,7 +91,7 @@ def test_status_counts_jobs_by_status_and_reports_credits_against_the_budget(
     assert status["counts"]["rejected"] == 1
     assert status["in_flight"] == 0
     assert status["oldest_open"] is None
-    assert status["dlqs"] == {"IngestDLQ": 0, "PollDLQ": 0, "CompletionDLQ": 0}
+    assert status["dlqs"] == {"IngestDLQ": 0, "PollDLQ": 0, "CompletionDLQ": 0, "RenditionsDLQ": 0}
     assert status["credits_today"]["spent"] == 15  # three creates at 5 credits
     assert status["credits_today"]["budget"] == BUDGET
     assert status["credits_today"]["left"] == BUDGET - 15
@@ -274,7 +274,7 @@ def test_a_stack_named_with_stack_is_found_through_cloudformation_and_reads_the_
     assert target.input_prefix == "incoming/"
     assert target.output_prefix == "cutouts/"
     assert target.daily_credit_budget == BUDGET
-    assert set(target.dead_letter_queues) == {"IngestDLQ", "PollDLQ", "CompletionDLQ"}
+    assert set(target.dead_letter_queues) == {"IngestDLQ", "PollDLQ", "CompletionDLQ", "RenditionsDLQ"}
     assert target.alarm_prefix == "cutout-local/"
     assert target.log_groups["Finalize"] == "/aws/lambda/cutout-local/finalize"
 

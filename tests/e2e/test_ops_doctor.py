@@ -34,6 +34,8 @@ CHECKS = [
     "webhook-secret-set",
     "magic-hour-key",
     "webhook",
+    "presets",
+    "renditions-queue",
     "alarm-subscription",
     "dlqs",
     "alarms",
@@ -115,6 +117,8 @@ def test_a_healthy_stack_passes_every_check(local_state: Path, capsys: pytest.Ca
     assert "quota 1000" in checks["concurrency"]["detail"]
     assert "404" in checks["magic-hour-key"]["detail"]  # the probe GET: a valid key, nothing spent
     assert "Magic Hour's signing secret" in checks["webhook"]["detail"]
+    assert "no renditions, no extra cost" in checks["presets"]["detail"]  # the template stores `{}`
+    assert "fed by" in checks["renditions-queue"]["detail"]
     assert all(c["fix"] is None for c in checks.values())
 
 
@@ -268,6 +272,53 @@ def test_a_message_in_a_dlq_is_found_and_the_redrive_fix_empties_it(
     stack.emulator.wait_until(stack.quiescent, timeout=15)
     code, checks = doctor(capsys, "After `cutout redrive IngestDLQ`")
     assert code == 0
+
+
+def test_stored_presets_that_do_not_parse_are_found_and_the_set_fix_clears_them(
+    stack: LocalStack, local_state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given presets stored behind `cutout presets set`'s back (the AWS CLI's put-parameter) that do not validate
+    ssm, name = stack.client("ssm"), stack.endpoints.stack_outputs["PresetsParameterName"]
+    bad = '{"presets": {"shop": {"format": "jpeg", "canvas": [90000, 90000]}}}'
+    ssm.put_parameter(Name=name, Value=bad, Type="String", Overwrite=True)
+    code, checks = doctor(capsys, "Stored presets that do not parse")
+
+    assert code == 2
+    assert failing(checks) == {"presets"}
+    assert "does not parse" in checks["presets"]["detail"]
+    assert "background" in checks["presets"]["detail"] and "90000" in checks["presets"]["detail"]
+    assert "cutout presets set presets.json" in checks["presets"]["fix"]
+
+    # When the fix is run with a good file
+    good = tmp_path / "presets.json"
+    good.write_text('{"presets": {"thumb": {"format": "webp", "max_side": 400}}}', encoding="utf-8")
+    assert cli.main(["presets", "set", str(good)]) == 0
+    capsys.readouterr()
+    code, checks = doctor(capsys, "After `cutout presets set presets.json`")
+    assert code == 0
+    assert "1 preset(s) (thumb)" in checks["presets"]["detail"]
+    ssm.put_parameter(Name=name, Value="{}", Type="String", Overwrite=True)
+
+
+def test_a_renditions_queue_nothing_feeds_is_found(
+    stack: LocalStack, local_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the rule that sends "Cutout Completed" to the renditions queue disabled (a console click)
+    events = stack.client("events")
+    (rule,) = [r["Name"] for r in events.list_rules()["Rules"] if "RenditionsRule" in r["Name"]]
+    events.disable_rule(Name=rule)
+    try:
+        code, checks = doctor(capsys, "The renditions rule disabled")
+        assert code == 2
+        assert failing(checks) == {"renditions-queue"}
+        assert "no enabled EventBridge rule" in checks["renditions-queue"]["detail"]
+        assert "list-rule-names-by-target" in checks["renditions-queue"]["fix"]
+    finally:
+        events.enable_rule(Name=rule)
+    code, checks = doctor(capsys, "The renditions rule enabled again")
+    assert code == 0
+    assert rule in checks["renditions-queue"]["detail"]
+    assert "RenditionsDLQ after 5 receives" in checks["renditions-queue"]["detail"]
 
 
 def test_a_reservation_above_what_the_account_allows_is_found(

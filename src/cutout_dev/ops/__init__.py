@@ -29,4 +29,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cutout_dev.ops.backfill",
     "cutout_dev.ops.retry",
     "cutout_dev.ops.presets",
+    "cutout_dev.ops.renditions",
 )

@@ -12,10 +12,21 @@ from botocore.exceptions import ClientError
 from cutout.domain.models import job_id_for
 
 from cutout_dev.ops.output import EXIT_ERROR, EXIT_OK, Output, fields, table
-from cutout_dev.ops.records import JobsTable, detail, net_credits, since_argument, statuses, summary
+from cutout_dev.ops.records import (
+    JobsTable,
+    detail,
+    flag_codes,
+    net_credits,
+    renditions,
+    since_argument,
+    statuses,
+    summary,
+)
+from cutout_dev.ops.renditions.plan import key_prefix
 from cutout_dev.ops.target import StackTarget, TargetError
 
 DEFAULT_LIMIT = 50
+ANY_FLAG = "any"  # `cutout jobs --flagged` without a code
 LOGS_LOOKBACK_DAYS = 7
 # The "Earlier attempts" columns in reading order (from a history entry: job_store.HISTORY_FIELDS + its span).
 ATTEMPT_COLUMNS = ("started", "ended", "status", "error", "credits", "project", "message")
@@ -37,6 +48,15 @@ def add_parser(subparsers: Any) -> None:
     jobs.add_argument(
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT}; 0 = all)"
     )
+    jobs.add_argument(
+        "--flagged",
+        nargs="?",
+        const=ANY_FLAG,
+        default=None,
+        metavar="CODE",
+        help="only cutouts the renditions step flagged (no_subject, background_not_removed, subject_cut_off), or "
+        "only this flag; complete jobs unless --status",
+    )
     jobs.set_defaults(run=run_jobs)
 
     job = subparsers.add_parser(
@@ -50,6 +70,8 @@ def add_parser(subparsers: Any) -> None:
 
 # -- jobs ------------------------------------------------------------------------------------------------------
 def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
+    if args.flagged:
+        return _flagged(args, target)
     table_ = JobsTable(target.client("dynamodb"), target.table)
     prefix = target.key_prefix(args.prefix) if args.prefix else None  # as upload, backfill and retry read it
     limit = args.limit if args.limit > 0 else None
@@ -78,6 +100,37 @@ def run_jobs(args: argparse.Namespace, target: StackTarget) -> int:
         )
         more = " (--limit reached; narrow with --status/--since/--prefix)" if limit and len(rows) == limit else ""
         console.print(f"{len(rows)} job(s){more}", markup=False)
+
+    Output.from_args(args).emit(result, draw)
+    return EXIT_OK
+
+
+def _flagged(args: argparse.Namespace, target: StackTarget) -> int:
+    """``cutout jobs --flagged [CODE]``: the cutouts a shop would not publish as they are, with the judge's figure.
+    Renditions are made after a job completes, so only complete jobs carry flags unless --status says otherwise."""
+    table_ = JobsTable(target.client("dynamodb"), target.table)
+    given = str(args.prefix or "")
+    given = given.removeprefix("s3://").partition("/")[2] if given.startswith("s3://") else given
+    prefix = key_prefix(target.input_prefix, given) if args.prefix else None  # relative to the input prefix
+    limit = args.limit if args.limit > 0 else None
+    code = None if args.flagged == ANY_FLAG else args.flagged
+    found = table_.newest(
+        args.status or ["complete"], args.since, prefix=prefix, limit=None if code else limit, flagged=True
+    )
+    if code:  # a flag is an item of a list: DynamoDB cannot filter on one field of it, so it is picked here
+        found = [j for j in found if code in flag_codes(j)][:limit]
+    rows = [{**summary(j), "rendition_flags": renditions(j)["flags"]} for j in found]
+    result = {"jobs": rows, "count": len(rows), "limit": limit, "flag": code}
+
+    def draw(console: Any) -> None:
+        def spelled(flags: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{f.get('code')} {f.get('figure')}" for f in flags)
+
+        columns = ("job id", "created", "flags (figure)", "source key")
+        body = [(r["job_id"], r["created_at"], spelled(r["rendition_flags"]), r["source_key"]) for r in rows]
+        console.print(table(None, columns, body, no_wrap={"job id", "created"}))
+        what = f"flagged {code}" if code else "flagged"
+        console.print(f"{len(rows)} {what} job(s); `cutout job ID` shows each flag's message", markup=False)
 
     Output.from_args(args).emit(result, draw)
     return EXIT_OK
@@ -179,6 +232,7 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
                     ("Message", "error_message"),
                     ("Fix", "fix"),
                     ("Attempts", "attempts"),
+                    ("Renditions made", "renditions_at"),
                 )
                 if result[key] not in (None, "", False)
             )
@@ -206,6 +260,7 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
             ]
             no_wrap = {"started", "ended", "error", "project"}  # timestamps and ids are never broken mid-token
             console.print(table("Earlier attempts", ATTEMPT_COLUMNS, rows, no_wrap=no_wrap))
+        _draw_renditions(console, result)
         console.print()
         if "local_logs" in result:
             local = result["local_logs"]
@@ -220,3 +275,37 @@ def run_job(args: argparse.Namespace, target: StackTarget) -> int:
 
     out.emit(result, draw)
     return EXIT_OK
+
+
+RENDITION_COLUMNS = ("preset", "status", "key", "bytes", "size", "rendered", "reason")
+
+
+def _draw_renditions(console: Any, result: dict[str, Any]) -> None:
+    """The renditions made from the cutout, the judge's flags, the presets the upload named that do not exist."""
+    if result["renditions"]:
+        console.print()
+        rows = [
+            (
+                r["name"],
+                r["status"],
+                r["key"],
+                f"{r['bytes']:,}" if isinstance(r["bytes"], int) else r["bytes"],
+                f"{r['width']}x{r['height']}" if r["width"] else None,
+                r["rendered_at"],
+                r["reason"],
+            )
+            for r in result["renditions"]
+        ]
+        console.print(table("Renditions", RENDITION_COLUMNS, rows, no_wrap={"preset", "status", "rendered"}))
+    if result["flags"]:
+        console.print()
+        flags = [(f.get("code"), f.get("figure"), f.get("message")) for f in result["flags"]]
+        console.print(table("Flags (renditions were still made)", ("flag", "figure", "what it means"), flags))
+    if result["unknown_presets"]:
+        console.print()
+        console.print(
+            "Unknown presets (asked for by the upload's metadata, not in the document): "
+            + ", ".join(map(str, result["unknown_presets"])),
+            markup=False,
+            soft_wrap=True,
+        )

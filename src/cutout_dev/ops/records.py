@@ -102,6 +102,7 @@ class JobsTable:
         newest_first: bool = True,
         prefix: str | None = None,
         attributes: tuple[str, ...] = (),
+        flagged: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Jobs with ``status`` (created at or after ``since``), page by page, newest first by default; only
         ``attributes`` of each when given (less to read for a sum over many jobs)."""
@@ -111,9 +112,15 @@ class JobsTable:
             names = {f"#p{i}": a for i, a in enumerate(attributes)}
             kwargs["ExpressionAttributeNames"].update(names)
             kwargs["ProjectionExpression"] = ", ".join(names)
+        filters = []
         if prefix:
-            kwargs["FilterExpression"] = "begins_with(source_key, :p)"
+            filters.append("begins_with(source_key, :p)")
             kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
+        if flagged:  # read only the jobs whose cutout the renditions step flagged
+            filters.append("attribute_exists(rendition_flags) AND size(rendition_flags) > :none")
+            kwargs["ExpressionAttributeValues"][":none"] = {"N": "0"}
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
         for page in self.client.get_paginator("query").paginate(**kwargs):
             for item in page.get("Items", []):
                 yield deserialize(item)
@@ -125,10 +132,11 @@ class JobsTable:
         *,
         prefix: str | None = None,
         limit: int | None = None,
+        flagged: bool = False,
     ) -> list[dict[str, Any]]:
         """Jobs of every status in ``status_list`` merged newest first (each query is already in that order, so
-        the merge reads no more than ``limit`` items per status)."""
-        streams = [self.by_status(s, since, prefix=prefix) for s in status_list]
+        the merge reads no more than ``limit`` items per status); only those with rendition flags if ``flagged``."""
+        streams = [self.by_status(s, since, prefix=prefix, flagged=flagged) for s in status_list]
         merged = heapq.merge(*streams, key=lambda j: str(j.get("created_at", "")), reverse=True)
         return list(itertools.islice(merged, limit))
 
@@ -173,6 +181,7 @@ def summary(job: Mapping[str, Any]) -> dict[str, Any]:
         "error_code": job.get("error_code"),
         "output": output_uri(job),
         "output_key": job.get("output_key"),
+        "flags": flag_codes(job),
     }
 
 
@@ -217,6 +226,45 @@ def detail(job: Mapping[str, Any]) -> dict[str, Any]:
         "fix": fix_for(job),
         "steps": history(job),
         "previous_attempts": previous if isinstance(previous, list) else [],
+        **renditions(job),
+    }
+
+
+def flag_codes(job: Mapping[str, Any]) -> list[str]:
+    flags = job.get("rendition_flags")
+    return [str(f.get("code")) for f in flags if isinstance(f, Mapping)] if isinstance(flags, list) else []
+
+
+def renditions(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The renditions made from the cutout (one row per preset, by name), the judge's flags on it, and the
+    preset names the upload asked for that the document does not define."""
+    made = job.get("renditions")
+    rows = (
+        [
+            {
+                "name": name,
+                "status": r.get("status"),
+                "key": r.get("key"),
+                "bytes": r.get("bytes"),
+                "content_type": r.get("content_type"),
+                "width": r.get("width"),
+                "height": r.get("height"),
+                "rendered_at": r.get("rendered_at"),
+                "reason": r.get("reason"),
+            }
+            for name, r in sorted(made.items())
+            if isinstance(r, Mapping)
+        ]
+        if isinstance(made, Mapping)
+        else []
+    )
+    flags = job.get("rendition_flags")
+    return {
+        "renditions": rows,
+        "renditions_at": job.get("renditions_at"),
+        "flags": [dict(f) for f in flags if isinstance(f, Mapping)] if isinstance(flags, list) else [],
+        "requested_presets": job.get("requested_presets"),
+        "unknown_presets": list(job.get("unknown_presets") or []),
     }
 
 

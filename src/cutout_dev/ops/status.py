@@ -86,7 +86,10 @@ def collect(target: StackTarget, now: datetime | None = None) -> dict[str, Any]:
         if job is not None and (oldest is None or str(job.get("created_at")) < str(oldest.get("created_at"))):
             oldest = job
     dlqs = {name: queue_depth(target, ref.url) for name, ref in target.dead_letter_queues.items()}
-    queues = {src: queue_depth(target, target.queue(src).url) for src in QUEUE_PAIRS.values()}
+    # A stack deployed before a queue existed (the renditions step) has no output for it: nothing to count.
+    queues = {
+        src: queue_depth(target, target.queue(src).url) for src in QUEUE_PAIRS.values() if f"{src}Url" in target.outputs
+    }
     alarms = alarms_firing(target)
     reasons = [f"{name} holds {n} message(s): cutout redrive {name}" for name, n in dlqs.items() if n]
     reasons += [f"alarm {a['name']} is in ALARM" for a in alarms]

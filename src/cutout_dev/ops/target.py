@@ -24,7 +24,12 @@ LOCAL_STACK_NAME = "cutout-local"
 
 # The pipeline's queues and the DLQ each redrives to (the template's RedrivePolicy pairs; outputs are named
 # after the logical ids, e.g. IngestDLQUrl / IngestDLQArn).
-QUEUE_PAIRS: dict[str, str] = {"IngestDLQ": "IngestQueue", "PollDLQ": "PollQueue", "CompletionDLQ": "CompletionQueue"}
+QUEUE_PAIRS: dict[str, str] = {
+    "IngestDLQ": "IngestQueue",
+    "PollDLQ": "PollQueue",
+    "CompletionDLQ": "CompletionQueue",
+    "RenditionsDLQ": "RenditionsQueue",
+}
 FUNCTIONS = ("Submit", "Webhook", "Poll", "Finalize", "Sweeper")
 
 
@@ -120,6 +125,15 @@ class StackTarget:
         if dlq not in QUEUE_PAIRS:
             raise TargetError(f"{dlq} is not a DLQ of the stack ({', '.join(QUEUE_PAIRS)})")
         return self.queue(QUEUE_PAIRS[dlq])
+
+    @property
+    def renditions_prefix(self) -> str:
+        return self.parameters.get("RenditionsPrefix") or "renditions/"
+
+    @property
+    def presets_parameter(self) -> str:
+        """The SSM parameter holding the presets document (a stack without the renditions step has none)."""
+        return self.output("PresetsParameterName")
 
     @property
     def alarm_prefix(self) -> str:

@@ -28,7 +28,7 @@ from cutout_dev.ops.backfill.pipeline import (
     Pipeline,
     parse_s3_uri,
 )
-from cutout_dev.ops.backfill.plan import Estimate, Filter, Plan, estimate, existing_job_ids, make_plan
+from cutout_dev.ops.backfill.plan import Estimate, Filter, Plan, estimate, existing_job_ids, job_records, make_plan
 
 __all__ = [
     "ARCHIVED",
@@ -52,6 +52,7 @@ __all__ = [
     "enqueue",
     "estimate",
     "existing_job_ids",
+    "job_records",
     "list_objects",
     "make_plan",
     "parse_s3_uri",

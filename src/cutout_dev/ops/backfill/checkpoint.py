@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -39,10 +39,21 @@ class Checkpoint:
 
     @classmethod
     def for_location(
-        cls, bucket: str, prefix: str, manifest: str | None, table: str, directory: Path = CHECKPOINT_DIR
+        cls,
+        bucket: str,
+        prefix: str,
+        manifest: str | None,
+        table: str,
+        directory: Path = CHECKPOINT_DIR,
+        *,
+        kind: str = "backfill",
+        scope: tuple[str, ...] = (),
     ) -> Checkpoint:
-        digest = hashlib.sha256("\0".join((table, bucket, prefix, manifest or "")).encode()).hexdigest()[:16]
-        path = directory / f"backfill-{digest}.json"
+        """The checkpoint of one run over one location: ``kind`` names the command (its file's name), ``scope``
+        anything else a rerun must match to go on from it (a rebuild's presets, say)."""
+        parts = (table, bucket, prefix, manifest or "", *scope)
+        digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+        path = directory / f"{kind}-{digest}.json"
         fresh = cls(path, bucket, prefix, manifest, table, started_at=iso(utc_now()))
         if not path.exists():
             return fresh
@@ -72,17 +83,25 @@ class Checkpoint:
 # ----- enqueue --------------------------------------------------------------------------------------------------
 def enqueue(
     pipeline: Pipeline,
-    images: list[Listed],
+    images: Sequence[Listed] | Sequence[Any],
     checkpoint: Checkpoint | None,
     on_batch: Callable[[int, int], None] | None = None,
+    *,
+    queue_url: str | None = None,
+    message: Callable[[Any], dict[str, Any]] | None = None,
 ) -> int:
-    """Send one Object Created event per image, in listing order, checkpointing after every batch.
+    """Send one message per item, in listing order, checkpointing after every batch: by default an Object
+    Created event per image to the ingest queue; ``queue_url`` and ``message`` send other messages (a rebuild's
+    render requests) for items that have a ``position`` as Listed has.
 
     KeyboardInterrupt (Ctrl-C) propagates after the checkpoint holds the last batch that was sent."""
     sent = 0
+
+    def created(listed: Any) -> dict[str, Any]:
+        return object_created_event(listed.obj, region=pipeline.region)
+
     for batch in batches(images):
-        events = [object_created_event(listed.obj, region=pipeline.region) for listed in batch]
-        send_events(pipeline.sqs, pipeline.ingest_queue_url, events)
+        send_events(pipeline.sqs, queue_url or pipeline.ingest_queue_url, [(message or created)(i) for i in batch])
         sent += len(batch)
         if checkpoint is not None:
             checkpoint.position = batch[-1].position

@@ -91,23 +91,35 @@ class Filter:
 
 
 def existing_job_ids(dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep) -> set[str]:
-    """Which of these job ids have a record."""
-    return set(existing_jobs(dynamodb, table, job_ids, sleep=sleep))
+    """Which of these job ids have a record (BatchGetItem, 100 keys a call, unprocessed keys retried)."""
+    return set(job_records(dynamodb, table, job_ids, ("job_id",), sleep=sleep))
 
 
 def existing_jobs(
     dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep
 ) -> dict[str, tuple[str, str | None]]:
-    """job id → (status, error code) of those with a record (BatchGetItem, 100 keys a call, unprocessed keys
-    retried)."""
-    found: dict[str, tuple[str, str | None]] = {}
+    """job id → (status, error code) of those with a record."""
+    records = job_records(dynamodb, table, job_ids, ("status", "error_code"), sleep=sleep)
+    return {
+        job_id: (item.get("status", {}).get("S", ""), item.get("error_code", {}).get("S"))
+        for job_id, item in records.items()
+    }
+
+
+def job_records(
+    dynamodb: Any, table: str, job_ids: list[str], attributes: tuple[str, ...], *, sleep: Any = time.sleep
+) -> dict[str, dict[str, Any]]:
+    """The records of these job ids that exist, ``attributes`` of each, as DynamoDB items by job id
+    (BatchGetItem, 100 keys a call, unprocessed keys retried)."""
+    found: dict[str, dict[str, Any]] = {}
+    names = {f"#a{i}": a for i, a in enumerate(dict.fromkeys(("job_id", *attributes)))}
     for start in range(0, len(job_ids), BATCH_GET):
         keys = [{"job_id": {"S": j}} for j in dict.fromkeys(job_ids[start : start + BATCH_GET])]
         request: dict[str, Any] = {
             table: {
                 "Keys": keys,
-                "ProjectionExpression": "job_id, #s, error_code",
-                "ExpressionAttributeNames": {"#s": "status"},
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
                 "ConsistentRead": True,
             }
         }
@@ -115,9 +127,7 @@ def existing_jobs(
             if attempt:
                 sleep(min(0.1 * 2**attempt, 5.0))
             resp = dynamodb.batch_get_item(RequestItems=request)
-            for item in resp.get("Responses", {}).get(table, []):
-                code = item.get("error_code", {}).get("S")
-                found[item["job_id"]["S"]] = (item.get("status", {}).get("S", ""), code)
+            found.update((item["job_id"]["S"], item) for item in resp.get("Responses", {}).get(table, []))
             request = resp.get("UnprocessedKeys") or {}
             if not request:
                 break

@@ -18,8 +18,9 @@ AWS actions it calls (beyond ``cloudformation:DescribeStacks``): ``lambda:GetAcc
 ``lambda:GetFunctionConcurrency``, ``s3:GetBucketNotificationConfiguration`` (s3:GetBucketNotification),
 ``s3:GetBucketLocation``, ``s3:GetEncryptionConfiguration``, ``s3:GetObject`` (the first bytes of the default
 background), ``kms:DescribeKey``, ``secretsmanager:ListSecretVersionIds``, ``secretsmanager:GetSecretValue`` (both
-secrets),
-``sns:ListSubscriptionsByTopic``, ``sqs:GetQueueAttributes``, ``cloudwatch:DescribeAlarms``.
+secrets), ``sns:ListSubscriptionsByTopic``, ``sqs:GetQueueAttributes``, ``cloudwatch:DescribeAlarms``,
+``ssm:GetParameter`` (the presets), ``events:ListRuleNamesByTarget`` and ``events:DescribeRule`` (the rule feeding
+the renditions queue).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from cutout_dev.ops.doctor.base import Check, DoctorContext, access_denied, fail
 from cutout_dev.ops.doctor.bucket import BucketChecks
 from cutout_dev.ops.doctor.concurrency import ConcurrencyChecks
 from cutout_dev.ops.doctor.magic_hour import MagicHourChecks
+from cutout_dev.ops.doctor.renditions import RenditionsChecks
 from cutout_dev.ops.doctor.stored_secrets import SecretChecks
 from cutout_dev.ops.output import EXIT_ATTENTION, EXIT_OK, Output, fields, table
 from cutout_dev.ops.target import StackTarget, TargetError, local_state_file
@@ -68,6 +70,8 @@ class Doctor:
         self.secret_set = secrets.secret_set
         self.magic_hour_key, self.webhook = magic_hour.magic_hour_key, magic_hour.webhook
         self.alarm_subscription, self.dlqs, self.alarms = alarms.alarm_subscription, alarms.dlqs, alarms.alarms
+        renditions = RenditionsChecks(self.ctx)
+        self.presets, self.renditions_queue = renditions.presets, renditions.renditions_queue
 
     def run(self) -> list[Check]:
         checks: list[tuple[str, Callable[[], Check | list[Check]]]] = [
@@ -80,6 +84,8 @@ class Doctor:
             ("webhook-secret-set", lambda: self.secret_set("webhook-secret-set", "WebhookSecret", "$WEBHOOK_SECRET")),
             ("magic-hour-key", self.magic_hour_key),
             ("webhook", self.webhook),
+            ("presets", self.presets),
+            ("renditions-queue", self.renditions_queue),
             ("alarm-subscription", self.alarm_subscription),
             ("dlqs", self.dlqs),
             ("alarms", self.alarms),
@@ -165,11 +171,13 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Checks a stack: Lambda concurrency quota vs reservations, the bucket's EventBridge notifications, "
             "region and encryption, secrets still at their placeholders, the Magic Hour key (no credits spent), a "
-            "signed webhook delivery, the alarm subscription, DLQs and alarms. Calls lambda:GetAccountSettings, "
+            "signed webhook delivery, the stored presets and the renditions queue, the alarm subscription, DLQs and "
+            "alarms. Calls lambda:GetAccountSettings, "
             "lambda:GetFunctionConcurrency, s3:GetBucketNotification, s3:GetBucketLocation, "
             "s3:GetEncryptionConfiguration, "
             "kms:DescribeKey, secretsmanager:ListSecretVersionIds, secretsmanager:GetSecretValue, "
-            "sns:ListSubscriptionsByTopic, sqs:GetQueueAttributes, cloudwatch:DescribeAlarms."
+            "sns:ListSubscriptionsByTopic, sqs:GetQueueAttributes, cloudwatch:DescribeAlarms, ssm:GetParameter, "
+            "events:ListRuleNamesByTarget, events:DescribeRule."
         ),
     )
     parser.add_argument(

@@ -13,13 +13,14 @@ from typing import Any
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "cutout_dev.ops.presets.check",
     "cutout_dev.ops.presets.preview",
+    "cutout_dev.ops.presets.on_stack",
 )
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "presets",
-        help="the renditions' presets: check a document, preview it on a cutout (no stack needed)",
+        help="the renditions' presets: check a document and preview it (no stack needed); set and show a stack's",
         description="The presets document that names renditions and the rules that pick them (docs/renditions.md).",
     )
     actions = parser.add_subparsers(dest="presets_action", required=True, metavar="ACTION")
