@@ -22,6 +22,7 @@ from cutout_dev.harness import (
     Plan,
     UploadRecord,
     Waiting,
+    check_forced_sweep,
     dlq_contents,
     end_stuck_jobs,
     inject,
@@ -157,7 +158,7 @@ def run(cfg: SoakConfig) -> SoakResult:
     account_slots(report, held, slot_repairs(cfg.function_log), jobs, dict(creates))
     # Every AWS call each function made, checked against its own role as IAM would (local_stack/iam).
     report["iam"] = {"checked": iam["checked"], "refused": iam["refused"], "refusals": iam["refusals"][:20]}
-    record(report, [check_iam(iam)])
+    record(report, [check_iam(iam), check_forced_sweep(extra)])
     elapsed = time.monotonic() - started
     report["elapsed_seconds"] = round(elapsed, 1)
     report["extra"] = extra
