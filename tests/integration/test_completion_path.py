@@ -16,6 +16,7 @@ from tests.support.events import eventbridge_object_created, sqs_event
 from tests.support.images import image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
 from tests.support.queues import receive_as_event
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -230,6 +231,11 @@ def test_canceled_project_becomes_canceled(aws: Aws, emulator, fns) -> None:
     assert aws.jobs()[0]["status"] == "canceled"
 
 
+def _visible(aws: Aws, url: str) -> int:
+    attrs = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
 def test_never_completing_project_times_out(aws: Aws, emulator, fns) -> None:
     emulator.engine.configure(never_complete_rate=1.0)
     job = submit(aws, fns, INPUT_PREFIX + "slow/forever.png")
@@ -239,7 +245,7 @@ def test_never_completing_project_times_out(aws: Aws, emulator, fns) -> None:
 
     # when: the first check finds it rendering, the second (one delay later) is the last allowed
     run_queue(aws, fns, aws.poll_queue_url, "poll")
-    time.sleep(1.2)
+    wait_until(lambda: _visible(aws, aws.poll_queue_url), "the second check (scheduled one delay later) is due")
     run_queue(aws, fns, aws.poll_queue_url, "poll")
 
     # then
