@@ -148,7 +148,7 @@ def test_webhook_and_poll_together_finalize_once(aws: Aws, emulator, fns) -> Non
 
     # when: both paths report completion, and the webhook is even delivered twice (re-signed)
     deliver(fns, "image.completed", payload)
-    time.sleep(1.05)
+    _next_second()
     deliver(fns, "image.completed", payload)
     run_queue(aws, fns, aws.poll_queue_url, "poll")
     for _ in range(3):
@@ -168,7 +168,7 @@ def test_late_started_event_does_not_move_a_complete_job_backwards(aws: Aws, emu
 
     # when: image.started arrives after completion
     started = {**payload, "status": "rendering", "downloads": []}
-    time.sleep(1.05)
+    _next_second()
     assert deliver(fns, "image.started", started)["statusCode"] == 202
     run_queue(aws, fns, aws.completion_queue_url, "finalize")
 
@@ -229,6 +229,12 @@ def test_canceled_project_becomes_canceled(aws: Aws, emulator, fns) -> None:
     run_queue(aws, fns, aws.poll_queue_url, "poll")  # no webhook exists for canceled
     run_queue(aws, fns, aws.completion_queue_url, "finalize")
     assert aws.jobs()[0]["status"] == "canceled"
+
+
+def _next_second() -> None:
+    """Until the clock's whole second has moved on: a delivery signed now differs from the last one (replay)."""
+    now = int(time.time())
+    wait_until(lambda: int(time.time()) > now, "the next whole second", timeout=5)
 
 
 def _visible(aws: Aws, url: str) -> int:

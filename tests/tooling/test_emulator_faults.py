@@ -142,9 +142,8 @@ def test_never_complete_stays_rendering(emu: EmulatorServer, image_url: str, rec
     emu.configure(never_complete_rate=1.0)
     pid = create(emu, image_url).json()["id"]
     emu.wait_for_status(pid, "rendering")
-    time.sleep(0.15)  # several render_seconds
+    emu.wait_idle()  # nothing left scheduled that could still finish it
     assert get(emu, pid).json()["status"] == "rendering"
-    emu.wait_idle()
     assert [json.loads(r.body)["type"] for r in receiver.snapshot()] == ["image.started"]
 
 
