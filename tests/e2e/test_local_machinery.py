@@ -151,7 +151,9 @@ def test_an_exception_retries_the_whole_batch_and_redrive_brings_it_back(toy_sta
     toy_stack.functions["WorkerFunction"].fault = record_fault
     assert toy_stack.redrive("WorkDLQ") == 1
     _wait(lambda: "boom" in seen)
-    assert toy_stack.queue_depths()["WorkDLQ"] in (0, 1)
+    # then the redriven message was processed and deleted: nothing left in the queue or back in its DLQ
+    _wait(lambda: toy_stack.queue_depths()["WorkQueue"] == 0)
+    assert toy_stack.queue_depths()["WorkDLQ"] == 0
 
 
 def test_maximum_concurrency_caps_parallel_invocations(toy_stack: LocalStack) -> None:
