@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cutout_dev import results_schema
 from cutout_dev.bench.stats import summary
 from cutout_dev.flood.config import (
     DEFAULT_RESULTS,
@@ -253,6 +254,7 @@ def run(cfg: FloodConfig) -> FloodResult:
     if cfg.results_path is not None:
         cfg.results_path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
+            results_schema.FIELD: results_schema.FLOOD,
             "passed": passed,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
             "modes": {r["mode"]: r for r in reports},

@@ -16,6 +16,7 @@ from typing import Any
 
 from cutout.domain.models import job_id_from_project_name
 
+from cutout_dev import results_schema
 from cutout_dev.harness import (
     CheckResult,
     Injected,
@@ -37,6 +38,7 @@ from cutout_dev.harness import (
 )
 from cutout_dev.harness.stack import harness_stack
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
+from cutout_dev.results_schema import stamped
 from cutout_dev.soak.config import DEFAULT_RESULTS, DESCRIPTION, SoakConfig, SoakResult
 from cutout_dev.soak.render import render
 from cutout_dev.soak.slots import account_slots, wait_slots_free
@@ -166,7 +168,8 @@ def run(cfg: SoakConfig) -> SoakResult:
     text = render(report, cfg, elapsed, extra)
     if cfg.results_path is not None:
         cfg.results_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg.results_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        doc = stamped(report, results_schema.SOAK)
+        cfg.results_path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     return SoakResult(bool(report["passed"]), report, text)
 
 
