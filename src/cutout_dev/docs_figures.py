@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cutout_dev import flood, results_schema, scale, soak
+from cutout_dev import flood, scale, soak
+from cutout_dev.results_schema import Missing, Results
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "docs/benchmarks.md", "docs/soak.md", "docs/scale.md")
@@ -32,42 +32,6 @@ SOAK = "soak-results.json"  # make soak
 FLOOD = "flood-results.json"  # make flood: both modes
 FLOOD_QUEUE_RERUN = "flood-queue-final.json"  # python -m cutout_dev.flood --mode queue (after two harness fixes)
 FLOOD_NO_FAULTS = "flood-nofaults.json"  # python -m cutout_dev.flood --uploads 250 --mode queue --no-faults
-
-
-class Missing(LookupError):
-    """A results file a region needs is absent, or predates the code that writes it."""
-
-
-class Results:
-    """The results files of one ``bench/`` directory, read once each. A file written by an older version of its
-    producer (results_schema) is not read: its figures would describe code that no longer runs. It is listed in
-    ``outdated`` instead, and ``--check`` fails on it."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._cache: dict[str, Any] = {}
-        self.outdated: dict[str, str] = {}  # file name -> why it was not read
-
-    def get(self, name: str) -> Any:
-        if name not in self._cache:
-            path = self.directory / name
-            doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-            version, command = results_schema.PRODUCERS.get(name, (1, "its producer"))
-            if isinstance(doc, dict) and results_schema.version_of(doc) < version:
-                self.outdated[name] = (
-                    f"bench/{name} was written by an older version of its producer "
-                    f"(schema {results_schema.version_of(doc)}, the code writes {version}): rerun `{command}`"
-                )
-                doc = None
-            self._cache[name] = doc
-        return self._cache[name]
-
-    def need(self, name: str) -> Any:
-        doc = self.get(name)
-        if doc is None:
-            command = results_schema.PRODUCERS.get(name, (1, "its producer"))[1]
-            raise Missing(self.outdated.get(name) or f"bench/{name} is missing: run `{command}`")
-        return doc
 
 
 def _minutes(seconds: float) -> str:

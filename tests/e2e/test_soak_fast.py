@@ -23,7 +23,7 @@ def test_soak_fast(tmp_path: Path) -> None:
         submit_lease_seconds=5,
         poll_max_wait_seconds=15,
         # A bound on a hang, not a figure: on a loaded machine the stack alone takes ~20 s to start.
-        timeout_seconds=300,
+        timeout_seconds=200,
         results_path=tmp_path / "soak.json",
         function_log=tmp_path / "functions.log",
         progress=False,
