@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cutout_dev.soak import SoakConfig, run
 
 
+@pytest.mark.timeout(600)  # the harness's own deadline (480 s) comes first and says what did not end
 def test_soak_fast(tmp_path: Path) -> None:
     cfg = SoakConfig(
         uploads=40,
@@ -23,7 +26,7 @@ def test_soak_fast(tmp_path: Path) -> None:
         submit_lease_seconds=5,
         poll_max_wait_seconds=15,
         # A bound on a hang, not a figure: on a loaded machine the stack alone takes ~20 s to start.
-        timeout_seconds=200,
+        timeout_seconds=480,
         results_path=tmp_path / "soak.json",
         function_log=tmp_path / "functions.log",
         progress=False,

@@ -45,8 +45,9 @@ from cutout_dev.soak.slots import account_slots, wait_slots_free
 
 
 def _waiting(cfg: SoakConfig) -> Waiting:
-    # Nothing moving for 5 s with jobs open: only the sweeper will end them.
-    return Waiting(cfg.progress, report_every=10, stuck_after=5)
+    # Nothing moving for the poll bound with jobs open: only the sweeper will end them. (5 s was shorter than the
+    # pipeline's own silent waits on a loaded machine: the forced sweep ended jobs whose poll or webhook then came.)
+    return Waiting(cfg.progress, report_every=10, stuck_after=cfg.poll_max_wait_seconds)
 
 
 def stack_config(cfg: SoakConfig) -> LocalStackConfig:
