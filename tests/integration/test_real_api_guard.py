@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -84,14 +83,12 @@ def test_preflight_refuses_a_bad_key_in_one_line(emulator: EmulatorServer) -> No
 
 
 def test_an_unreachable_api_fails_at_once() -> None:
-    started = time.monotonic()
-    with pytest.raises(RealApiRefused, match="cannot reach"):
+    # a refused connection is the answer itself (ConnectionError), not the bound running out
+    with pytest.raises(RealApiRefused, match=r"cannot reach .* \(ConnectionError\)"):
         preflight(RealApiTarget(f"http://127.0.0.1:{_closed_port()}", "k"), seconds=5)
-    assert time.monotonic() - started < 5
 
 
 def test_an_api_that_never_answers_fails_within_the_bound(silent_server: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(RealApiRefused, match="cannot reach"):
+    # the refusal comes from the bound: the read timeout inside it, or the bound itself (name resolution too)
+    with pytest.raises(RealApiRefused, match=r"cannot reach .*(\(ReadTimeout\)|within 1 s)"):
         preflight(RealApiTarget(silent_server, "k"), seconds=1.0)
-    assert time.monotonic() - started < 3

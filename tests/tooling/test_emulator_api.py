@@ -17,6 +17,7 @@ from PIL import Image
 from cutout_dev.emulator import EmulatorConfig, EmulatorServer
 from cutout_dev.emulator.__main__ import build_parser
 from cutout_dev.emulator.testing import StaticFileServer, image_bytes
+from tests.support.waiting import wait_until
 
 KEY = "emulator-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -236,9 +237,11 @@ def test_expired_download_is_403_and_reget_gives_working_url(emu: EmulatorServer
     emu.wait_for_status(pid)
     emu.configure(download_ttl_seconds=0)
     stale = get(emu, pid).json()["downloads"][0]["url"]
-    time.sleep(0.02)  # expires = the current whole second, so it lapses immediately
-    resp = requests.get(stale)
-    assert resp.status_code == 403
+    # expires = the current whole second, so it lapses as soon as that second is over
+    # (a list: a Response is falsy when it is not 2xx)
+    (resp,) = wait_until(
+        lambda: [r] if (r := requests.get(stale)).status_code == 403 else [], "the stale URL lapses", timeout=5
+    )
     assert b"<Code>AccessDenied</Code>" in resp.content
     emu.configure(download_ttl_seconds=60)
     assert requests.get(get(emu, pid).json()["downloads"][0]["url"]).status_code == 200

@@ -25,8 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutout_dev import results_schema
 from cutout_dev.bench import coldstart, cost, e2e, footprint, per_record, renditions, waiting
 from cutout_dev.bench.report import readme_fragment, render
+from cutout_dev.results_schema import stamped
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_seconds"] = round(time.perf_counter() - started, 1)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(json.dumps(stamped(results, results_schema.BENCH), indent=2) + "\n")
     print()
     print(render(results))
     print()

@@ -133,11 +133,18 @@ def _footprint_lines(fp: dict[str, Any], cs: dict[str, Any] | None) -> list[str]
 
 def _cost_lines(c: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    lines.append(f"-- 5. cost per 1,000 images ({c['source']})")
+    lines.append("-- 5. cost per 1,000 images")
+    lines += [f"  {k}: {v}" for k, v in c["sources"].items()]
     lines.append("  " + ", ".join(f"{k} ${v:.4f}" for k, v in c["usd_per_1000_images"].items()))
     lines.append(
         f"  AWS total ${c['aws_total_usd_per_1000_images']:.4f} vs Magic Hour "
         f"{c['magic_hour_credits_per_1000_images']:,} credits"
+    )
+    fixed = c["fixed_usd_per_month"]
+    lines.append(
+        f"  fixed per month, idle (modelled): ${fixed['total']:.2f} ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in fixed["usd"].items())
+        + ")"
     )
     return lines
 

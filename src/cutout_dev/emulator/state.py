@@ -138,6 +138,9 @@ class EmulatorState:
     dropped_webhooks: list[dict[str, str]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     responses: Counter[str] = field(default_factory=Counter)
+    # Creates the plan refused (reject mode, the key full): a client that went over its plan, told apart from the
+    # injected 429s (which `responses` counts with them).
+    plan_refusals: int = 0
     plan: PlanSlots = field(default_factory=PlanSlots, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -152,6 +155,7 @@ class EmulatorState:
             self.dropped_webhooks.clear()
             self.requests.clear()
             self.responses.clear()
+            self.plan_refusals = 0
             self.plan.clear()
 
     def count_request(self, endpoint: str) -> None:
@@ -169,6 +173,7 @@ class EmulatorState:
         and nothing is stored or charged. One critical section, so two racing creates cannot both pass."""
         with self.lock:
             if not self.plan.admit(key, project.id, limit, reject):
+                self.plan_refusals += 1
                 return False
             self.projects[project.id] = project
             self._creates.append(record)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cutout_dev import results_schema
 from cutout_dev.bench.stats import summary
 from cutout_dev.flood.config import (
     DEFAULT_RESULTS,
@@ -46,6 +47,7 @@ from cutout_dev.harness import (
     upload_records,
     wait_terminal,
 )
+from cutout_dev.harness.slots import repair_disagreements
 from cutout_dev.harness.stack import harness_stack
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
 from cutout_dev.soak import SoakConfig
@@ -144,7 +146,11 @@ def _analyse(
         {str(j["job_id"]): j for j in jobs}, (window[0], window[1]) if window else None
     )
     report["flood"]["slots"]["held_at_end"] = held_at_end
-    report["flood"]["slots"]["repairs"] = slot_repairs(log_path)
+    repairs = slot_repairs(log_path)
+    report["flood"]["slots"]["repairs"] = repairs
+    report["flood"]["slots"]["disagreeing"] = repair_disagreements(repairs.get("repairs", []), jobs)
+    # Creates the emulator's plan refused (reject mode): each one is Cutout going over its plan.
+    report["flood"]["plan_refusals"] = int(getattr(emulator.state, "plan_refusals", 0))
     report["emulator_requests"] = emulator.state.request_counts()
     report["invocation_errors"] = dict(
         Counter(f"{inv.function}: {str(inv.error).split(':', 1)[0]}" for inv in list(stack.invocations) if inv.error)
@@ -248,6 +254,7 @@ def run(cfg: FloodConfig) -> FloodResult:
     if cfg.results_path is not None:
         cfg.results_path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
+            results_schema.FIELD: results_schema.FLOOD,
             "passed": passed,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
             "modes": {r["mode"]: r for r in reports},

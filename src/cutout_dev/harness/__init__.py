@@ -22,7 +22,15 @@ from cutout_dev.harness.images import NAMES, image
 from cutout_dev.harness.quiet import say, wait_quiet
 from cutout_dev.harness.reconcile import RECORD_FIELDS, reconcile
 from cutout_dev.harness.slots import explain, held_slots, known_reason, slot_repairs
-from cutout_dev.harness.uploads import Plan, Waiting, end_stuck_jobs, plan_uploads, upload_records, wait_terminal
+from cutout_dev.harness.uploads import (
+    Plan,
+    Waiting,
+    check_forced_sweep,
+    end_stuck_jobs,
+    plan_uploads,
+    upload_records,
+    wait_terminal,
+)
 
 __all__ = [
     "INGEST_QUEUE",
@@ -38,6 +46,7 @@ __all__ = [
     "UploadRecord",
     "Waiting",
     "WorkerKilled",
+    "check_forced_sweep",
     "clock_ahead",
     "dlq_by_job",
     "dlq_contents",

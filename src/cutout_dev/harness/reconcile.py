@@ -198,6 +198,17 @@ def check_nothing_open(found: Findings) -> CheckResult:
     return CheckResult("non-terminal == 0", not found.non_terminal, f"{len(found.non_terminal)} non-terminal")
 
 
+def check_nothing_dead_lettered(dlq_jobs: dict[str, list[str]], unmapped: list[str]) -> CheckResult:
+    """Nothing of the run left in a DLQ once the run is over: a harness that redrives reads the DLQs after the
+    redrive (whose uploads must then end terminal like any other: the lost and non-terminal checks); one that does
+    not fails on any dead-lettered upload. A message no upload can be matched to fails too: it may be one."""
+    return CheckResult(
+        "no upload left in a DLQ",
+        not dlq_jobs and not unmapped,
+        f"{len(dlq_jobs)} upload(s), {len(unmapped)} unmatched message(s)",
+    )
+
+
 def check_one_create_each(found: Findings, emulator: EmulatorCreates) -> CheckResult:
     bad = len(found.duplicate_creates), len(found.unexpected_creates), len(emulator.foreign)
     return CheckResult(
@@ -262,6 +273,7 @@ def reconcile(
         [
             check_nothing_lost(found),
             check_nothing_open(found),
+            check_nothing_dead_lettered(dlq_jobs, unmapped_dlq),
             check_one_create_each(found, emulator),
             check_ledger(ledger),
         ],

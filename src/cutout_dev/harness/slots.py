@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cutout.admission.slots import SLOT_PREFIX, slot_key
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, TERMINAL, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,13 +37,17 @@ REASONS = {
     "holder_waiting": "the job is back to waiting (its create provably did not happen) but kept its slot",
 }
 TERMINAL_REASON_PREFIX = "holder_"  # holder_complete, holder_error, ...: the job ended but never gave the slot back
+# The reasons `leak_reason` gives for an ended holder: one per terminal status, and no other (a queued or rendering
+# holder is never repaired: its poll bound and the sweeper end it).
+TERMINAL_REASONS = frozenset(f"{TERMINAL_REASON_PREFIX}{status.value}" for status in TERMINAL)
+UNKNOWN_OUTCOME = "unknown_outcome_past_bound"
 
 
 def explain(reason: str) -> str:
     """One line on what a repair reason means (the reasons `cutout.admission.reconcile` logs)."""
     if reason in REASONS:
         return REASONS[reason]
-    if reason.startswith(TERMINAL_REASON_PREFIX):
+    if reason in TERMINAL_REASONS:
         status = reason[len(TERMINAL_REASON_PREFIX) :]
         return (
             f"the job had ended {status} more than the grace before and still held the slot: a release that never "
@@ -52,7 +57,31 @@ def explain(reason: str) -> str:
 
 
 def known_reason(reason: str) -> bool:
-    return reason in REASONS or (reason.startswith(TERMINAL_REASON_PREFIX) and reason != TERMINAL_REASON_PREFIX)
+    """A reason `cutout.admission.reconcile` emits: its named ones, or `holder_<a terminal status>`."""
+    return reason in REASONS or reason in TERMINAL_REASONS
+
+
+def repair_disagreements(repairs: list[dict[str, str]], jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The repairs the holder's own record at the end contradicts: a slot freed as `unknown_outcome_past_bound`
+    whose holder's record shows no unknown outcome, or as `holder_<status>` whose holder did not end <status> (a
+    late result may still complete a timed_out job). The log line and the record are written by different code:
+    a reconciliation that freed a slot its holder still needed shows here."""
+    by_id = {str(j["job_id"]): j for j in jobs}
+    wrong: list[dict[str, Any]] = []
+    for repair in repairs:
+        job = by_id.get(repair["job_id"])
+        status = str(job.get("status")) if job else None
+        reason = repair["reason"]
+        if reason == UNKNOWN_OUTCOME:
+            ok = bool(job and (job.get("ambiguous") or job.get("error_code") == CREATE_OUTCOME_UNKNOWN))
+        elif reason in TERMINAL_REASONS:
+            ended = reason[len(TERMINAL_REASON_PREFIX) :]
+            ok = status == ended or (ended == JobStatus.TIMED_OUT.value and status == JobStatus.COMPLETE.value)
+        else:
+            continue  # holder_missing / holder_waiting / holder_holds_another_slot: a later record may differ
+        if not ok:
+            wrong.append({**repair, "record": {k: (job or {}).get(k) for k in ("status", "error_code", "ambiguous")}})
+    return wrong
 
 
 def held_slots(ddb: DynamoDBClient, table: str, slots: int) -> dict[str, str]:

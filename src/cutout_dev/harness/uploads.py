@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from cutout.domain.models import TERMINAL, job_id_for
 
+from cutout_dev.harness.checks import CheckResult
 from cutout_dev.harness.faults import FaultSettings, UploadRecord, run_sweeper
 from cutout_dev.harness.images import NAMES, image
 from cutout_dev.harness.quiet import say, wait_quiet
@@ -103,7 +104,29 @@ def end_stuck_jobs(
     tell(f"{len(stuck)} job(s) open and nothing moving: sweeper")
     outcome = run_sweeper(stack, faults)
     wait_again()
+    after = {str(j["job_id"]): j for j in stack.jobs() if j["job_id"] in job_ids}
     return {
         "sweeper": f"{len(stuck)} stuck job(s) -> {outcome}",
-        "swept": [{"job_id": j["job_id"], "key": j.get("source_key"), "status": j.get("status")} for j in stuck],
+        "swept": [
+            {
+                "job_id": j["job_id"],
+                "key": j.get("source_key"),
+                "status": j.get("status"),
+                "project_id": j.get("project_id"),
+                "ended": ":".join(str(after.get(j["job_id"], {}).get(k) or "") for k in ("status", "error_code")),
+            }
+            for j in stuck
+        ],
     }
+
+
+def check_forced_sweep(extra: dict[str, Any], allowed: int = 0) -> CheckResult:
+    """The jobs only the harness's sweeper (its clock moved past every bound) could end: `allowed` (0) at most.
+    Everything the pipeline starts must end through its own paths within the run (the poll bound, the admission
+    tick, the scheduled sweeper on its real clock); a job the forced sweep had to end is one the run could not
+    end, and it is listed with what it was doing."""
+    swept = extra.get("swept", [])
+    detail = "; ".join(f"{s['job_id'][:12]} {s['status']} -> {s.get('ended') or '?'}" for s in swept[:5])
+    return CheckResult(
+        f"jobs ended by the forced sweep <= {allowed}", len(swept) <= allowed, f"{len(swept)} swept {detail}".strip()
+    )

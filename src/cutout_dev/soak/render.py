@@ -68,7 +68,8 @@ def render(report: dict[str, Any], cfg: SoakConfig, elapsed: float, extra: dict[
         f"{'  error codes':<36}{_fmt_counts(report['error_codes'])}",
         f"{'dead-letter queues (before redrive)':<36}{_fmt_counts(extra.get('dlq_before_redrive', report['dlq']))}",
         f"{'dead-letter queues (final)':<36}{_fmt_counts(report['dlq'])}",
-        f"{'sweeper run for stuck jobs':<36}{extra.get('sweeper', 'not needed')}",
+        f"{'jobs only the forced sweep ended':<36}{len(extra.get('swept', [])):<10}"
+        f"{ok[not extra.get('swept')]}  ({extra.get('sweeper', 'sweep not needed')})",
         f"{'lost':<36}{len(report['lost']):<10}{ok[not report['lost']]}",
         f"{'non-terminal':<36}{len(report['non_terminal']):<10}{ok[not report['non_terminal']]}",
         (
@@ -123,5 +124,9 @@ def render(report: dict[str, Any], cfg: SoakConfig, elapsed: float, extra: dict[
             lines.extend(f"  {json.dumps(r, default=str)}" for r in rows)
     if report["foreign_creates"]:
         lines.append("CREATES FOR NO UPLOAD: " + ", ".join(report["foreign_creates"]))
+    if extra.get("swept"):
+        lines.append("SWEPT BY THE HARNESS:")
+        lines.extend(f"  {json.dumps(r, default=str)}" for r in extra["swept"])
+    lines.extend(f"FAILED CHECK: {name}" for name, passed in report["checks"].items() if not passed)
     lines.append("RESULT: " + ("PASS" if report["passed"] else "FAIL"))
     return "\n".join(lines)

@@ -16,12 +16,14 @@ from typing import Any
 
 from cutout.domain.models import job_id_from_project_name
 
+from cutout_dev import results_schema
 from cutout_dev.harness import (
     CheckResult,
     Injected,
     Plan,
     UploadRecord,
     Waiting,
+    check_forced_sweep,
     dlq_contents,
     end_stuck_jobs,
     inject,
@@ -36,14 +38,16 @@ from cutout_dev.harness import (
 )
 from cutout_dev.harness.stack import harness_stack
 from cutout_dev.local_stack import LocalStack, LocalStackConfig
+from cutout_dev.results_schema import stamped
 from cutout_dev.soak.config import DEFAULT_RESULTS, DESCRIPTION, SoakConfig, SoakResult
 from cutout_dev.soak.render import render
 from cutout_dev.soak.slots import account_slots, wait_slots_free
 
 
 def _waiting(cfg: SoakConfig) -> Waiting:
-    # Nothing moving for 5 s with jobs open: only the sweeper will end them.
-    return Waiting(cfg.progress, report_every=10, stuck_after=5)
+    # Nothing moving for the poll bound with jobs open: only the sweeper will end them. (5 s was shorter than the
+    # pipeline's own silent waits on a loaded machine: the forced sweep ended jobs whose poll or webhook then came.)
+    return Waiting(cfg.progress, report_every=10, stuck_after=cfg.poll_max_wait_seconds)
 
 
 def stack_config(cfg: SoakConfig) -> LocalStackConfig:
@@ -157,7 +161,7 @@ def run(cfg: SoakConfig) -> SoakResult:
     account_slots(report, held, slot_repairs(cfg.function_log), jobs, dict(creates))
     # Every AWS call each function made, checked against its own role as IAM would (local_stack/iam).
     report["iam"] = {"checked": iam["checked"], "refused": iam["refused"], "refusals": iam["refusals"][:20]}
-    record(report, [check_iam(iam)])
+    record(report, [check_iam(iam), check_forced_sweep(extra)])
     elapsed = time.monotonic() - started
     report["elapsed_seconds"] = round(elapsed, 1)
     report["extra"] = extra
@@ -165,7 +169,8 @@ def run(cfg: SoakConfig) -> SoakResult:
     text = render(report, cfg, elapsed, extra)
     if cfg.results_path is not None:
         cfg.results_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg.results_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        doc = stamped(report, results_schema.SOAK)
+        cfg.results_path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     return SoakResult(bool(report["passed"]), report, text)
 
 

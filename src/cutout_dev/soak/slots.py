@@ -9,7 +9,7 @@ from typing import Any
 from cutout.admission.reconcile import DEFAULT_UNKNOWN_OUTCOME_HOLD
 
 from cutout_dev.harness.checks import CheckResult, record
-from cutout_dev.harness.slots import held_slots, known_reason
+from cutout_dev.harness.slots import held_slots, known_reason, repair_disagreements
 from cutout_dev.local_stack import LocalStack
 from cutout_dev.soak.config import SoakConfig
 
@@ -64,9 +64,17 @@ def account_slots(
         "reasons": repairs.get("reasons", {}),
         "explained": repairs.get("explained", {}),
         "repairs": listed,
+        "disagreeing": repair_disagreements(listed, jobs),
         "log": repairs.get("log"),
     }
-    record(report, [check_no_slot_held(held), check_repairs_explained(repairs)])
+    record(
+        report,
+        [
+            check_no_slot_held(held),
+            check_repairs_explained(repairs),
+            check_repairs_agree(report["slots"]["disagreeing"]),
+        ],
+    )
 
 
 def check_no_slot_held(held: dict[str, str]) -> CheckResult:
@@ -82,4 +90,13 @@ def check_repairs_explained(repairs: dict[str, Any]) -> CheckResult:
         "every slot repair has a documented reason",
         ok,
         "no function log" if repairs.get("log") is None else ", ".join(unknown),
+    )
+
+
+def check_repairs_agree(disagreeing: list[dict[str, Any]]) -> CheckResult:
+    """Each repair's reason agrees with its holder's own record at the end (harness.slots.repair_disagreements)."""
+    return CheckResult(
+        "every slot repair agrees with its holder's record",
+        not disagreeing,
+        ", ".join(f"{d['slot']} {d['job_id'][:12]} {d['reason']} but {d['record']}" for d in disagreeing[:5]),
     )

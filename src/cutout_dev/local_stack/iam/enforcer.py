@@ -251,11 +251,13 @@ class Enforcer:
             listing = Request("s3:ListBucket", bucket_arn)
             decision = principal.policies.decide(listing)
             # The 404 a caller sees rests on its ListBucket grant: recorded as a use, so the mutation check
-            # shows the grant is needed (without it the same read is a 403).
+            # shows the grant is needed (without it the same read is a 403), and as a refusal when it is missing:
+            # the caller gets AccessDenied, which the soak's IAM check and the suite's refusal guard must count.
+            refused = None if decision.allowed else _message(principal, listing, decision.explicit_deny)
             self.registry.report.record(
-                principal.name, Call("s3", "ListBucket (missing key)", (listing,)), None, [decision.grants]
+                principal.name, Call("s3", "ListBucket (missing key)", (listing,)), refused, [decision.grants]
             )
-            if not decision.allowed:
+            if refused is not None:
                 message = "Access Denied"  # what S3 says here: it will not tell a caller that a key is absent
                 status, headers, payload = _denied_response("s3", message, head)
                 start_response(status, [*headers, ("Content-Length", str(len(payload)))])
