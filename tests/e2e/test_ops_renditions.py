@@ -332,9 +332,11 @@ def test_rebuild_refusals_are_one_line_and_send_nothing(
 ) -> None:
     bucket = stack.endpoints.bucket
     _store(stack, _presets("refusals/"))
-    depth = stack.queue_depths()["RenditionsQueue"]
     up = _put(stack, "refusals/shop/a.png", _image(3))
     stack.wait_for_terminal([up], timeout=60)
+    # the completion's own renditions message comes and goes: count only once the stack has settled
+    stack.emulator.wait_until(stack.quiescent, timeout=60)
+    depth = stack.queue_depths()["RenditionsQueue"]
     cases = {
         # no terminal to ask at (stdin is not one here) and no --yes
         ("renditions", "rebuild", f"s3://{bucket}/refusals/"): "--yes",

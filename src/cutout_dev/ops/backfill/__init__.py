@@ -28,7 +28,7 @@ from cutout_dev.ops.backfill.pipeline import (
     Pipeline,
     parse_s3_uri,
 )
-from cutout_dev.ops.backfill.plan import Estimate, Filter, Plan, estimate, existing_job_ids, job_records, make_plan
+from cutout_dev.ops.backfill.plan import Estimate, Filter, Plan, estimate, existing_jobs, job_records, make_plan
 
 __all__ = [
     "ARCHIVED",
@@ -51,7 +51,7 @@ __all__ = [
     "duration",
     "enqueue",
     "estimate",
-    "existing_job_ids",
+    "existing_jobs",
     "job_records",
     "list_objects",
     "make_plan",

@@ -90,11 +90,6 @@ class Filter:
         return refused[0] if refused else None
 
 
-def existing_job_ids(dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep) -> set[str]:
-    """Which of these job ids have a record (BatchGetItem, 100 keys a call, unprocessed keys retried)."""
-    return set(job_records(dynamodb, table, job_ids, ("job_id",), sleep=sleep))
-
-
 def existing_jobs(
     dynamodb: Any, table: str, job_ids: list[str], *, sleep: Any = time.sleep
 ) -> dict[str, tuple[str, str | None]]:
