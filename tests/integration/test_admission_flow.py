@@ -350,6 +350,42 @@ def test_a_finished_project_frees_its_slot_while_its_claim_still_awaits_a_record
     assert flow.slots() == {}
 
 
+def test_a_dead_workers_claim_becomes_an_unknown_outcome_when_its_slot_is_freed_and_its_project_still_adopts_it(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: one slot, short lease and bound, and a submit worker that dies between the create and its record
+    # (a job dispatched from the waiting line has no message of its own that would come back and say so)
+    flow = make_flow(1, SUBMIT_LEASE_SECONDS="1", UNKNOWN_OUTCOME_HOLD_SECONDS="1")
+
+    def die(job_id: str, project_id: str) -> None:
+        raise WorkerKilled(project_id)
+
+    flow.fns["submit"].configure(after_create=die)
+    job = flow.upload("a.png")
+    with pytest.raises(WorkerKilled):
+        flow.run_submit()
+    (create,) = flow.emulator.engine.state.creates
+    assert flow.status(job) == ["submitting"]
+
+    # when: the lease and the bound pass and the periodic tick reconciles the slots
+    wait_until(lambda: flow.tick()["repaired"] == 1, "the tick frees the dead worker's slot")
+
+    # then: the job says what is known (an ambiguous create, never re-created), not "submitting" until the sweeper
+    dead = flow.job(job)
+    assert (dead["status"], dead["error_code"], dead.get("ambiguous")) == ("error", "create_outcome_unknown", True)
+    assert flow.slots() == {}
+
+    # when: its project reports in after all
+    project = flow.wait_project(create.id)
+    body = json.dumps({"type": "image.completed", "payload": project}, separators=(",", ":")).encode()
+    assert flow.fns["webhook"].lambda_handler(webhook_event(body), FakeContext())["statusCode"] == 202
+    assert flow.run(flow.aws.completion_queue_url, "finalize") == NO_FAILURES
+
+    # then: it is adopted and completed, with the one create
+    assert flow.status(job) == ["complete"]
+    assert flow.creates() == 1
+
+
 # ----- every ending path releases exactly once -------------------------------------------------------
 def test_a_create_refused_by_magic_hour_frees_its_slot(make_flow: Callable[..., Flow]) -> None:
     # given: one slot, and Magic Hour refusing the input (422)

@@ -289,6 +289,33 @@ def test_garbage_download_never_marks_complete(aws: Aws, emulator, fns) -> None:
     assert output_versions(aws, OUTPUT_PREFIX + "garbage/out.png") == 0
 
 
+def test_a_duplicate_completion_waits_for_the_lease_holder_then_leaves_the_job_to_it(aws: Aws, emulator, fns) -> None:
+    from cutout.domain.errors import RetryLater
+    from cutout.domain.messages import UNKNOWN_JOB_RECEIVES, CompletionMessage
+    from cutout.domain.outcomes import FinalizeOutcome
+
+    # given: a finished project whose job another finalizer is writing (it holds the finalize lease)
+    job = submit(aws, fns, INPUT_PREFIX + "lease/held.png")
+    payload = wait_project(emulator, job["project_id"])
+    finalizer = fns["finalize"].finalizer
+    message = CompletionMessage(project=payload, source="poll")
+    with function_role("finalize"):
+        assert finalizer.store.begin_finalize(job["job_id"], "the-holder", 120)
+
+        # when a duplicate completion arrives with receives left, it comes back later (the holder may fail)
+        with pytest.raises(RetryLater):
+            finalizer.handle(message, receive_count=UNKNOWN_JOB_RECEIVES - 1)
+        # and on its last budgeted receive it is left to the holder instead of spending the receive that
+        # dead-letters
+        outcome = finalizer.handle(message, receive_count=UNKNOWN_JOB_RECEIVES)
+
+    # then the job is untouched: still the holder's to finish, nothing written to S3
+    assert outcome == FinalizeOutcome.LEFT_TO_HOLDER
+    (held,) = aws.jobs()
+    assert held["status"] in ("queued", "rendering") and held["finalize_token"] == "the-holder"
+    assert output_versions(aws, OUTPUT_PREFIX + "lease/held.png") == 0
+
+
 def test_started_webhook_marks_rendering_in_place(aws: Aws, emulator, fns) -> None:
     # given: a queued job whose project has started
     job = submit(aws, fns, INPUT_PREFIX + "progress/started.png")

@@ -8,6 +8,7 @@ eventually consistent: a wake-up missed in that lag is caught by the periodic di
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -18,6 +19,7 @@ from cutout.runtime.observability import count, logger
 from cutout.store.job_queries import BY_STATUS_INDEX
 
 WAITING = JobStatus.WAITING.value
+UNKNOWN_OUTCOME_PAST_BOUND = "unknown_outcome_past_bound"
 
 # How long a finished (or never dispatched) holder may keep its slot before reconciliation calls it a leak: the
 # ending path releases right after its terminal write, so anything older than this was missed, not in progress.
@@ -75,6 +77,10 @@ class Reconciler:
         self.grace = grace
         self.unknown_outcome_hold = unknown_outcome_hold
         self.submit_lease = submit_lease
+        # What ends a `submitting` job whose worker died mid-create once its slot is freed past the bound (set by
+        # the use cases' job_ending: admission writes slots, not jobs). Without it a job dispatched from the waiting
+        # line, which has no message of its own to come back, stayed `submitting` until the sweeper's stuck bound.
+        self.orphaned: Callable[[Job], None] | None = None
 
     # ----- the waiting line --------------------------------------------------------------------------
     def oldest_waiting(self, limit: int) -> list[Job]:
@@ -167,7 +173,19 @@ class Reconciler:
                     "slot repaired: its holder no longer needs it",
                     extra={"slot": slot.slot_id, "job_id": slot.holder, "reason": reason},
                 )
+                self._end_orphan(jobs.get(slot.holder), reason)
         return repaired
+
+    def _end_orphan(self, job: Job | None, reason: str) -> None:
+        if job is None or self.orphaned is None or reason != UNKNOWN_OUTCOME_PAST_BOUND:
+            return
+        if job.status != JobStatus.SUBMITTING or job.project_id:
+            return
+        try:
+            self.orphaned(job)
+        except Exception:
+            # The slot is free either way; the sweeper's stuck-job bound still ends the job.
+            logger.exception("could not record the dead worker's claim as an unknown outcome")
 
     def suspects(self, snap: Snapshot, suspect: str | None) -> tuple[Slot, ...]:
         """Held slots worth reading the holder of before a job is made to wait: `suspect`'s, and any held longer
@@ -190,12 +208,12 @@ class Reconciler:
             # A live worker is creating right now (its claim is fresh), however long the create takes: never taken
             # from it. Once the claim is stale the worker died mid-create, and the outcome is unknown from then.
             unknown_since = (job.claimed or acquired) + self.submit_lease
-            return "unknown_outcome_past_bound" if now - unknown_since > self.unknown_outcome_hold else None
+            return UNKNOWN_OUTCOME_PAST_BOUND if now - unknown_since > self.unknown_outcome_hold else None
         if job.is_ambiguous:
             # The project may exist and be rendering: freed on evidence (its ending path), or after the bound
             # counted from the ambiguous record (the create may have run long before it became unknown).
             unknown_since = parse_ts(job.updated_at) or acquired
-            return "unknown_outcome_past_bound" if now - unknown_since > self.unknown_outcome_hold else None
+            return UNKNOWN_OUTCOME_PAST_BOUND if now - unknown_since > self.unknown_outcome_hold else None
         if job.status == JobStatus.WAITING:
             return "holder_waiting" if held_for > self.grace else None
         if job.is_terminal:

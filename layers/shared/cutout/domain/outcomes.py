@@ -29,6 +29,7 @@ class FinalizeOutcome(StrEnum):
     PROJECT_MISMATCH = "project_mismatch"
     PREVIOUS_ATTEMPT = "previous_attempt"  # a project of an attempt since retried: its outcome is in `history`
     ALREADY_FINAL = "already_final"
+    LEFT_TO_HOLDER = "left_to_holder"  # another finalizer holds the lease; its own message carries the job on
     PROGRESS = "progress"
     ADOPTED = "adopted"
     COMPLETE = "complete"

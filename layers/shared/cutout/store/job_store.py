@@ -213,13 +213,16 @@ class JobStore:
         # Another token on a `submitting` record is not ours to move: only the ambiguous placeholder is adopted.
         return recorded or self._adopt(job_id, JobStatus.QUEUED, project_id, credits_charged, from_={JobStatus.ERROR})
 
-    def mark_ambiguous(self, job_id: str, why: str) -> bool:
+    def mark_ambiguous(self, job_id: str, why: str, *, stale_claim: str | None = None) -> bool:
         """The create may have happened and cannot be repeated (no idempotency key): a placeholder error that
-        the project, should it report in, resolves (`adopt_ambiguous`, `fail(adopting=True)`)."""
+        the project, should it report in, resolves (`adopt_ambiguous`, `fail(adopting=True)`). `stale_claim`: only
+        while the job is still `submitting` under that claim token (a worker that recorded its project meanwhile
+        keeps its job)."""
         return self._writer.write(
             job_id,
             JobStatus.ERROR,
-            from_=forward_to(JobStatus.ERROR),
+            from_={JobStatus.SUBMITTING} if stale_claim else forward_to(JobStatus.ERROR),
+            guard={"claim_token": stale_claim} if stale_claim else None,
             set_={**error_attrs(CREATE_OUTCOME_UNKNOWN, why), "ambiguous": True},
             remove=("claim_token",),
         )

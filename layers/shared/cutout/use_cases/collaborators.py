@@ -62,4 +62,7 @@ def job_ending(common: Collaborators) -> JobEnding:
 
     admission = admission_for(common.settings, common.clock)
     slots = Slots(admission, common.dispatch.wake)
-    return JobEnding(admission, slots, Terminal(common.store, common.settings.event_bus_name, slots))
+    terminal = Terminal(common.store, common.settings.event_bus_name, slots)
+    if admission is not None:
+        admission.reconciler.orphaned = terminal.orphaned_claim
+    return JobEnding(admission, slots, terminal)

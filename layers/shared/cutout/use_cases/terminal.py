@@ -36,5 +36,17 @@ class Terminal:
             self.slots.finished(job.job_id, job.slot, succeeded=False, why=status.value)
         return changed
 
+    def orphaned_claim(self, job: Job) -> None:
+        """A `submitting` claim whose worker died before recording its create, past the unknown-outcome bound: an
+        ambiguous create, as the submit records it when the claim's message comes back (never re-created; its
+        project, should it report in, still adopts the job). Only while the claim is still that worker's."""
+        why = "the worker that claimed this job stopped before recording the create"
+        if job.claim_token and self.store.mark_ambiguous(job.job_id, why, stale_claim=job.claim_token):
+            count("AmbiguousCreates")
+            logger.error(
+                "create outcome unknown; not retried (no idempotency key at Magic Hour)",
+                extra={"job_id": job.job_id, "why": why},
+            )
+
     def completed(self, job: Job) -> None:
         events_out.publish(self.event_bus, events_out.COMPLETED, job)
