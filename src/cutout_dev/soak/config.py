@@ -45,7 +45,11 @@ class SoakConfig:
     # queue's visibility timeout, so a killed worker's claim is stale by the time its batch comes back.
     ingest_visibility_seconds: int = 15
     submit_lease_seconds: int = 10
-    visibility_seconds: int = 4  # poll and completion queues
+    # Poll and completion queues: short, so a completion that must wait (its job not recorded yet) comes back
+    # within the run, but longer than a batch takes on a loaded 2-core machine (a finalize batch of 5 at ~2.3 s a
+    # record under CI's load). Shorter, a batch still running is delivered again to another worker: receives climb
+    # towards the DLQ with nothing failing (the template keeps visibility >= 6 x the consumer's timeout for this).
+    visibility_seconds: int = 15
     poll_first_delay_seconds: int = 2
     poll_max_delay_seconds: int = 5
     poll_max_wait_seconds: int = 40
