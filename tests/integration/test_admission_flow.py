@@ -320,21 +320,27 @@ class WorkerKilled(BaseException):
     """Lambda killing the sandbox: not an Exception, so no cleanup of the submit path runs."""
 
 
-def test_a_finished_project_frees_its_slot_while_its_claim_still_awaits_a_record(
-    make_flow: Callable[..., Flow],
-) -> None:
-    # given: one slot, and a submit worker that dies between the create and its record
-    flow = make_flow(1)
+def upload_and_kill_its_worker(flow: Flow, name: str) -> tuple[str, Any]:
+    """An upload whose submit worker dies between the Magic Hour create and its record: the job and the create."""
 
     def die(job_id: str, project_id: str) -> None:
         raise WorkerKilled(project_id)
 
     flow.fns["submit"].configure(after_create=die)
-    job = flow.upload("a.png")
+    job = flow.upload(name)
     with pytest.raises(WorkerKilled):
         flow.run_submit()
     (create,) = flow.emulator.engine.state.creates
     assert flow.status(job) == ["submitting"]
+    return job, create
+
+
+def test_a_finished_project_frees_its_slot_while_its_claim_still_awaits_a_record(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: one slot, and a submit worker that dies between the create and its record
+    flow = make_flow(1)
+    job, create = upload_and_kill_its_worker(flow, "a.png")
     assert flow.slots() == {"slot#0": job}
 
     # when: the project finishes and its signed webhook is delivered, the first time
@@ -356,16 +362,7 @@ def test_a_dead_workers_claim_becomes_an_unknown_outcome_when_its_slot_is_freed_
     # given: one slot, short lease and bound, and a submit worker that dies between the create and its record
     # (a job dispatched from the waiting line has no message of its own that would come back and say so)
     flow = make_flow(1, SUBMIT_LEASE_SECONDS="1", UNKNOWN_OUTCOME_HOLD_SECONDS="1")
-
-    def die(job_id: str, project_id: str) -> None:
-        raise WorkerKilled(project_id)
-
-    flow.fns["submit"].configure(after_create=die)
-    job = flow.upload("a.png")
-    with pytest.raises(WorkerKilled):
-        flow.run_submit()
-    (create,) = flow.emulator.engine.state.creates
-    assert flow.status(job) == ["submitting"]
+    job, create = upload_and_kill_its_worker(flow, "a.png")
 
     # when: the lease and the bound pass and the periodic tick reconciles the slots
     wait_until(lambda: flow.tick()["repaired"] == 1, "the tick frees the dead worker's slot")
