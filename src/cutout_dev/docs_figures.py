@@ -101,7 +101,8 @@ def readme_headline(res: Results) -> str:
             f"- **Floods**: {queue['uploads']:,} uploads at once against a plan of "
             f"{queue['flood']['plan_limit']}: {_ratio_text(queue)} (Magic Hour queueing) and "
             f"{_ratio_text(reject)} (Magic Hour refusing with 429) of the plan's pace"
-            f"{_queue_rerun_note(res)} ([scale](docs/scale.md)).",
+            f"{_queue_rerun_note(res)}; queueing {_verdict(queue)}; refusing {_verdict(reject)} "
+            "([scale](docs/scale.md)).",
             f"- Across the soak and both floods: {lost} uploads lost, {dup} paid twice.",
         ]
     )
