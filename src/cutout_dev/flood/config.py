@@ -54,11 +54,7 @@ class FloodConfig:
     # still, so a killed worker's batch comes back to a stale claim (and, as on AWS, >= the function timeout).
     ingest_visibility_seconds: int = 35
     submit_lease_seconds: int = 31
-    # Poll and completion queues: short, so a completion that must wait (its job not recorded yet) comes back
-    # within the run, but longer than a batch takes on a loaded 2-core machine (a finalize batch of 5 at ~2.3 s a
-    # record under CI's load). Shorter, a batch still running is delivered again to another worker: receives climb
-    # towards the DLQ with nothing failing (the template keeps visibility >= 6 x the consumer's timeout for this).
-    visibility_seconds: int = 15
+    visibility_seconds: int = 15  # poll and completion queues: the soak's, for its reason (soak/config.py)
     concurrency: str = "4"  # the template's MaximumConcurrency (per SQS event source)
     sweeper_interval_seconds: float = 15.0  # the template's rate(15 minutes), scaled to the run
     # How often the harness scans the jobs table while it waits (a projected scan, job id and status): each one

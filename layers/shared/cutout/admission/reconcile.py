@@ -177,9 +177,10 @@ class Reconciler:
         return repaired
 
     def _end_orphan(self, job: Job | None, reason: str) -> None:
+        # Only a claim (an ambiguous record is ended already); the write itself re-checks the claim atomically.
         if job is None or self.orphaned is None or reason != UNKNOWN_OUTCOME_PAST_BOUND:
             return
-        if job.status != JobStatus.SUBMITTING or job.project_id:
+        if job.status != JobStatus.SUBMITTING:
             return
         try:
             self.orphaned(job)

@@ -74,6 +74,8 @@ MAGIC_HOUR_STATUS: dict[str, JobStatus] = {
 
 # Error codes Cutout itself records (Magic Hour's own codes are stored as they come).
 CREATE_OUTCOME_UNKNOWN = "create_outcome_unknown"
+# Why a `submitting` claim whose lease ran out is an unknown outcome (the submit on redelivery, reconciliation).
+DEAD_WORKER_CLAIM = "the worker that claimed this job stopped before recording the create"
 
 PROJECT_NAME_PREFIX = "cutout:"
 MAX_KEY_BYTES = 1024  # S3's limit on an object key, in UTF-8 bytes

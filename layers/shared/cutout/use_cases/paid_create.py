@@ -20,7 +20,7 @@ from cutout.domain.errors import (
     SecretUnavailable,
 )
 from cutout.domain.job import Job
-from cutout.domain.models import JobStatus, project_name
+from cutout.domain.models import DEAD_WORKER_CLAIM, JobStatus, project_name
 from cutout.domain.outcomes import SubmitKind, SubmitOutcome
 from cutout.magic_hour.assets import Assets
 from cutout.magic_hour.client import CreateResult
@@ -156,9 +156,7 @@ class PaidCreate:
                 count("DuplicatesInFlight")
                 logger.info("duplicate delivery while the first is in flight; dropped")
                 return SubmitOutcome(SubmitKind.DUPLICATE, "in_flight", existing.job_id)
-            return self.mark_ambiguous(
-                existing.job_id, "the worker that claimed this job stopped before recording the create"
-            )
+            return self.mark_ambiguous(existing.job_id, DEAD_WORKER_CLAIM)
         count("Duplicates")
         logger.info("duplicate delivery; job already exists", extra={"existing_status": existing.status})
         return SubmitOutcome(SubmitKind.DUPLICATE, str(existing.status), existing.job_id)

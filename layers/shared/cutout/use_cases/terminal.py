@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cutout.aws import events_out
 from cutout.domain.job import Job
-from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, JobStatus
+from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, DEAD_WORKER_CLAIM, JobStatus
 from cutout.runtime.observability import count, logger
 from cutout.store.job_store import JobStore
 
@@ -40,12 +40,11 @@ class Terminal:
         """A `submitting` claim whose worker died before recording its create, past the unknown-outcome bound: an
         ambiguous create, as the submit records it when the claim's message comes back (never re-created; its
         project, should it report in, still adopts the job). Only while the claim is still that worker's."""
-        why = "the worker that claimed this job stopped before recording the create"
-        if job.claim_token and self.store.mark_ambiguous(job.job_id, why, stale_claim=job.claim_token):
+        if job.claim_token and self.store.mark_ambiguous(job.job_id, DEAD_WORKER_CLAIM, stale_claim=job.claim_token):
             count("AmbiguousCreates")
             logger.error(
                 "create outcome unknown; not retried (no idempotency key at Magic Hour)",
-                extra={"job_id": job.job_id, "why": why},
+                extra={"job_id": job.job_id, "why": DEAD_WORKER_CLAIM},
             )
 
     def completed(self, job: Job) -> None:
