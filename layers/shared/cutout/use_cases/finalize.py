@@ -137,7 +137,7 @@ class Finalizer:
                 return FinalizeOutcome.ALREADY_FINAL
             if current is None or (current.is_terminal and not (late and current.status == JobStatus.TIMED_OUT)):
                 return FinalizeOutcome.ALREADY_FINAL
-            return self._lease_held(receive_count)
+            return self._lease_held()
         bucket = self.settings.output_bucket_for(job.source_bucket)
         key = output_key_for(job.source_key, self.settings.input_prefix, self.settings.output_prefix)
         try:
@@ -174,14 +174,13 @@ class Finalizer:
         return FinalizeOutcome.COMPLETE
 
     @staticmethod
-    def _lease_held(receive_count: int) -> FinalizeOutcome:
-        """Another finalizer holds this job's lease (a duplicate completion: the webhook's and a poll's, say). Come
-        back while receives are left, in case it fails and gives the lease back; on the last budgeted receive leave
-        the job to it rather than spend the receive that dead-letters. The holder's own message comes back if it
-        dies (its lease, FINALIZE_LEASE_SECONDS, ends before the completion queue's visibility timeout brings it back),
-        and the sweeper re-checks any job still in flight, so dropping this copy loses nothing."""
-        if receive_count < UNKNOWN_JOB_RECEIVES:
-            raise RetryLater("another finalizer holds the lease")
+    def _lease_held() -> FinalizeOutcome:
+        """Another finalizer holds this job's lease (a duplicate completion: the webhook's and a poll's, say): the job
+        is left to it. Its own message covers every way it can fail: a failed copy gives the lease back and returns
+        its message to the queue; a holder that dies has its message come back after the visibility timeout, by
+        when its lease (FINALIZE_LEASE_SECONDS) has ended; and the sweeper re-checks any job still in flight. Sent
+        back instead, this copy only waited out a visibility timeout (366 s) to find the job final, holding the
+        queue from draining, and spent a receive towards the DLQ."""
         count("CompletionLeftToHolder")
         logger.info("another finalizer holds the lease; this duplicate completion is left to it")
         return FinalizeOutcome.LEFT_TO_HOLDER
