@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cutout_dev import flood, scale, soak
+from cutout_dev.bench.calls import calls_row
 from cutout_dev.results_schema import Missing, Results
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -186,6 +187,9 @@ def bench_table(res: Results) -> str:
                 f"{e['throughput_vs_bound']:.2f} of the concurrency bound" if measured else "",
             )
         )
+    for mode, e in ((bench.get("e2e") or {}).get("modes") or {}).items():
+        if e.get("images"):
+            rows.append(calls_row(mode, e))
     layer = bench["footprint"]["layer"]
     rows.append(("Layer, unzipped", f"{layer['unzipped_mb']:.2f} MB", f"target {layer['target_mb']:.0f} MB", ""))
     peak = max(e["peak_rss_mb"]["median"] for e in bench["cold_start"]["handlers"].values())

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
-from cutout.admission.control import LIMIT_KEY, WAITING, Acquired, Admission, slot_key
+from cutout.admission.control import LIMIT_KEY, WAITING, Acquired, Admission, Slots, slot_key
 from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, iso
 from cutout.runtime.observability import metrics
 
@@ -254,6 +254,32 @@ def test_the_limit_recovers_one_per_success_after_the_backoff(make: Callable[...
     # then: no increase while backing off; then +1 per success, capped at the configured maximum
     assert during.effective == 2
     assert after == [3, 4, 4, 4]
+
+
+def test_a_finish_raises_the_limit_only_for_a_slot_taken_below_the_top(
+    make: Callable[..., Admission], clock: Clock
+) -> None:
+    # given: four slots, a job started while the limit stood at the top, then a 429 lowering the limit to the one
+    # project Magic Hour had accepted
+    admission = make(4)
+    slots = Slots(admission, lambda *_: None)
+    before = slot_of(admission.acquire("before"))
+    admission.throttled("z")
+    clock.advance(seconds=31)
+
+    # when: it finishes well, then a job started under the lowered limit finishes well
+    with function_role("finalize"):
+        assert slots.finished("before", before, succeeded=True, why="finished")
+    after_before = admission.limit().effective
+    with function_role("submit"):
+        after = slot_of(admission.acquire("after"))
+    with function_role("finalize"):
+        assert slots.finished("after", after, succeeded=True, why="finished")
+
+    # then: the slot taken at the top raises nothing (its release reads no limit); the one taken below it raises it
+    # by one: what a release does next is written on the slot when it is taken
+    assert after_before == 1
+    assert admission.limit().effective == 2
 
 
 @pytest.mark.function_role("finalize")

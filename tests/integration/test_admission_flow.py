@@ -27,6 +27,7 @@ from cutout.runtime.observability import metrics
 
 from tests.conftest import INPUT_PREFIX, OUTPUT_PREFIX, WEBHOOK_SECRET, Aws
 from tests.integration.test_admission import LimitWritesMeet
+from tests.support.aws_calls import count_calls
 from tests.support.events import eventbridge_object_created, sqs_event
 from tests.support.images import image_bytes
 from tests.support.lambda_loader import FakeContext, cold_start
@@ -397,12 +398,16 @@ def test_a_create_refused_by_magic_hour_frees_its_slot(make_flow: Callable[..., 
 
 
 def test_a_render_error_frees_the_slot_once(make_flow: Callable[..., Flow]) -> None:
-    # given: one slot; Magic Hour fails the render
+    # given: one slot; Magic Hour fails the render; a second upload waits behind it
     flow = make_flow(1)
     flow.emulator.configure(render_error_rate=1.0)
     job = flow.upload("a.png")
     flow.run_submit()
     project = flow.wait_project(flow.job(job)["project_id"])
+    behind = flow.upload("b.png")
+    flow.run_submit()
+    assert flow.status(behind) == ["waiting"]
+    assert flow.ingest.counts()["visible"] == 0
 
     # when: the errored webhook arrives, twice (Magic Hour may deliver twice), and the finalizer runs each time
     for _ in range(2):
@@ -416,6 +421,30 @@ def test_a_render_error_frees_the_slot_once(make_flow: Callable[..., Flow]) -> N
     assert flow.ingest.counts()["visible"] == 1
 
 
+def test_a_finish_with_nobody_waiting_wakes_nobody_and_reads_no_limit(make_flow: Callable[..., Flow]) -> None:
+    # given: one slot, one upload, nobody waiting behind it, the limit at its maximum
+    flow = make_flow(1)
+    job = flow.upload("a.png")
+    flow.run_submit()
+    project = flow.wait_project(flow.job(job)["project_id"])
+
+    # when: its completion is finalized
+    body = json.dumps({"type": "image.completed", "payload": project}, separators=(",", ":")).encode()
+    flow.fns["webhook"].lambda_handler(webhook_event(body), FakeContext())
+    with count_calls() as calls:
+        flow.run(flow.aws.completion_queue_url, "finalize")
+
+    # then: complete, the slot freed, no dispatch message (nobody to start), and three writes: the lease (which
+    # answers the job: no read), the slot's delete (which answers whether anyone waits and whether the limit can
+    # rise: no read of the limit) and the completion (which answers the record the event carries: no read back)
+    assert flow.status(job) == ["complete"]
+    assert flow.slots() == {}
+    assert flow.ingest.counts()["visible"] == 0
+    dynamodb = {op: n for op, n in calls.items() if op.startswith("dynamodb.")}
+    assert dynamodb == {"dynamodb.UpdateItem": 2, "dynamodb.DeleteItem": 1}, calls
+    assert calls["sqs.SendMessage"] == 0, calls
+
+
 def test_a_timed_out_poll_frees_the_slot(make_flow: Callable[..., Flow]) -> None:
     # given: one slot; a project that never finishes, and a poll budget of one check
     flow = make_flow(1, POLL_MAX_ATTEMPTS="1")
@@ -423,6 +452,10 @@ def test_a_timed_out_poll_frees_the_slot(make_flow: Callable[..., Flow]) -> None
     job = flow.upload("a.png")
     flow.run_submit()
     flow.wait_project(flow.job(job)["project_id"], ("rendering",))
+
+    behind = flow.upload("b.png")
+    flow.run_submit()
+    assert flow.status(behind) == ["waiting"]
 
     # when: the check finds it still rendering, past its bound
     flow.run(flow.aws.poll_queue_url, "poll")
@@ -587,3 +620,69 @@ def test_the_tick_frees_a_slot_whose_holder_never_recorded_a_job(make_flow: Call
     # then: the leaked slot is free for the next upload
     assert result["repaired"] == 1
     assert flow.slots() == {}
+
+
+# ----- one image's calls: each for a guarantee ------------------------------------------------------------
+def test_the_slot_and_the_claim_are_one_write_and_a_duplicate_upload_takes_no_slot(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: two slots and an upload
+    flow = make_flow(2)
+    key = INPUT_PREFIX + "a.png"
+    body = image_bytes("PNG", size=(40, 30), colour=(10, 20, 30))
+    etag = flow.aws.put(key, body, "image/png")["ETag"].strip('"')
+    job = job_id_for(flow.aws.bucket, key, etag)
+    event = eventbridge_object_created(flow.aws.bucket, key, etag, len(body))
+    flow.ingest.send(event)
+
+    # when: the submit takes it
+    with count_calls() as calls:
+        flow.run_submit()
+
+    # then: the slots read once, the slot and the claim written in one transaction, the create recorded: no put
+    # of the slot on its own, and no read of the job
+    dynamodb = {op: n for op, n in calls.items() if op.startswith("dynamodb.")}
+    assert dynamodb == {"dynamodb.BatchGetItem": 1, "dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1}, calls
+    assert flow.status(job) == ["queued"]
+    slots = flow.slots()
+    assert list(slots.values()) == [job]
+    assert flow.job(job)["slot"] == next(iter(slots))
+
+    # when: the same upload is delivered again while the first is in flight
+    flow.ingest.send(event)
+    flow.run_submit()
+
+    # then: the duplicate's transaction is refused as a whole: no second slot, no second create
+    assert flow.slots() == slots
+    assert flow.creates() == 1
+
+
+def test_the_first_status_check_waits_for_the_webhook_once_webhooks_arrive(
+    make_flow: Callable[..., Flow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the delays of the status checks the submit schedules
+    from cutout.aws.queue_sends import Dispatcher
+
+    flow = make_flow(2, POLL_FIRST_DELAY_SECONDS="4")
+    checks: list[int] = []
+    send = Dispatcher._send
+
+    def recorded(queue_url: str, body: str, delay_seconds: int = 0) -> None:
+        if queue_url == flow.aws.poll_queue_url:
+            checks.append(delay_seconds)
+        send(queue_url, body, delay_seconds)
+
+    monkeypatch.setattr(Dispatcher, "_send", staticmethod(recorded))
+
+    # when: an upload is submitted before any webhook has arrived, then its signed webhook arrives, then another
+    first = flow.upload("a.png")
+    flow.run_submit()
+    project = flow.wait_project(flow.job(first)["project_id"], ("rendering", "complete"))
+    started = json.dumps({"type": "image.started", "payload": {**project, "status": "rendering"}}).encode()
+    assert flow.fns["webhook"].lambda_handler(webhook_event(started), FakeContext())["statusCode"] == 202
+    flow.upload("b.png", colour=(1, 2, 3))
+    flow.run_submit()
+
+    # then: the first job's check comes at the polling-only time, the second's one first delay later, when its
+    # webhook has usually completed it
+    assert checks == [4, 8]

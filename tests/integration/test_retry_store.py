@@ -198,7 +198,7 @@ def test_a_late_message_of_the_previous_attempt_cannot_move_a_reopened_job(store
     ]
 
     # then
-    assert moved == [False, False, False, False]
+    assert not any(moved), moved
     assert _job(store).status == JobStatus.RETRY_PENDING
 
 

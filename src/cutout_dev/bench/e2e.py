@@ -14,8 +14,8 @@ Modes: *webhooks* (the emulator calls the webhook function URL) and *polling onl
 status check finds the result). They run at the same time, each on its own local stack in its own process: the
 run is latency-bound (mostly waiting on renders), so two stacks side by side see the same machine conditions and
 the part fits the 5-minute budget (one after the other, 200 uploads at 5 / 4 s take over 4 minutes alone). Poll
-settings are the template's production defaults (first check after 5 s, then x1.5 up to 120 s), not the local
-stack's shortened ones, so the polling figure is what a deployment without webhooks would see.
+settings are the template's production defaults (first check after 4 s, two more 1 s apart, then x1.5 up to
+120 s), not the local stack's shortened ones, so the polling figure is what a deployment without webhooks would see.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cutout_dev.bench.calls import MINIMUM_CALLS_PER_IMAGE
 from cutout_dev.bench.stats import summary
 
 ROOT = Path(__file__).resolve().parents[3]
+
 CACHE = ROOT / "bench" / ".cache"
 OBSERVE_INTERVAL = 0.1
 
@@ -79,7 +81,7 @@ def _stack_config(mode_name: str, render_seconds: float, concurrency: int) -> An
             # The closed loop keeps `concurrency` uploads in flight: admission must allow as many Magic Hour
             # projects, or uploads wait for a slot and the figure measures the cap, not the pipeline.
             "MaxJobsInFlight": str(concurrency),
-            "PollFirstDelaySeconds": "5",
+            "PollFirstDelaySeconds": "4",
             "PollMaxDelaySeconds": "120",
             "PollMaxAttempts": "30",
         },
@@ -346,6 +348,7 @@ def _result(
             "throughput_vs_bound": round(throughput / bound, 3) if bound else None,
             "observer_lag_ms": summary([r["observer_lag_s"] * 1000 for r in rows], 1),
             "aws_calls_per_image": {k: round(v / images, 3) for k, v in sorted(calls[mode].items())} if images else {},
+            "minimum_calls_per_image": MINIMUM_CALLS_PER_IMAGE.get(mode, {}),
             "invocations_per_image": {k: round(len(v) / images, 3) for k, v in invocations[mode].items()}
             if images
             else {},

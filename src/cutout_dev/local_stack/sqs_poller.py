@@ -24,15 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from cutout_dev.local_stack.aws import REGION
+from cutout_dev.local_stack.aws import ARRIVALS, REGION
 from cutout_dev.local_stack.lambda_runtime import LocalFunction
 from cutout_dev.local_stack.template import SqsEventSource
 
 log = logging.getLogger(__name__)
 
 # Lambda's pollers long-poll (20 s). moto's long poll cannot be interrupted, which would hold every stop() for
-# the wait, so the local poller short-polls and sleeps IDLE_SECONDS on an empty queue (at most that much
-# added latency, and stop() returns within it).
+# the wait, so the local poller short-polls and sleeps IDLE_SECONDS on an empty queue; the sleep ends early when a
+# request that may deliver a message has been served (aws.Arrivals, with moto in this process). Delayed messages
+# (status checks, parked uploads) still wait for the end of a sleep: at most IDLE_SECONDS late.
 IDLE_SECONDS = 0.1
 
 
@@ -139,6 +140,7 @@ class SqsPoller:
         while not self._stop.is_set():
             if not self._slots.acquire(timeout=0.2):
                 continue  # every worker busy: MaximumConcurrency reached, stop polling until one frees up
+            seen = ARRIVALS.seq  # read before the receive: an arrival during it ends the sleep below at once
             try:
                 batch = self._collect()
             except Exception:
@@ -149,7 +151,7 @@ class SqsPoller:
                 continue
             if not batch:
                 self._slots.release()
-                self._stop.wait(IDLE_SECONDS)
+                ARRIVALS.wait(seen, IDLE_SECONDS)
                 continue
             with self._lock:
                 self._in_flight += 1

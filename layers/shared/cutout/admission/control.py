@@ -42,7 +42,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cutout.admission.admission_limit import DEFAULT_BACKOFF, AdaptiveLimit
 from cutout.admission.reconcile import (
@@ -57,6 +57,9 @@ from cutout.admission.reconcile import (
 from cutout.admission.slots import LIMIT_KEY, SLOT_PREFIX, Acquired, Limit, Slot, SlotTable, Snapshot, slot_key
 from cutout.domain.models import MAX_SLOTS, utc_now
 from cutout.runtime.observability import count, logger
+from cutout.store.job_write import AlongsideRefused
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -120,7 +123,7 @@ class Admission:
                 snap = self.snapshot()
         return snap
 
-    def acquire(self, job_id: str, snap: Snapshot | None = None) -> Acquired | None:
+    def acquire(self, job_id: str, snap: Snapshot | None = None, *, more_waiting: bool = False) -> Acquired | None:
         """Take a free slot for `job_id`, or None when none is free (the job waits).
 
         Deliberately not idempotent: every call takes a slot of its own, which its caller either records on the job
@@ -128,16 +131,39 @@ class Admission:
         slot, and the loser's give-back would then free the winner's — one project too many at Magic Hour.
         A slot left by a crash between acquire and the record is the reconciliation's (holder_waiting, &c.).
         `snap`: a reading the caller just made (`room`), saving a second read; a slot taken since is skipped.
+        `more_waiting`: the caller (a dispatcher) saw jobs waiting behind this one: the slot's release wakes it.
         """
-        candidates = (snap or self.room()).free_below_limit()
+        snap = snap or self.room()
+        candidates = snap.free_below_limit()
         # Concurrent acquirers would all race for the lowest free index; a random order spreads them out.
         self._rng.shuffle(candidates)
-        return self.slot_table.take_any(job_id, candidates)
+        return self.slot_table.take_any(job_id, candidates, limit_low=not snap.limit.at_top, waiting=more_waiting)
+
+    def take_with(self, job_id: str, snap: Snapshot, write: Callable[[str, dict[str, Any]], T]) -> T | None:
+        """Take a free slot of `snap` for `job_id` in the same transaction as the caller's own write (the claim):
+        `write(slot_id, slot_put)` makes both or neither. Tries the free slots in random order (as `acquire`) while
+        the slot's put is refused (taken meanwhile); None when every one was. One call where a put and the claim
+        were two, and nothing to give back when the claim is lost: the slot was never taken."""
+        candidates = snap.free_below_limit()
+        self._rng.shuffle(candidates)
+        for slot in candidates:
+            put = self.slot_table.put_request(slot.slot_id, job_id, limit_low=not snap.limit.at_top, waiting=False)
+            try:
+                return write(slot.slot_id, put)
+            except AlongsideRefused:
+                continue
+        return None
 
 
 class Slots:
     """What an ending path does with its job's slot: give it back (exactly once, whoever calls), and wake the
-    dispatcher so the oldest waiting job starts now rather than at the next periodic tick."""
+    dispatcher so the oldest waiting job starts now rather than at the next periodic tick.
+
+    A release wakes the dispatcher only when jobs wait: the slot carries the mark (`SlotTable.flag_waiting`, or
+    taken by a dispatcher that saw more jobs waiting). Waking on every finish cost each image a message and the
+    dispatcher's two reads (the slots, the waiting line) to find nobody waiting, whenever uploads did not queue.
+    A job that comes to wait marks the slots held then (`mark_waiting`), so a finish after its record wakes the
+    dispatcher; a wake-up missed anyway (the by-status index's lag, a crash) is the periodic tick's, as before."""
 
     def __init__(self, admission: Admission | None, wake: Callable[[str, int, str | None], None]) -> None:
         self.admission = admission
@@ -145,18 +171,41 @@ class Slots:
 
     def finished(self, job_id: str, slot: str | None, *, succeeded: bool, why: str) -> bool:
         """The job's project is finished at Magic Hour (or never will be): free its slot. True if this call did."""
-        if self.admission is None or not slot or not self.admission.release(slot, job_id):
+        if self.admission is None or not slot:
+            return False
+        freed = self.admission.slot_table.release_item(slot, job_id)
+        if freed is None:
             return False
         count("SlotsReleased")
-        if succeeded:
+        if succeeded and freed.get("limit_low"):
             self.admission.succeeded()
-        self.wake(why)
+        if freed.get("waiting"):
+            self.wake(why)
         return True
 
     def give_back(self, job_id: str, slot: str | None) -> bool:
         """Free a slot without waking anyone: the create was refused or not attempted, so starting another job at
         once would only meet the same refusal (the next finish, or the periodic tick, dispatches)."""
         return bool(self.admission and slot and self.admission.release(slot, job_id))
+
+    def mark_waiting(self, *, wake_if_free: bool) -> None:
+        """A job has just been recorded waiting: mark the slots held now so their releases wake the dispatcher.
+        With `wake_if_free` (an upload that found no slot), a slot free by now, or freed before it was marked,
+        wakes the dispatcher at once: it was freed without anyone to wake. Without it (a job sent back to wait by
+        a refused create) a free slot is left alone: starting a job on it at once would meet the same refusal."""
+        if self.admission is None:
+            return
+        try:
+            snap = self.admission.snapshot()
+            if wake_if_free and snap.free_below_limit():
+                self.wake("recheck")
+                return
+            if self.admission.slot_table.flag_waiting(snap.held) and wake_if_free:
+                self.wake("recheck")
+        except Exception:
+            # Best effort, like a wake-up: the periodic tick dispatches whatever a lost mark leaves waiting.
+            count("WaitingMarkFailed")
+            logger.exception("could not mark the slots for a waiting job")
 
     def wake(self, why: str, delay_seconds: int = 0, suspect: str | None = None) -> None:
         try:

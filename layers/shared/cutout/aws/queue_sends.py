@@ -16,12 +16,19 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
 
-    def first_check(self, job_id: str, project_id: str) -> None:
-        """The first bounded status check of a job (the submit after a create, the finalizer after an adoption)."""
+    def first_check(self, job_id: str, project_id: str, *, webhooks_arrive: bool = False) -> None:
+        """The first bounded status check of a job (the submit after a create, the finalizer after an adoption).
+
+        `webhooks_arrive`: authentic webhooks reach this stack (admission's `webhook#seen`), so this check is the
+        fallback for a missed delivery: it comes one first delay later (twice Magic Hour's p50 by default), when
+        the webhook has usually completed the job (the check then reads the job and stops). At the polling-only
+        time it raced the webhook's completion: a second completion message and finalize for one image in the
+        bench's webhook runs."""
         if not self.settings.poll_queue_url:
             return
         message = PollMessage(job_id, project_id, 1, iso(self.clock()))
-        self._send(self.settings.poll_queue_url, message.to_json(), self.settings.poll_first_delay_seconds)
+        delay = self.settings.poll_first_delay_seconds * (2 if webhooks_arrive else 1)
+        self._send(self.settings.poll_queue_url, message.to_json(), delay)
 
     def next_check(self, message: PollMessage, delay_seconds: int) -> None:
         self._send(self.settings.poll_queue_url, message.to_json(), delay_seconds)

@@ -144,7 +144,7 @@ class Settings(NamedTuple):
             completion_queue_url=env.get("COMPLETION_QUEUE_URL", "").strip(),
             ingest_queue_url=ingest_queue_url,
             event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
-            poll_first_delay_seconds=_int(env, "POLL_FIRST_DELAY_SECONDS", 5),
+            poll_first_delay_seconds=_int(env, "POLL_FIRST_DELAY_SECONDS", 4),
             # SQS caps DelaySeconds at 900.
             poll_max_delay_seconds=min(_int(env, "POLL_MAX_DELAY_SECONDS", 120, minimum=1), 900),
             poll_max_attempts=_int(env, "POLL_MAX_ATTEMPTS", 30, minimum=1),

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cutout.aws import aws_clients
+from cutout.domain.models import iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,6 +45,18 @@ class Counters:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def stamp(self, item_id: str, now: datetime, expires: datetime) -> None:
+        """Set `seen_at` (ISO) on `item_id`: a time several writers note (the last webhook delivery)."""
+        self.client.update_item(
+            TableName=self.table,
+            Key={"job_id": {"S": item_id}},
+            UpdateExpression="SET seen_at = :s, expires_at = :e",
+            ExpressionAttributeValues={
+                ":s": {"S": iso(now)},
+                ":e": {"N": str(int(expires.timestamp()))},
+            },
+        )
 
     def delete(self, counter_id: str) -> None:
         self.client.delete_item(TableName=self.table, Key={"job_id": {"S": counter_id}})

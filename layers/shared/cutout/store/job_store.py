@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from cutout.domain.job import Claim, Reopened, SourceObject, reached_attribute
+from cutout.domain.job import Claim, Job, Reopened, SourceObject, reached_attribute
 from cutout.domain.models import CREATE_OUTCOME_UNKNOWN, Clock, JobStatus, forward_to, is_retryable, iso, utc_now
 from cutout.store.dynamo_expressions import Expression
 from cutout.store.job_lease import FinalizeLease
@@ -86,6 +86,7 @@ class JobStore:
         self.job_id_for_project = self.queries.job_id_for_project
         self.list_by_status = self.queries.list_by_status
         self.begin_finalize = self.lease.begin_finalize
+        self.begin_expected = self.lease.begin_expected
         self.end_finalize = self.lease.end_finalize
         self.complete = self.lease.complete
 
@@ -94,9 +95,13 @@ class JobStore:
         return self.queries.client
 
     # ----- the submit path -------------------------------------------------------------------------
-    def claim(self, job_id: str, source: SourceObject, *, slot: str | None = None) -> Claim:
+    def claim(
+        self, job_id: str, source: SourceObject, *, slot: str | None = None, slot_put: dict[str, Any] | None = None
+    ) -> Claim:
         """Insert the `submitting` record unless one exists. Winning the claim is the only licence to create.
-        `slot`: the in-flight slot taken for it (admission.py), recorded so whoever ends the job releases it.
+        `slot`: the in-flight slot taken for it (admission.py), recorded so whoever ends the job releases it;
+        `slot_put`: the slot's own conditional put, made in the same transaction (both or neither, one call):
+        job_write.AlongsideRefused when the slot was taken meanwhile.
 
         A job an operator reopened (`retry_pending`) is claimable through this same write, so a retry racing a
         redelivered upload still creates once; its `attempts` and `history` stay (an update, not a put), and so
@@ -104,18 +109,22 @@ class JobStore:
         token = uuid.uuid4().hex
         now = iso(self.clock())
         record = {**source_record(source, now), "claimed_at": now, "claim_token": token, "slot": slot}
-        return self._insert_upload(job_id, JobStatus.SUBMITTING, record, token)
+        return self._insert_upload(job_id, JobStatus.SUBMITTING, record, token, alongside=slot_put)
 
     def wait(self, job_id: str, source: SourceObject) -> Claim:
         """Insert the `waiting` record unless one exists: no slot is free, the upload waits, visibly and for free.
         (Nothing is presigned yet: the URL is made when the job is dispatched.) A reopened job (`retry_pending`)
         waits through this same write, keeping its `attempts` and `history`, as `claim` does."""
         record = {**source_record(source, iso(self.clock())), "slot": None, "claim_token": None}
-        return self._insert_upload(job_id, JobStatus.WAITING, record, "")
+        return self._insert_upload(job_id, JobStatus.WAITING, record, "", None)
 
-    def _insert_upload(self, job_id: str, status: JobStatus, record: dict[str, Any], token: str) -> Claim:
-        """The one write that starts a job (`claim`, `wait`): insert, or take over a reopened one."""
+    def _insert_upload(
+        self, job_id: str, status: JobStatus, record: dict[str, Any], token: str, alongside: dict[str, Any] | None
+    ) -> Claim:
+        """The one write that starts a job (`claim`, `wait`): insert, or take over a reopened one. Lost, it answers
+        the record that stands in the way, as DynamoDB returns it with the refusal."""
         unset = tuple(k for k, v in record.items() if v is None)  # a retry's stale source attributes go
+        standing: list[dict[str, Any] | None] = []
         if self._writer.write(
             job_id,
             status,
@@ -124,9 +133,14 @@ class JobStore:
             set_=record,
             remove=unset,
             keep=UPLOAD_TIME,
+            refused=standing.append,
+            alongside=alongside,
         ):
             return Claim(won=True, token=token, existing=None)
-        return Claim(won=False, token=token, existing=self.get(job_id))
+        # A transaction's refusal may come without the item (ReturnValuesOnConditionCheckFailure is per item and
+        # optional there): read it then.
+        existing = Job.from_item(standing[0]) if standing and standing[0] else None
+        return Claim(won=False, token=token, existing=existing or self.get(job_id))
 
     def dispatch(self, job_id: str, slot: str) -> str | None:
         """waiting → submitting with `slot`: the licence to create, like a claim. Returns the claim token, or None
@@ -271,12 +285,13 @@ class JobStore:
         *,
         adopting: bool = False,
         **attrs: Any,
-    ) -> bool:
-        """error / canceled / timed_out with a code and message. `adopting`: the job is an ambiguous create whose
-        project has reported in; its placeholder error gives way to what Magic Hour says happened."""
+    ) -> Job | None:
+        """error / canceled / timed_out with a code and message: the failed record, or None when it did not move.
+        `adopting`: the job is an ambiguous create whose project has reported in; its placeholder error gives way
+        to what Magic Hour says happened."""
         if status not in (JobStatus.ERROR, JobStatus.CANCELED, JobStatus.TIMED_OUT):
             raise ValueError(f"a failure ends error, canceled or timed_out, not {status}")
-        return self._writer.write(
+        item = self._writer.write_returning(
             job_id,
             status,
             from_=forward_to(status) | ({JobStatus.ERROR} if adopting else set()),
@@ -284,6 +299,7 @@ class JobStore:
             set_={**error_attrs(code, message), **attrs},
             remove=LEASE,
         )
+        return Job.from_item(item) if item else None
 
     # ----- the renditions step: its own attributes on a complete job, never a status change --------------
     def record_renditions(self, job_id: str, renditions: Mapping[str, Rendition], **run: Any) -> bool:

@@ -41,12 +41,40 @@ class Finalizer:
         self.magic_hour, self.dispatch = common.magic_hour, common.dispatch
         self.slots, self.terminal = ending.slots, ending.terminal
 
-    # One return per outcome of FinalizeOutcome, each after the check that decides it: the table of what a
-    # completion can be, in the order they are told apart.
-    def handle(self, message: CompletionMessage, receive_count: int = 1) -> FinalizeOutcome:  # noqa: PLR0911
+    def handle(self, message: CompletionMessage, receive_count: int = 1) -> FinalizeOutcome:
         project = parse_project(message.project)
         bind_job(project_id=project.id)
-        job = self._job_for(message, project, receive_count)
+        if message.job_id and project.status == "complete":
+            done, job = self._complete_at_once(message.job_id, project, receive_count, message.source)
+            if done is not None:
+                return done
+        else:
+            job = self._job_for(message, project, receive_count)
+        return self._decide(job, project, receive_count)
+
+    def _complete_at_once(
+        self, job_id: str, project: Project, receive_count: int, source: str
+    ) -> tuple[FinalizeOutcome | None, Job | None]:
+        """The usual completion, a job in progress with this very project recorded: one write takes the lease and
+        answers the job (reading it first, then taking the lease, was two calls per image for the same decision).
+        Refused, the write answers the job as it stands (None: no record), for `_decide` to tell apart as ever."""
+        token = uuid.uuid4().hex
+        leased, current = self.store.begin_expected(job_id, token, FINALIZE_LEASE_SECONDS, project.id)
+        if leased is None:
+            if current is None and receive_count < UNKNOWN_JOB_RECEIVES:
+                raise RetryLater("job not recorded yet")
+            return None, current
+        bind_job(job_id=leased.job_id, source_key=leased.source_key, project_id=project.id)
+        # Magic Hour has finished the project, so its plan slot is free: so is ours, before the download. A poll's
+        # completion is sent only after the poll's own release went through (poll.py): a second delete would only
+        # be refused.
+        if source != "poll":
+            self.slots.finished(leased.job_id, leased.slot, succeeded=True, why="finished")
+        return self._write_output(leased, project, token, receive_count, adopting=False, late=False), leased
+
+    # One return per outcome of FinalizeOutcome, each after the check that decides it: the table of what a
+    # completion can be, in the order they are told apart.
+    def _decide(self, job: Job | None, project: Project, receive_count: int) -> FinalizeOutcome:  # noqa: PLR0911
         if job is None:
             count("UnknownProject")
             logger.warning("completion for a project that is no job of ours; dropped")
@@ -138,6 +166,12 @@ class Finalizer:
             if current is None or (current.is_terminal and not (late and current.status == JobStatus.TIMED_OUT)):
                 return FinalizeOutcome.ALREADY_FINAL
             return self._lease_held()
+        return self._write_output(job, project, token, receive_count, adopting=adopting, late=late)
+
+    def _write_output(
+        self, job: Job, project: Project, token: str, receive_count: int, *, adopting: bool, late: bool
+    ) -> FinalizeOutcome:
+        """Under the lease `token`: download → check → S3 → record complete → event."""
         bucket = self.settings.output_bucket_for(job.source_bucket)
         key = output_key_for(job.source_key, self.settings.input_prefix, self.settings.output_prefix)
         try:
@@ -161,7 +195,8 @@ class Finalizer:
             # complete_late: timed_out → complete. The record and the event say when it had been given up.
             attrs["late"] = True
             attrs["late_after_timeout_at"] = job.reached.get(JobStatus.TIMED_OUT) or job.updated_at
-        if not self.store.complete(job.job_id, token, attrs):
+        completed = self.store.complete(job.job_id, token, attrs)
+        if completed is None:
             # Our lease expired and someone else finished; their write and ours hold the same bytes.
             return FinalizeOutcome.ALREADY_FINAL
         count("Completed")
@@ -170,7 +205,7 @@ class Finalizer:
             logger.warning("a timed-out job's result arrived late; completed")
         latency = (self.clock() - job.created).total_seconds()
         logger.info("job complete", extra={"output_key": key, "output_size": size, "latency_seconds": latency})
-        self.terminal.completed(self.store.get(job.job_id) or job)
+        self.terminal.completed(completed)
         return FinalizeOutcome.COMPLETE
 
     @staticmethod

@@ -60,7 +60,9 @@ class PaidCreate:
         background_url: str | None,
         *,
         dispatched: bool = False,
+        webhooks_arrive: bool = False,
     ) -> SubmitOutcome:
+        """`webhooks_arrive`: as the slots' reading says (control.Snapshot), for the first status check's time."""
         created = self._create(job_id, token, slot, budget_day, image_url, background_url, dispatched=dispatched)
         if isinstance(created, SubmitOutcome):
             return created
@@ -77,12 +79,13 @@ class PaidCreate:
         count("Submitted")
         count("CreditsCharged", created.credits_charged)
         logger.info("job submitted", extra={"credits_charged": created.credits_charged})
-        self._schedule_first_poll(job_id, created.project_id)
+        self._schedule_first_poll(job_id, created.project_id, webhooks_arrive)
         return SubmitOutcome(SubmitKind.SUBMITTED, "", job_id, created.project_id)
 
     def back_to_waiting(self, job_id: str, token: str, slot: str | None, reason: str) -> SubmitOutcome:
         self.store.back_to_waiting(job_id, token, reason)
         self.slots.give_back(job_id, slot)
+        self.slots.mark_waiting(wake_if_free=False)  # the next finish starts it again (control.Slots)
         count("BackToWaiting")
         logger.info("create not made now; the job waits again", extra={"reason": reason})
         return SubmitOutcome(SubmitKind.WAITING, reason, job_id)
@@ -172,9 +175,9 @@ class PaidCreate:
             self.slots.wake("unknown_outcome_bound", bound, suspect=job_id)
         return SubmitOutcome(SubmitKind.AMBIGUOUS, why, job_id)
 
-    def _schedule_first_poll(self, job_id: str, project_id: str) -> None:
+    def _schedule_first_poll(self, job_id: str, project_id: str, webhooks_arrive: bool) -> None:
         try:
-            self.dispatch.first_check(job_id, project_id)
+            self.dispatch.first_check(job_id, project_id, webhooks_arrive=webhooks_arrive)
         except Exception:
             # The job is recorded and the webhook may still complete it; the sweeper catches it otherwise.
             count("PollScheduleFailed")

@@ -21,12 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from cutout.admission.budget import CreditBudget
-from cutout.admission.control import Acquired
+from cutout.admission.slots import Snapshot
 from cutout.aws import s3_events
 from cutout.aws.inspection import Inspected, background_key, inspect_upload, problem, skip_reason
 from cutout.aws.s3_events import ObjectRef, Skip
-from cutout.domain.errors import BudgetExhausted, InvalidBackground, OutOfTime
-from cutout.domain.job import SourceObject
+from cutout.domain.errors import BudgetExhausted, InvalidBackground
+from cutout.domain.job import Claim, SourceObject
 from cutout.domain.messages import DispatchMessage
 from cutout.domain.models import JobStatus, job_id_for
 from cutout.domain.outcomes import SubmitKind, SubmitOutcome
@@ -128,41 +128,28 @@ class Submitter:
             background_key=background_key(inspected, self.settings),
         )
         refused = problem(inspected, self.settings)
-        if refused:
-            return self._reject(job_id, source, *refused)
-        if self.settings.asset_transfer == "upload":
-            # Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that
-            # exists already (presigning is free, so the presign mode relies on the claim alone).
-            existing = self.store.get(job_id)
-            if existing is not None and existing.status != JobStatus.RETRY_PENDING:  # a retry goes on to the claim
-                return self.paid.already_claimed(existing, job_id)
-        acquired: Acquired | None = None
+        early = self._reject(job_id, source, *refused) if refused else self._known_already(job_id)
+        if early is not None:
+            return early
+        snap = None
         if self.admission is not None:
-            acquired = self.admission.acquire(job_id)
-            if acquired is None:
+            snap = self.admission.room()
+            if not snap.free_below_limit():
                 return self.waiting_line.wait(job_id, source)
-        try:
-            # From here the record calls Magic Hour (a job that waits does not, so it is not held up by the clock).
-            time_budget.require(self.magic_hour.worst_case_seconds)
-        except OutOfTime:
-            self.waiting_line.give_back(
-                acquired, job_id
-            )  # no wake-up: this very record comes back at once (sqs_batch.py)
-            raise
-        # Presigned at dispatch, not before: a URL made when the upload arrived could expire while it waits.
+        # From here the record calls Magic Hour (a job that waits does not, so it is not held up by the clock).
+        # Nothing is held yet: too little time left sends the record back as it came (sqs_batch.py).
+        time_budget.require(self.magic_hour.worst_case_seconds)
+        # Presigned at dispatch, not before: a URL made when the upload arrived could expire while it waits. S3
+        # refusing (a real denial: 403) or failing raises: nothing is claimed yet, the message comes back.
         try:
             image_url, background_url = self.assets.urls(source)
         except InvalidBackground as exc:
-            self.waiting_line.give_back(acquired, job_id)
             return self._reject(job_id, source, "background_invalid", str(exc))
-        except Exception:
-            # S3 refused (a real denial: 403) or failed: nothing claimed yet, the message comes back; keep no slot.
-            self.waiting_line.give_back(acquired, job_id)
-            raise
-        slot = acquired.slot_id if acquired else None
-        claim = self.store.claim(job_id, source, slot=slot)
+        taken = self._claim(job_id, source, snap)
+        if taken is None:
+            return self.waiting_line.wait(job_id, source)  # every free slot was taken meanwhile
+        slot, claim = taken
         if not claim.won:
-            self.waiting_line.give_back(acquired, job_id)
             return self.paid.already_claimed(claim.existing, job_id)
         try:
             budget_day = self.budget.reserve()
@@ -170,7 +157,29 @@ class Submitter:
             self.store.release_claim(job_id, claim.token)
             self.slots.give_back(job_id, slot)
             raise
-        return self.paid.create_and_record(job_id, claim.token, slot, budget_day, image_url, background_url)
+        webhooks = snap is not None and snap.webhooks_arrive(self.paid.clock())
+        return self.paid.create_and_record(
+            job_id, claim.token, slot, budget_day, image_url, background_url, webhooks_arrive=webhooks
+        )
+
+    def _known_already(self, job_id: str) -> SubmitOutcome | None:
+        """Uploading the bytes to Magic Hour is real work: a redelivery should not repeat it for a job that exists
+        already (presigning is free, so the presign mode relies on the claim alone)."""
+        if self.settings.asset_transfer != "upload":
+            return None
+        existing = self.store.get(job_id)
+        if existing is not None and existing.status != JobStatus.RETRY_PENDING:  # a retry goes on to the claim
+            return self.paid.already_claimed(existing, job_id)
+        return None
+
+    def _claim(self, job_id: str, source: SourceObject, snap: Snapshot | None) -> tuple[str | None, Claim] | None:
+        """Claim the job, with a slot of `snap` when admission is on: the slot and the claim in one transaction,
+        both or neither (control.Admission.take_with). None when every free slot was taken meanwhile."""
+        if self.admission is None or snap is None:
+            return None, self.store.claim(job_id, source)
+        return self.admission.take_with(
+            job_id, snap, lambda slot_id, put: (slot_id, self.store.claim(job_id, source, slot=slot_id, slot_put=put))
+        )
 
     def _reject(self, job_id: str, source: SourceObject, code: str, message: str) -> SubmitOutcome:
         bind_job(job_id=job_id)

@@ -27,14 +27,14 @@ class Terminal:
         self, job: Job, status: JobStatus, code: str, message: str, *, adopting: bool = False, **attrs: Any
     ) -> bool:
         """Move `job` to a failed terminal status and publish it, once. False when it was final already."""
-        changed = self.store.fail(job.job_id, status, code, message, adopting=adopting, **attrs)
-        if changed:
+        failed = self.store.fail(job.job_id, status, code, message, adopting=adopting, **attrs)
+        if failed is not None:
             count(f"Jobs_{status.value}")
             logger.warning("job failed", extra={"status": status.value, "error_code": code})
-            events_out.publish(self.event_bus, events_out.FAILED, self.store.get(job.job_id) or job)
-        if changed and self.slots is not None and code != CREATE_OUTCOME_UNKNOWN:
+            events_out.publish(self.event_bus, events_out.FAILED, failed)
+        if failed is not None and self.slots is not None and code != CREATE_OUTCOME_UNKNOWN:
             self.slots.finished(job.job_id, job.slot, succeeded=False, why=status.value)
-        return changed
+        return failed is not None
 
     def orphaned_claim(self, job: Job) -> None:
         """A `submitting` claim whose worker died before recording its create, past the unknown-outcome bound: an

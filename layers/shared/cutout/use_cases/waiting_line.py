@@ -41,10 +41,10 @@ class WaitingLine:
             return self.paid.already_claimed(claim.existing, job_id)
         count("JobsQueuedToWait")
         logger.info("no in-flight slot free; the job waits")
-        # A slot freed between our look and our record would have found nobody waiting: look once more, and if so
-        # ask for a dispatch (a message, not a create here: this invocation's work stays one create per upload).
-        if self.admission is not None and self.admission.snapshot().free_below_limit():
-            self.slots.wake("recheck")
+        # A slot freed between our look and our record found nobody waiting: look once more, and if so ask for a
+        # dispatch (a message, not a create here: this invocation's work stays one create per upload); else mark
+        # the held slots, so the next finish wakes the dispatcher.
+        self.slots.mark_waiting(wake_if_free=True)
         return SubmitOutcome(SubmitKind.WAITING, "no_free_slot", job_id)
 
     def dispatch_waiting(self, reason: str, suspect: str | None = None) -> list[SubmitOutcome]:
@@ -66,10 +66,12 @@ class WaitingLine:
             return outcomes
         # Before any slot is taken: too little time left defers the dispatch message itself (sqs_batch.py).
         time_budget.require(self.magic_hour.worst_case_seconds)
-        for job in self.admission.oldest_waiting(min(DISPATCH_PER_MESSAGE, free) + DISPATCH_RACE_MARGIN):
+        line = self.admission.oldest_waiting(min(DISPATCH_PER_MESSAGE, free) + DISPATCH_RACE_MARGIN)
+        for place, job in enumerate(line):
             if len(outcomes) >= min(DISPATCH_PER_MESSAGE, free):
                 break
-            acquired = self.admission.acquire(job.job_id, snap)
+            # Jobs seen waiting behind this one: its slot's release must wake the dispatcher again (control.Slots).
+            acquired = self.admission.acquire(job.job_id, snap, more_waiting=place + 1 < len(line))
             if acquired is None:
                 break
             token = self.store.dispatch(job.job_id, acquired.slot_id)
@@ -79,7 +81,7 @@ class WaitingLine:
                 continue
             try:
                 bind_job(job_id=job.job_id, source_key=job.source_key)
-                outcome = self._start(job, token, acquired.slot_id)
+                outcome = self._start(job, token, acquired.slot_id, snap.webhooks_arrive(self.paid.clock()))
             finally:
                 clear_job()
             outcomes.append(outcome)
@@ -93,7 +95,7 @@ class WaitingLine:
         logger.info("dispatch finished", extra={"reason": reason, "outcomes": [str(o.kind) for o in outcomes]})
         return outcomes
 
-    def _start(self, job: Job, token: str, slot: str) -> SubmitOutcome:
+    def _start(self, job: Job, token: str, slot: str, webhooks_arrive: bool) -> SubmitOutcome:
         """A dispatched job (waiting → submitting, slot held): presign now, then the same paid path as an upload."""
         source = SourceObject(
             bucket=job.source_bucket,
@@ -120,7 +122,14 @@ class WaitingLine:
         except BudgetExhausted:
             return self.paid.back_to_waiting(job.job_id, token, slot, "budget_exhausted")
         return self.paid.create_and_record(
-            job.job_id, token, slot, budget_day, image_url, background_url, dispatched=True
+            job.job_id,
+            token,
+            slot,
+            budget_day,
+            image_url,
+            background_url,
+            dispatched=True,
+            webhooks_arrive=webhooks_arrive,
         )
 
     def give_back(self, acquired: Acquired | None, job_id: str) -> None:

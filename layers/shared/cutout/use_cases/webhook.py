@@ -10,7 +10,7 @@ cannot be enqueued the mark is dropped again, letting Magic Hour's retry through
 # compiling each one (~12 us a field at cold start; ~0.1 ms here). Forward references are quoted.
 import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from cutout.aws import secrets
@@ -24,6 +24,11 @@ from cutout.runtime.observability import bind_job, count, logger
 from cutout.use_cases.collaborators import Collaborators
 
 REPLAY_WINDOW = timedelta(seconds=2 * TOLERANCE_SECONDS)  # > the timestamp tolerance: a replay inside it is caught
+# How often one instance notes that webhooks arrive (`webhook#seen`, read by the submit with its slots: it then
+# schedules the first status check after the webhook's usual arrival). Once a minute an instance: no hot item.
+SEEN_NOTE_INTERVAL = timedelta(seconds=60)
+SEEN_RETENTION = timedelta(days=1)
+SEEN_KEY = "webhook#seen"  # the admission's WEBHOOKS_SEEN_KEY (admission/slots.py; not imported: cold start)
 EVENT_TYPES = frozenset({"image.started", "image.completed", "image.errored"})
 
 
@@ -44,6 +49,7 @@ class WebhookReceiver:
     def __init__(self, common: Collaborators) -> None:
         self.settings, self.clock, self.store = common.settings, common.clock, common.store
         self.counters, self.dispatch = common.counters, common.dispatch
+        self._seen_noted: datetime | None = None
 
     def receive(self, delivery: Delivery) -> Answer:
         if delivery.method != "POST":
@@ -72,6 +78,8 @@ class WebhookReceiver:
     def _route(self, signature: str, event_type: str, project: Project) -> Answer:
         job_id = job_id_from_project_name(project.name)
         bind_job(project_id=project.id, job_id=job_id)
+        if event_type in EVENT_TYPES and job_id is not None:
+            self._note_arrival()
         if event_type not in EVENT_TYPES or job_id is None:
             # Webhooks are account-wide: other tools' projects and other event families are not ours to handle.
             # 202 like every authentic delivery (Magic Hour takes any 2xx as delivered): one answer for "signed
@@ -100,6 +108,19 @@ class WebhookReceiver:
             return Answer(500, WebhookOutcome.ENQUEUE_FAILED, {"error": "try again"})
         count("WebhookAccepted")
         return Answer(202, WebhookOutcome.ACCEPTED, {"accepted": True})
+
+    def _note_arrival(self) -> None:
+        """Note, at most once per SEEN_NOTE_INTERVAL in this instance, that authentic webhooks reach this stack."""
+        now = self.clock()
+        if self._seen_noted is not None and now - self._seen_noted < SEEN_NOTE_INTERVAL:
+            return
+        self._seen_noted = now
+        try:
+            self.counters.stamp(SEEN_KEY, now, now + SEEN_RETENTION)
+        except Exception:
+            # A hint: without it the first status check comes at the polling-only time (one check more).
+            count("WebhookSeenNoteFailed")
+            logger.warning("could not note that webhooks arrive", exc_info=True)
 
     def _first_delivery(self, signature: str) -> bool:
         """True the first time this signed delivery is seen; False for a replay."""
