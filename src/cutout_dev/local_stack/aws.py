@@ -8,6 +8,7 @@ fetch, and the aws CLI works against the same endpoint.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -19,7 +20,10 @@ import urllib.request
 from typing import IO, Any
 
 import boto3
+import moto.dynamodb.models as dynamodb_models
 from moto.core.utils import unix_time
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.s3.responses import S3Response
 from moto.sqs.models import SQSBackend
@@ -124,6 +128,51 @@ def _retained(backend: Any, queue_name: str, message: Any) -> bool:
     return bool(retention + message.sent_timestamp / 1000 > unix_time())
 
 
+class _CopiesButTables:
+    """`copy` as moto's DynamoDB models module sees it: everything is copied as ever except a whole table.
+
+    moto (5.2) backs up every table a transaction names with `copy.deepcopy` before applying it, to roll back a
+    cancelled one: a pass over the whole table per `TransactWriteItems`, under the lock that serialises DynamoDB
+    here. With thousands of job records (the flood) each transaction took longer than the rest of a submit, a cost
+    DynamoDB does not have (a transaction touches its items only). `_transact_write_items` backs up just the items
+    a transaction names and restores them when it is cancelled: the same all-or-nothing outcome."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+        return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_items_only(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto's TransactWriteItems, its rollback restoring the items it names (see `_CopiesButTables`)."""
+    before: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+    for entry in transact_items:
+        _, op = next(iter(entry.items()))
+        name = op.get("TableName")
+        if name not in self.tables:
+            continue
+        table = self.tables[name]
+        keys = [k for k in (table.hash_key_attr, table.range_key_attr) if k]
+        key = op["Key"] if "Key" in op else {k: op["Item"][k] for k in keys if k in op.get("Item", {})}
+        old = self.get_item(name, key)
+        before.append((name, key, old.to_json()["Attributes"] if old is not None else None))
+    try:
+        _transact_write_items(self, transact_items)
+    except Exception:
+        for name, key, attrs in reversed(before):
+            if attrs is None:
+                with contextlib.suppress(Exception):
+                    self.delete_item(name, key)
+            else:
+                self.put_item(name, attrs)
+        raise
+
+
 _get_bucket_notification = S3Response.get_bucket_notification
 
 
@@ -152,10 +201,12 @@ def _bucket_notification(self: S3Response) -> Any:
 def make_app() -> Any:
     """moto's WSGI app as the local stack serves it: IAM enforced for the functions' roles (iam/enforcer.py),
     DynamoDB's conditions atomic, SQS serialised, SQS receive O(1) a message, the bucket's EventBridge setting in
-    its notification configuration."""
+    its notification configuration, and DynamoDB transactions that copy the items they touch, not whole tables."""
     from cutout_dev.local_stack.iam.enforcer import Enforcer
 
     SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign,assignment]
+    dynamodb_models.copy = _CopiesButTables()  # type: ignore[attr-defined,assignment]
+    DynamoDBBackend.transact_write_items = _transact_items_only  # type: ignore[method-assign]
     S3Response.get_bucket_notification = _bucket_notification  # type: ignore[method-assign]
     return Enforcer(_Serialised(DomainDispatcherApplication(create_backend_app)))
 
