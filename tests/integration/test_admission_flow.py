@@ -686,3 +686,33 @@ def test_the_first_status_check_waits_for_the_webhook_once_webhooks_arrive(
     # then: the first job's check comes at the polling-only time, the second's one first delay later, when its
     # webhook has usually completed it
     assert checks == [4, 8]
+
+
+def test_a_slot_an_upload_took_while_jobs_waited_still_wakes_the_dispatcher_when_it_ends(
+    make_flow: Callable[..., Flow],
+) -> None:
+    # given: one slot; a job holding it and one waiting behind it
+    flow = make_flow(1)
+    first = flow.upload("a.png")
+    flow.run_submit()
+    behind = flow.upload("b.png", colour=(1, 2, 3))
+    flow.run_submit()
+    assert flow.status(behind) == ["waiting"]
+
+    # when: the first finishes (its release sends a wake-up), and an upload that arrives before the wake-up is
+    # handled takes the free slot (it cannot know that a job waits)
+    flow.finish(first)
+    sqs = flow.aws.client("sqs")
+    (wake,) = sqs.receive_message(QueueUrl=flow.ingest.url, VisibilityTimeout=60)["Messages"]
+    thief = flow.upload("c.png", colour=(4, 5, 6))
+    flow.run_submit()
+    assert flow.status(thief) == ["queued"]
+    sqs.change_message_visibility(QueueUrl=flow.ingest.url, ReceiptHandle=wake["ReceiptHandle"], VisibilityTimeout=0)
+    flow.run_submit()  # the wake-up finds no free slot
+    assert flow.status(behind) == ["waiting"]
+
+    # then: when the upload that took the slot ends, its release wakes the dispatcher, which starts the waiting job
+    flow.finish(thief)
+    assert flow.ingest.counts()["visible"] == 1
+    flow.run_submit()
+    assert flow.status(behind) == ["queued"]

@@ -188,15 +188,16 @@ class Slots:
         once would only meet the same refusal (the next finish, or the periodic tick, dispatches)."""
         return bool(self.admission and slot and self.admission.release(slot, job_id))
 
-    def mark_waiting(self, *, wake_if_free: bool) -> None:
+    def mark_waiting(self, *, wake_if_free: bool, snap: Snapshot | None = None) -> None:
         """A job has just been recorded waiting: mark the slots held now so their releases wake the dispatcher.
         With `wake_if_free` (an upload that found no slot), a slot free by now, or freed before it was marked,
         wakes the dispatcher at once: it was freed without anyone to wake. Without it (a job sent back to wait by
-        a refused create) a free slot is left alone: starting a job on it at once would meet the same refusal."""
+        a refused create) a free slot is left alone: starting a job on it at once would meet the same refusal.
+        `snap`: a reading just made (a dispatcher's), saving the read."""
         if self.admission is None:
             return
         try:
-            snap = self.admission.snapshot()
+            snap = snap or self.admission.snapshot()
             if wake_if_free and snap.free_below_limit():
                 self.wake("recheck")
                 return

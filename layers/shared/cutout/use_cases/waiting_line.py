@@ -62,6 +62,10 @@ class WaitingLine:
         snap = self.admission.room(suspect)
         free = len(snap.free_below_limit())
         if not free:
+            # Woken for a slot that someone took first: an upload that found it free takes it without a mark (it
+            # cannot know that jobs wait). Mark it, and any other, so its release wakes the dispatcher: else the
+            # jobs waiting would wait for the tick.
+            self.slots.mark_waiting(wake_if_free=True, snap=snap)
             logger.info("dispatch: no free slot", extra={"reason": reason})
             return outcomes
         # Before any slot is taken: too little time left defers the dispatch message itself (sqs_batch.py).
