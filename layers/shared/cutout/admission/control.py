@@ -198,10 +198,10 @@ class Slots:
             return
         try:
             snap = snap or self.admission.snapshot()
-            if wake_if_free and snap.free_below_limit():
-                self.wake("recheck")
-                return
-            if self.admission.slot_table.flag_waiting(snap.held) and wake_if_free:
+            # Every held slot is marked, even when one is free: the wake-up for the free one may find it taken
+            # (an upload, another dispatcher) and start nobody, and the jobs waiting then depend on these marks.
+            vanished = self.admission.slot_table.flag_waiting(snap.held)
+            if wake_if_free and (vanished or snap.free_below_limit()):
                 self.wake("recheck")
         except Exception:
             # Best effort, like a wake-up: the periodic tick dispatches whatever a lost mark leaves waiting.

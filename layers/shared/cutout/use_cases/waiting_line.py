@@ -91,6 +91,10 @@ class WaitingLine:
             outcomes.append(outcome)
             if outcome.kind == SubmitKind.WAITING:
                 break
+        if line and not outcomes:
+            # Jobs wait and none was started (the free slot was taken meanwhile): mark the slots held now, so their
+            # releases wake the dispatcher (and wake it now if one is free again).
+            self.slots.mark_waiting(wake_if_free=True)
         started = len([o for o in outcomes if o.kind == SubmitKind.SUBMITTED])
         if started:
             count("Dispatched", started)
