@@ -189,11 +189,11 @@ class Slots:
         return bool(self.admission and slot and self.admission.release(slot, job_id))
 
     def mark_waiting(self, *, wake_if_free: bool, snap: Snapshot | None = None) -> None:
-        """A job has just been recorded waiting: mark the slots held now so their releases wake the dispatcher.
-        With `wake_if_free` (an upload that found no slot), a slot free by now, or freed before it was marked,
-        wakes the dispatcher at once: it was freed without anyone to wake. Without it (a job sent back to wait by
-        a refused create) a free slot is left alone: starting a job on it at once would meet the same refusal.
-        `snap`: a reading just made (a dispatcher's), saving the read."""
+        """Jobs wait: mark every slot held now so its release wakes the dispatcher. With `wake_if_free` (an upload
+        just recorded waiting, or a dispatcher that started nobody), a slot free by now, or freed before it was
+        marked, also wakes the dispatcher at once. Without it (a job sent back to wait by a refused create) a free
+        slot is left alone: starting a job on it at once would meet the same refusal. `snap`: a reading just made
+        (a dispatcher's), saving the read."""
         if self.admission is None:
             return
         try:

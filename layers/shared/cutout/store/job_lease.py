@@ -28,10 +28,7 @@ class FinalizeLease:
     ) -> bool:
         """Take the right to write this job's output. Fails while another finalizer's lease is fresh.
         `late`: the job timed out meanwhile and its paid result has arrived after all (`complete_late`)."""
-        now = self.clock()
-        expr = Expression()
-        free = f"(attribute_not_exists({expr.name('finalize_until')}) OR {expr.name('finalize_until')} < "
-        free += f"{expr.value(iso(now))})"
+        expr, free, lease = self._lease(token, lease_seconds)
         allowed = set(IN_FLIGHT) | ({JobStatus.ERROR} if adopt_ambiguous else set())
         if late:
             allowed.add(JobStatus.TIMED_OUT)
@@ -42,7 +39,7 @@ class FinalizeLease:
             error_code_if_error=CREATE_OUTCOME_UNKNOWN if adopt_ambiguous else None,
             condition=free,
             expr=expr,
-            set_={"finalize_until": iso(now + timedelta(seconds=lease_seconds)), "finalize_token": token},
+            set_=lease,
             stamp=False,
         )
 
@@ -53,10 +50,7 @@ class FinalizeLease:
         recorded. One write takes the lease and answers the job: (the job, leased, None); when the condition
         refuses, (None, the job as it stands, or None when there is none), as DynamoDB returns it with the refusal.
         Reading the job first and then taking the lease was two calls per image for the same decision."""
-        now = self.clock()
-        expr = Expression()
-        free = f"(attribute_not_exists({expr.name('finalize_until')}) OR {expr.name('finalize_until')} < "
-        free += f"{expr.value(iso(now))})"
+        expr, free, lease = self._lease(token, lease_seconds)
         found: list[Job | None] = []
         item = self._writer.write_returning(
             job_id,
@@ -65,13 +59,21 @@ class FinalizeLease:
             project=(project_id, True),
             condition=free,
             expr=expr,
-            set_={"finalize_until": iso(now + timedelta(seconds=lease_seconds)), "finalize_token": token},
+            set_=lease,
             stamp=False,
             refused=lambda old: found.append(Job.from_item(old) if old else None),
         )
         if item:
             return Job.from_item(item), None
         return None, found[0] if found else None
+
+    def _lease(self, token: str, lease_seconds: int) -> tuple[Expression, str, dict[str, str]]:
+        """What taking the lease writes, and its condition: no other finalizer's lease still fresh."""
+        now = self.clock()
+        expr = Expression()
+        free = f"(attribute_not_exists({expr.name('finalize_until')}) OR {expr.name('finalize_until')} < "
+        free += f"{expr.value(iso(now))})"
+        return expr, free, {"finalize_until": iso(now + timedelta(seconds=lease_seconds)), "finalize_token": token}
 
     def end_finalize(self, job_id: str, token: str) -> None:
         """Give the lease back after a failed attempt so the retry need not wait for it to expire."""
